@@ -1,0 +1,205 @@
+"""The validated policy model: what a bundle of YAML files means once it has been checked.
+
+The loader (``audit.policy.loader``) reads the YAML with line numbers, validates it against these
+models and attaches a :class:`~audit.errors.Location` to every item a finding can point back to
+(``loc`` fields; never part of the YAML, never in the JSON Schema).
+
+The JSON Schema shipped for editors is generated from these models
+(``audit.policy.schema``), so the two cannot drift.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
+
+from audit.errors import Location
+
+#: Finding kinds the engine implements. A policy enables them and sets their severity;
+#: what they *mean* for money is documented in docs/semantics.md.
+FINDING_KINDS = (
+    "tier_mismatch",
+    "standard_billed",
+    "extended_unbilled",
+    "units_mismatch",
+    "price_mismatch",
+    "amount_mismatch",
+    "duplicate_billing",
+    "billed_without_time",
+    "unclassified_ticket",
+)
+
+Severity = Literal["error", "warning", "info"]
+SEVERITY_ORDER = {"info": 0, "warning": 1, "error": 2}
+
+
+class _Item(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+    loc: SkipJsonSchema[Location | None] = Field(default=None, exclude=True)
+
+
+class Metadata(_Item):
+    name: str = Field(description="Short machine name of the policy bundle.")
+    version: str = Field(description="Version of the bundle; shown in every report.")
+    title: str = Field(default="", description="Human title of the bundle.")
+    source: str = Field(default="", description="Document the rules come from (URL or citation).")
+    effective_from: dt.date = Field(description="Date from which the bundle applies.")
+
+
+class Settings(_Item):
+    timezone: str = Field(
+        default="Europe/Berlin",
+        description="IANA time zone: naive timestamps are read in it; months and dates are local to it.",
+    )
+    currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
+    billing_cycle: Literal["month"] = Field(default="month", description="Reconciliation period.")
+    language: Literal["de", "en"] = Field(default="de", description="Default report language.")
+
+
+class Tier(_Item):
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    billable: bool = Field(description="Work in this tier is invoiced (per the billing rules).")
+    label: dict[str, str] = Field(default_factory=dict, description="Display name per language.")
+    description: str = ""
+
+
+class Rule(_Item):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", description="Stable rule id, cited by findings.")
+    tier: str = Field(description="Tier id this rule assigns when its condition holds.")
+    clause: str = Field(default="", description="Clause of the source document, e.g. STD-4 or EXT-3.")
+    description: str = ""
+    when: str = Field(
+        description=(
+            "Condition: a SQL boolean expression over ticket columns (category, cause, priority, "
+            "channel, subject, tier, …), service.<column> and customer.<column>."
+        )
+    )
+
+
+class Classification(_Item):
+    rules: list[Rule] = Field(description="Ordered; the first rule whose condition holds decides the tier.")
+    default_tier: str | None = Field(
+        default=None,
+        description="Tier for tickets no rule matches; null means: leave unclassified (a finding).",
+    )
+
+
+class PricePeriod(_Item):
+    valid_from: dt.date = Field(alias="from", description="First local date the price applies (inclusive).")
+    valid_to: dt.date | None = Field(default=None, alias="to", description="Last date (inclusive); open when empty.")
+    unit_price: Decimal = Field(description="Net price per billing unit, exact decimal (write it quoted).")
+
+    @field_validator("unit_price", mode="before")
+    @classmethod
+    def _no_float(cls, v: object) -> object:
+        if isinstance(v, float):
+            raise ValueError("write the price as a quoted string, e.g. \"17.50\": a float is not exact")
+        return v
+
+    @model_validator(mode="after")
+    def _order(self) -> PricePeriod:
+        if self.valid_to is not None and self.valid_to < self.valid_from:
+            raise ValueError(f"'to' {self.valid_to} is before 'from' {self.valid_from}")
+        if self.unit_price.as_tuple().exponent < -2:  # type: ignore[operator]
+            raise ValueError("a price has at most 2 decimal places")
+        return self
+
+
+class ContractOverride(_Item):
+    contract: str = Field(description="Contract level (customers.contract) this price list applies to.")
+    prices: list[PricePeriod]
+
+
+class Billing(_Item):
+    unit_minutes: int = Field(default=15, gt=0, le=1440, description="Length of one billing unit.")
+    rounding: Literal["ceil", "nearest", "floor"] = Field(
+        default="ceil", description="ceil: a unit counts from its first second ('je angefangene')."
+    )
+    scope: Literal["entry", "ticket_month"] = Field(
+        default="entry", description="Round each time entry, or the ticket-month's total."
+    )
+    prices: list[PricePeriod] = Field(description="Dated price list; periods must not overlap.")
+    overrides: list[ContractOverride] = Field(default_factory=list)
+
+
+class FindingSetting(_Item):
+    enabled: bool = True
+    severity: Severity = "error"
+
+
+class Signal(_Item):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    kind: str = Field(default="suspected_misclassification", pattern=r"^[a-z][a-z0-9_]*$")
+    severity: Severity = "warning"
+    description: str = ""
+    when: str = Field(description="Condition as in classification rules; may also use policy_tier.")
+
+
+class WaiverScope(_Item):
+    ticket: str | None = None
+    customer: str | None = None
+    kind: str | None = None
+    month: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}$")
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> WaiverScope:
+        if not any((self.ticket, self.customer, self.kind, self.month)):
+            raise ValueError("a waiver scope names at least one of ticket, customer, kind, month")
+        return self
+
+
+class Waiver(_Item):
+    id: str
+    scope: WaiverScope
+    reason: str = Field(min_length=3)
+    approved_by: str = Field(min_length=1)
+    approved_on: dt.date
+    expires_on: dt.date = Field(description="Last day of the findings' month the waiver still covers.")
+
+
+class Bundle(BaseModel):
+    """A whole, validated policy bundle."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    metadata: Metadata
+    settings: Settings = Field(default_factory=Settings)
+    tiers: list[Tier]
+    classification: Classification
+    billing: Billing
+    findings: dict[str, FindingSetting] = Field(default_factory=dict)
+    signals: list[Signal] = Field(default_factory=list)
+    waivers: list[Waiver] = Field(default_factory=list)
+
+    # Filled by the loader, not from YAML:
+    root: SkipJsonSchema[str] = Field(default="", exclude=True)
+    file_hashes: SkipJsonSchema[dict[str, str]] = Field(default_factory=dict, exclude=True)
+    section_locs: SkipJsonSchema[dict[str, Location]] = Field(default_factory=dict, exclude=True)
+
+    @property
+    def tier_ids(self) -> list[str]:
+        return [t.id for t in self.tiers]
+
+    def tier(self, tier_id: str) -> Tier:
+        for t in self.tiers:
+            if t.id == tier_id:
+                return t
+        raise KeyError(tier_id)
+
+    def finding_setting(self, kind: str) -> FindingSetting:
+        """A kind not listed in the policy is disabled."""
+        return self.findings.get(kind, FindingSetting(enabled=False))
+
+    @property
+    def digest(self) -> str:
+        """sha256 over the bundle's files (sorted by name): the policy's identity in reports."""
+        import hashlib
+
+        h = hashlib.sha256()
+        for name in sorted(self.file_hashes):
+            h.update(f"{name}\0{self.file_hashes[name]}\n".encode())
+        return h.hexdigest()

@@ -43,6 +43,8 @@ class _Item(BaseModel):
 
 
 class Metadata(_Item):
+    """What the bundle is; shown in every report."""
+
     name: str = Field(description="Short machine name of the policy bundle.")
     version: str = Field(description="Version of the bundle; shown in every report.")
     title: str = Field(default="", description="Human title of the bundle.")
@@ -51,27 +53,33 @@ class Metadata(_Item):
 
 
 class Settings(_Item):
+    """Time zone, currency and language of the audit."""
+
     timezone: str = Field(
         default="Europe/Berlin",
         description="IANA time zone: naive timestamps are read in it; months and dates are local to it.",
     )
-    currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
+    currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$", description="ISO 4217 code of the prices.")
     billing_cycle: Literal["month"] = Field(default="month", description="Reconciliation period.")
     language: Literal["de", "en"] = Field(default="de", description="Default report language.")
 
 
 class Tier(_Item):
-    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    """A support tier an agent can record and a rule can assign."""
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="Tier id, as recorded in tickets.tier.")
     billable: bool = Field(description="Work in this tier is invoiced (per the billing rules).")
     label: dict[str, str] = Field(default_factory=dict, description="Display name per language.")
-    description: str = ""
+    description: str = Field(default="", description="What the tier covers.")
 
 
 class Rule(_Item):
+    """A classification rule: when its condition holds, the ticket gets its tier."""
+
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", description="Stable rule id, cited by findings.")
     tier: str = Field(description="Tier id this rule assigns when its condition holds.")
     clause: str = Field(default="", description="Clause of the source document, e.g. STD-4 or EXT-3.")
-    description: str = ""
+    description: str = Field(default="", description="Why the rule exists; shown in the report.")
     when: str = Field(
         description=(
             "Condition: a SQL boolean expression over ticket columns (category, cause, priority, "
@@ -81,6 +89,8 @@ class Rule(_Item):
 
 
 class Classification(_Item):
+    """How a ticket's tier is derived."""
+
     rules: list[Rule] = Field(description="Ordered; the first rule whose condition holds decides the tier.")
     default_tier: str | None = Field(
         default=None,
@@ -89,6 +99,8 @@ class Classification(_Item):
 
 
 class PricePeriod(_Item):
+    """A net unit price valid for a range of local dates."""
+
     valid_from: dt.date = Field(alias="from", description="First local date the price applies (inclusive).")
     valid_to: dt.date | None = Field(default=None, alias="to", description="Last date (inclusive); open when empty.")
     unit_price: Decimal = Field(description="Net price per billing unit, exact decimal (write it quoted).")
@@ -110,11 +122,15 @@ class PricePeriod(_Item):
 
 
 class ContractOverride(_Item):
+    """A price list that replaces the default one for customers with this contract."""
+
     contract: str = Field(description="Contract level (customers.contract) this price list applies to.")
-    prices: list[PricePeriod]
+    prices: list[PricePeriod] = Field(description="Dated price list; periods must not overlap.")
 
 
 class Billing(_Item):
+    """How tracked time becomes billable units and money."""
+
     unit_minutes: int = Field(default=15, gt=0, le=1440, description="Length of one billing unit.")
     rounding: Literal["ceil", "nearest", "floor"] = Field(
         default="ceil", description="ceil: a unit counts from its first second ('je angefangene')."
@@ -123,27 +139,39 @@ class Billing(_Item):
         default="entry", description="Round each time entry, or the ticket-month's total."
     )
     prices: list[PricePeriod] = Field(description="Dated price list; periods must not overlap.")
-    overrides: list[ContractOverride] = Field(default_factory=list)
+    overrides: list[ContractOverride] = Field(
+        default_factory=list, description="Price lists per customer contract level."
+    )
 
 
 class FindingSetting(_Item):
-    enabled: bool = True
-    severity: Severity = "error"
+    """Whether a finding kind is raised, and how severe it is."""
+
+    enabled: bool = Field(default=True, description="Raise findings of this kind.")
+    severity: Severity = Field(default="error", description="error, warning or info; --fail-on compares it.")
 
 
 class Signal(_Item):
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
-    kind: str = Field(default="suspected_misclassification", pattern=r"^[a-z][a-z0-9_]*$")
-    severity: Severity = "warning"
-    description: str = ""
+    """A hint worth a look (not a billing error): a finding whenever its condition holds."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", description="Stable signal id, cited by findings.")
+    kind: str = Field(
+        default="suspected_misclassification",
+        pattern=r"^[a-z][a-z0-9_]*$",
+        description="Finding kind the signal raises (not one of the built-in kinds).",
+    )
+    severity: Severity = Field(default="warning", description="error, warning or info.")
+    description: str = Field(default="", description="What the signal hints at; shown in the report.")
     when: str = Field(description="Condition as in classification rules; may also use policy_tier.")
 
 
 class WaiverScope(_Item):
-    ticket: str | None = None
-    customer: str | None = None
-    kind: str | None = None
-    month: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}$")
+    """Which findings a waiver covers: every field given must match."""
+
+    ticket: str | None = Field(default=None, description="Ticket id.")
+    customer: str | None = Field(default=None, description="Customer id.")
+    kind: str | None = Field(default=None, description="Finding kind.")
+    month: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}$", description="Month YYYY-MM.")
 
     @model_validator(mode="after")
     def _not_empty(self) -> WaiverScope:
@@ -153,11 +181,13 @@ class WaiverScope(_Item):
 
 
 class Waiver(_Item):
-    id: str
-    scope: WaiverScope
-    reason: str = Field(min_length=3)
-    approved_by: str = Field(min_length=1)
-    approved_on: dt.date
+    """An approved exception: matching findings are reported as waived, not open."""
+
+    id: str = Field(description="Stable waiver id, shown on every finding it waives.")
+    scope: WaiverScope = Field(description="Which findings it covers.")
+    reason: str = Field(min_length=3, description="Why the exception was granted.")
+    approved_by: str = Field(min_length=1, description="Who approved it.")
+    approved_on: dt.date = Field(description="When it was approved.")
     expires_on: dt.date = Field(description="Last day of the findings' month the waiver still covers.")
 
 
@@ -166,14 +196,16 @@ class Bundle(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    metadata: Metadata
-    settings: Settings = Field(default_factory=Settings)
-    tiers: list[Tier]
-    classification: Classification
-    billing: Billing
-    findings: dict[str, FindingSetting] = Field(default_factory=dict)
-    signals: list[Signal] = Field(default_factory=list)
-    waivers: list[Waiver] = Field(default_factory=list)
+    metadata: Metadata = Field(description="Name, version and source of the bundle.")
+    settings: Settings = Field(default_factory=Settings, description="Time zone, currency, language.")
+    tiers: list[Tier] = Field(description="The support tiers.")
+    classification: Classification = Field(description="Rules that derive a ticket's tier.")
+    billing: Billing = Field(description="Units, rounding and prices.")
+    findings: dict[str, FindingSetting] = Field(
+        default_factory=dict, description="Finding kinds to raise and their severity; a kind left out is off."
+    )
+    signals: list[Signal] = Field(default_factory=list, description="Hints of misclassification.")
+    waivers: list[Waiver] = Field(default_factory=list, description="Approved exceptions.")
 
     # Filled by the loader, not from YAML:
     root: SkipJsonSchema[str] = Field(default="", exclude=True)

@@ -1,0 +1,660 @@
+"""Load a policy bundle: YAML files -> a validated :class:`~audit.policy.model.Bundle`.
+
+A bundle is a directory of YAML files, each holding some of the top-level sections (metadata,
+tiers, classification, billing, …). The loader reads them with ruamel's round-trip parser, which
+keeps the line and column of every node, so that every problem can be reported where it is
+written and every rule, price period or waiver carries a ``loc`` a finding can cite.
+
+Problems are collected, never raised one by one: a user fixing a policy sees all of them in one
+run. That is why each section is validated on its own (a typo in ``billing`` does not hide one in
+``classification``) and why the cross-checks (tier names, unique ids, price periods, conditions)
+run on every entry that is valid on its own, even when its section has errors elsewhere. The loader never imports DuckDB: conditions are only parsed and checked
+(:mod:`audit.policy.expr`); nothing in a policy is executed here.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import hashlib
+import itertools
+import types
+import typing
+import zoneinfo
+from dataclasses import dataclass, field
+from functools import cache, cached_property
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.constructor import DuplicateKeyError
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from audit.errors import Diagnostic, DiagnosticCollector, Location, PolicyError, did_you_mean
+from audit.policy.expr import compile_condition
+from audit.policy.model import (
+    FINDING_KINDS,
+    Billing,
+    Bundle,
+    PricePeriod,
+    Rule,
+    Signal,
+    Tier,
+    Waiver,
+)
+
+#: The top-level sections a policy file may hold (the Bundle fields read from YAML).
+SECTIONS: dict[str, Any] = {
+    n: f.annotation for n, f in Bundle.model_fields.items() if not f.exclude
+}
+REQUIRED_SECTIONS = tuple(n for n in SECTIONS if Bundle.model_fields[n].is_required())
+POLICY_SUFFIXES = (".yaml", ".yml")
+#: Extra columns a signal's condition may use (see docs/semantics.md).
+SIGNAL_COLUMNS = ("policy_tier",)
+
+YamlPath = tuple[str | int, ...]
+
+
+def load_policy(path: str | Path) -> Bundle:
+    """Read, validate and cross-check a bundle directory (or one YAML file).
+
+    Raises :class:`PolicyError` listing every problem found, each with ``file:line:col``.
+    """
+    path = Path(path)
+    out = DiagnosticCollector()
+    root, files = _bundle_files(path)
+    docs = [_read(f, root, path, out) for f in files]
+    sections = _sections(docs, out)
+    for name in REQUIRED_SECTIONS:
+        if name not in sections and not any(doc.broken for doc in docs):  # it may be in there
+            out.add(
+                Location(str(path)),
+                f"missing required section '{name}'",
+                f"add '{name}:' to one of the bundle's files",
+            )
+    for section in sections.values():
+        section.validate(out)
+    _Checks(sections, out).run()
+    out.raise_if_any()
+    return Bundle(
+        **{name: section.value for name, section in sections.items()},
+        root=str(root.resolve()),
+        file_hashes={doc.name: doc.sha256 for doc in docs},
+        section_locs={name: section.doc.loc((name,)) for name, section in sections.items()},
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Files
+
+
+@dataclass
+class _Doc:
+    """One YAML file of the bundle."""
+
+    name: str  # relative to the bundle directory: what the model's ``loc`` cites
+    shown: str  # as the user named it: what error messages cite
+    sha256: str = ""
+    text: str = ""
+    data: Any = None  # the round-trip document: CommentedMap with ``.lc`` positions
+    broken: bool = False  # unreadable: its sections are unknown
+
+    def at(self, path: YamlPath, *, key: bool = False) -> Location:
+        """Where ``path`` is, for an error message."""
+        line, col = _position(self.data, path, key=key)
+        return Location(self.shown, line + 1, col + 1)
+
+    def loc(self, path: YamlPath) -> Location:
+        """Where the item at ``path`` is, for the model (its key, or its list entry)."""
+        line, col = _position(self.data, path, key=True)
+        return Location(self.name, line + 1, col + 1)
+
+    @cached_property
+    def line_starts(self) -> list[int]:
+        return [0, *itertools.accumulate(len(line) + 1 for line in self.text.split("\n"))]
+
+
+def _bundle_files(path: Path) -> tuple[Path, list[Path]]:
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix in POLICY_SUFFIXES and p.is_file())
+        if files:
+            return path, files
+        problem = "no policy files (*.yaml, *.yml) in this directory"
+    elif path.is_file():
+        return path.parent, [path]
+    else:
+        problem = "no such file or directory"
+    hint = "give the policy bundle directory or one YAML file"
+    raise PolicyError(diagnostics=[Diagnostic(Location(str(path)), problem, hint)])
+
+
+def _read(file: Path, root: Path, given: Path, out: DiagnosticCollector) -> _Doc:
+    doc = _Doc(str(file.relative_to(root)), str(given if given.is_file() else given / file.name))
+    try:
+        raw = file.read_bytes()
+        doc.text = raw.decode("utf-8-sig")
+    except OSError as error:
+        out.add(Location(doc.shown), f"cannot read the file: {error.strerror}")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        out.add(Location(doc.shown, line), "the file is not UTF-8 text", "save it as UTF-8")
+    else:
+        doc.sha256 = hashlib.sha256(raw).hexdigest()
+        doc.data = _parse_yaml(doc, out)
+    if doc.data is not None and not isinstance(doc.data, CommentedMap):
+        out.add(
+            Location(doc.shown, 1, 1),
+            "a policy file is a mapping of sections",
+            "start with a section name, e.g. 'tiers:'",
+        )
+        doc.data = None
+        doc.broken = True
+    return doc
+
+
+def _parse_yaml(doc: _Doc, out: DiagnosticCollector) -> Any:
+    """The round-trip document (None for an empty file); marks ``doc`` broken when unreadable."""
+    yaml = YAML(typ="rt")
+    try:
+        return yaml.load(doc.text)
+    except DuplicateKeyError:
+        for key, first, again in _duplicate_keys(yaml.compose(doc.text)):
+            out.add(
+                Location(doc.shown, again.line + 1, again.column + 1),
+                f"duplicate key '{key}'",
+                f"it is already set at line {first.line + 1}; keep one",
+            )
+        lenient = YAML(typ="rt")  # go on, so that the rest of the file is checked too
+        lenient.allow_duplicate_keys = True
+        return lenient.load(doc.text)
+    except MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        hint = ""
+        if error.context and error.context_mark and error.context_mark is not mark:
+            cm = error.context_mark
+            hint = f"{error.context} at line {cm.line + 1}, column {cm.column + 1}"
+        if "\\t" in (error.problem or "") or "\t" in (error.problem or ""):
+            hint = "indent with spaces, not tabs"
+        elif "<block end>" in (error.problem or ""):
+            hint = "; ".join(filter(None, ("check the indentation of this line", hint)))
+        where = Location(doc.shown, mark.line + 1, mark.column + 1) if mark else Location(doc.shown)
+        out.add(where, f"YAML syntax error: {error.problem or error.context}", hint)
+    except YAMLError as error:
+        out.add(Location(doc.shown), f"YAML syntax error: {error}")
+    doc.broken = True
+    return None
+
+
+def _duplicate_keys(node: Node | None) -> list[tuple[str, Any, Any]]:
+    """(key, first mark, repeated mark) for every key set twice in one mapping, at any depth."""
+    found: list[tuple[str, Any, Any]] = []
+    if isinstance(node, MappingNode):
+        first: dict[str, Any] = {}
+        for key, value in node.value:
+            if isinstance(key, ScalarNode):
+                if key.value in first:
+                    found.append((key.value, first[key.value], key.start_mark))
+                first.setdefault(key.value, key.start_mark)
+            found += _duplicate_keys(value)
+    elif isinstance(node, SequenceNode):
+        for item in node.value:
+            found += _duplicate_keys(item)
+    return found
+
+
+def _position(data: Any, path: YamlPath, *, key: bool) -> tuple[int, int]:
+    """0-based (line, col) of the node at ``path``, or of the deepest part of it that exists.
+
+    A node reached through a mapping is located at its key when ``key`` is set or when it is a
+    mapping or list itself (``rules:`` reads better than the first rule); a scalar at its value.
+    """
+    line = col = 0
+    node = data
+    for step in path:
+        if isinstance(node, CommentedMap) and step in node:
+            child = node[step]
+            at_key = key or isinstance(child, (CommentedMap, CommentedSeq))
+            pos = _lc(node, "key" if at_key else "value", step)
+        elif isinstance(node, CommentedSeq) and isinstance(step, int) and 0 <= step < len(node):
+            child = node[step]
+            pos = _lc(node, "item", step)
+        else:
+            break
+        line, col = pos or (line, col)
+        node = child
+    return line, col
+
+
+def _lc(node: Any, kind: str, step: Any) -> tuple[int, int] | None:
+    try:
+        return getattr(node.lc, kind)(step)
+    except (KeyError, IndexError, TypeError):  # e.g. a key merged in with '<<:' has no position
+        return None
+
+
+def _scalar_positions(doc: _Doc, line: int, col: int, value: str) -> list[tuple[int, int]]:
+    """1-based (line, col) in the file of each character of a string scalar starting at (line, col).
+
+    YAML folds lines, strips indentation and unescapes quotes, so the value is aligned with the
+    source greedily: a blank matches the next blank (a folded line break is one), any other
+    character the next equal character.
+    """
+    src, i = doc.text, doc.line_starts[line] + col
+    out: list[tuple[int, int]] = []
+    for ch in value:
+        while i < len(src) and not (src[i] == ch or (ch.isspace() and src[i].isspace())):
+            i += 1
+        if i >= len(src):
+            i = doc.line_starts[line] + col  # not found (an escape sequence): point at the start
+        row = _row(doc.line_starts, i)
+        out.append((row + 1, i - doc.line_starts[row] + 1))
+        i += 1
+    return out
+
+
+def _row(starts: list[int], offset: int) -> int:
+    return bisect.bisect_right(starts, offset) - 1
+
+
+# --------------------------------------------------------------------------------------------
+# Sections and their validation
+
+
+@dataclass
+class _Section:
+    """One top-level section: where it is, its plain data, and its model once it validated."""
+
+    name: str
+    doc: _Doc
+    data: Any = None  # plain Python, with ``loc`` set on every item
+    value: Any = None  # the validated model; None while (or when) it has errors
+
+    def validate(self, out: DiagnosticCollector) -> None:
+        """Validate, reporting every problem pydantic finds at the YAML node it is about."""
+        self.data = _plain(self.doc.data[self.name])
+        _attach_locs(SECTIONS[self.name], self.data, (self.name,), self.doc, out)
+        try:
+            self.value = _adapter(self.name).validate_python(self.data)
+        except ValidationError as error:
+            for problem in error.errors(include_url=False):
+                _report(problem, self.name, self.doc, out)
+
+
+def _sections(docs: list[_Doc], out: DiagnosticCollector) -> dict[str, _Section]:
+    """Which file defines which section; unknown and twice-defined sections are reported."""
+    found: dict[str, _Section] = {}
+    for doc in docs:
+        for name in doc.data or ():
+            where = doc.at((name,), key=True)
+            if name not in SECTIONS:
+                hint = did_you_mean(str(name), SECTIONS) or f"sections are: {', '.join(SECTIONS)}"
+                out.add(where, f"unknown section '{name}'", hint)
+            elif name in found:
+                other = found[name].doc.at((name,), key=True)
+                out.add(
+                    where,
+                    f"section '{name}' is defined twice",
+                    f"it is already defined at {other}; keep one",
+                )
+            elif doc.data[name] is None and name not in REQUIRED_SECTIONS:
+                continue  # 'waivers:' with every entry commented out: the default (none)
+            else:
+                found[name] = _Section(name, doc)
+    return found
+
+
+@cache
+def _adapter(section: str) -> TypeAdapter:
+    return TypeAdapter(SECTIONS[section])
+
+
+def _plain(value: Any) -> Any:
+    """ruamel's round-trip types -> plain Python (dict, list, str, int, float, bool, date)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    for plain in (bool, int, float, str):
+        if isinstance(value, plain):
+            return plain(value)
+    return value
+
+
+def _attach_locs(tp: Any, value: Any, path: YamlPath, doc: _Doc, out: DiagnosticCollector) -> None:
+    """Set ``loc`` on every mapping that becomes a model with a ``loc`` field, following the types."""
+    tp = _unoptional(tp)
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if isinstance(tp, type) and issubclass(tp, BaseModel) and isinstance(value, dict):
+        if "loc" in tp.model_fields:
+            if "loc" in value:
+                out.add(doc.at((*path, "loc"), key=True), "unknown field 'loc'")
+            value["loc"] = doc.loc(path)
+        for name, info in tp.model_fields.items():
+            key = info.alias or name
+            if key in value and key != "loc":
+                _attach_locs(info.annotation, value[key], (*path, key), doc, out)
+    elif origin is list and isinstance(value, list):
+        for i, item in enumerate(value):
+            _attach_locs(args[0], item, (*path, i), doc, out)
+    elif origin is dict and isinstance(value, dict):
+        for k, item in value.items():
+            _attach_locs(args[1], item, (*path, k), doc, out)
+
+
+def _unoptional(tp: Any) -> Any:
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        inner = [a for a in typing.get_args(tp) if a is not type(None)]
+        return inner[0] if len(inner) == 1 else tp
+    return tp
+
+
+def _fields_at(tp: Any, path: YamlPath) -> list[str]:
+    """The YAML keys the model at ``path`` (inside a section of type ``tp``) accepts."""
+    for step in path:
+        tp = _unoptional(tp)
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            info = next((f for n, f in tp.model_fields.items() if step in (n, f.alias)), None)
+            tp = info.annotation if info else None
+        else:
+            args = typing.get_args(tp)
+            tp = args[-1] if args else None
+    tp = _unoptional(tp)
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return [f.alias or n for n, f in tp.model_fields.items() if not f.exclude]
+    return []
+
+
+_EXPECTED = {
+    "string_type": ("expected text", "put the value in quotes"),
+    "bool_type": ("expected true or false", ""),
+    "bool_parsing": ("expected true or false", ""),
+    "int_type": ("expected a whole number", ""),
+    "int_parsing": ("expected a whole number", ""),
+    "int_from_float": ("expected a whole number", ""),
+    "decimal_type": ("expected a decimal number", 'write it in quotes, e.g. "17.50"'),
+    "decimal_parsing": ("expected a decimal number", 'write it in quotes, e.g. "17.50"'),
+    "date_type": ("expected a date", "write it like 2026-01-31"),
+    "date_parsing": ("expected a date", "write it like 2026-01-31"),
+    "date_from_datetime_parsing": ("expected a date", "write it like 2026-01-31"),
+    "date_from_datetime_inexact": ("expected a date without a time", "write it like 2026-01-31"),
+    "list_type": ("expected a list", "write one entry per line, each starting with '- '"),
+    "dict_type": ("expected a mapping", "write 'key: value' lines"),
+    "model_type": ("expected a mapping", "write 'key: value' lines"),
+}
+
+
+def _report(problem: dict[str, Any], section: str, doc: _Doc, out: DiagnosticCollector) -> None:
+    """Turn one pydantic error into a diagnostic at the YAML node it is about."""
+    kind, steps, ctx = problem["type"], tuple(problem["loc"]), problem.get("ctx") or {}
+    if steps and steps[-1] == "[key]":  # a mapping key of the wrong type
+        steps = steps[:-1]
+    path = (section, *steps)
+    field = steps[-1] if steps else section
+    name = f"{field}: " if isinstance(field, str) else ""  # a list entry needs no name
+    if kind == "missing":
+        out.add(doc.at(path[:-1]), f"missing required field '{steps[-1]}'", "")
+        return
+    if kind == "extra_forbidden":
+        choices = _fields_at(SECTIONS[section], steps[:-1])
+        hint = did_you_mean(str(steps[-1]), choices) or f"allowed fields: {', '.join(choices)}"
+        out.add(doc.at(path, key=True), f"unknown field '{steps[-1]}'", hint)
+        return
+    given = problem.get("input")
+    if kind in _EXPECTED:
+        expected, hint = _EXPECTED[kind]
+        message = f"{name}{expected}, got {_shown(given)}"
+    elif kind == "literal_error":
+        message = f"{name}{_shown(given)} is not allowed"
+        options = [o.strip(" '") for o in ctx.get("expected", "").replace(" or ", ", ").split(",")]
+        hint = did_you_mean(str(given), options) or f"use {ctx.get('expected', '')}"
+    elif kind == "string_pattern_mismatch":
+        message = f"{name}{_shown(given)} does not match the pattern {ctx.get('pattern')}"
+        hint = "use lower-case letters and digits, no spaces" if field == "id" else ""
+    elif kind == "value_error":
+        message, hint = f"{name}{ctx.get('error', problem['msg'])}", ""
+    else:
+        message, hint = f"{name}{problem['msg'][:1].lower()}{problem['msg'][1:]}", ""
+    out.add(doc.at(path), message, hint)
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "nothing"
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+# --------------------------------------------------------------------------------------------
+# Cross-checks: what one field cannot know alone
+
+
+@dataclass
+class _Checks:
+    """Checks across fields and sections, run on every part that validated."""
+
+    sections: dict[str, _Section]
+    out: DiagnosticCollector
+    tier_ids: list[str] | None = field(default=None, init=False)
+
+    def at(self, section: str, *path: str | int, key: bool = False) -> Location:
+        return self.sections[section].doc.at((section, *path), key=key)
+
+    def value(self, section: str) -> Any:
+        """The validated section, or None when it is absent or has errors."""
+        return self.sections[section].value if section in self.sections else None
+
+    def raw(self, section: str) -> dict:
+        """The section's plain data when it is a mapping (to check a field of an invalid section)."""
+        data = self.sections[section].data if section in self.sections else None
+        return data if isinstance(data, dict) else {}
+
+    def items(self, section: str, model: type[BaseModel], *path: str) -> list[tuple[int, Any]]:
+        """(index in the YAML list, validated item) for the list at ``path`` of ``section``.
+
+        When the section has errors, its entries that are valid on their own are returned, so
+        that a wrong field in one rule does not hide an unknown column in another.
+        """
+        if section not in self.sections:
+            return []
+        sec = self.sections[section]
+        if sec.value is not None:
+            found = sec.value
+            for step in path:
+                found = getattr(found, step)
+            return list(enumerate(found))
+        raw = sec.data
+        for step in path:
+            raw = raw.get(step) if isinstance(raw, dict) else None
+        valid = []
+        for i, entry in enumerate(raw if isinstance(raw, list) else ()):
+            try:
+                valid.append((i, model.model_validate(entry)))
+            except ValidationError:
+                pass  # reported when the section was validated
+        return valid
+
+    def run(self) -> None:
+        if isinstance(timezone := self.raw("settings").get("timezone"), str):
+            self.timezone(timezone)  # checked even when another setting is wrong
+        tiers = self.items("tiers", Tier)
+        self.unique("tiers", [(i, t.id) for i, t in tiers], "tier", lambda i: (i, "id"))
+        if self.value("tiers") is not None:  # a partial list would make known tiers look unknown
+            self.tier_ids = [t.id for _, t in tiers]
+        self.classification()
+        if (billing := self.value("billing")) is not None:
+            self.billing(billing)
+        for kind in self.raw("findings"):
+            if kind not in FINDING_KINDS:
+                hint = (
+                    did_you_mean(str(kind), FINDING_KINDS)
+                    or f"kinds are: {', '.join(FINDING_KINDS)}"
+                )
+                self.out.add(
+                    self.at("findings", kind, key=True), f"unknown finding kind '{kind}'", hint
+                )
+        self.signals()
+        self.waivers()
+
+    def unique(
+        self,
+        section: str,
+        ids: list[tuple[int, str]],
+        what: str,
+        path: typing.Callable[[int], YamlPath],
+    ) -> None:
+        """Each id of ``ids`` ((index in the YAML list, id)) is used once."""
+        first: dict[str, Location] = {}
+        for i, ident in ids:
+            where = self.at(section, *path(i))
+            if ident in first:
+                self.out.add(
+                    where,
+                    f"duplicate {what} '{ident}'",
+                    f"it is already used at line {first[ident].line}",
+                )
+            first.setdefault(ident, where)
+
+    def tier_ref(self, tier: str, where: Location) -> None:
+        if self.tier_ids is not None and tier not in self.tier_ids:
+            hint = (
+                did_you_mean(tier, self.tier_ids) or f"declared tiers: {', '.join(self.tier_ids)}"
+            )
+            self.out.add(where, f"unknown tier '{tier}'", hint)
+
+    def condition(
+        self, section: str, path: YamlPath, text: str, extra: tuple[str, ...] = ()
+    ) -> None:
+        doc = self.sections[section].doc
+        line, col = _position(doc.data, (section, *path), key=False)
+        try:
+            compile_condition(
+                text,
+                loc=Location(doc.shown, line + 1, col + 1),
+                extra_columns=extra,
+                positions=_scalar_positions(doc, line, col, text),
+            )
+        except PolicyError as error:
+            self.out.diagnostics.extend(error.diagnostics)
+
+    def timezone(self, name: str) -> None:
+        try:
+            zoneinfo.ZoneInfo(name)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            hint = (
+                did_you_mean(name, zoneinfo.available_timezones())
+                or "use an IANA name such as Europe/Berlin"
+            )
+            self.out.add(self.at("settings", "timezone"), f"unknown time zone '{name}'", hint)
+
+    def classification(self) -> None:
+        rules = self.items("classification", Rule, "rules")
+        self.unique(
+            "classification", [(i, r.id) for i, r in rules], "rule id", lambda i: ("rules", i, "id")
+        )
+        for i, rule in rules:
+            self.tier_ref(rule.tier, self.at("classification", "rules", i, "tier"))
+            self.condition("classification", ("rules", i, "when"), rule.when)
+        if isinstance(default := self.raw("classification").get("default_tier"), str):
+            self.tier_ref(default, self.at("classification", "default_tier"))
+
+    def billing(self, billing: Billing) -> None:
+        self.price_list(billing.prices, ("prices",))
+        self.unique(
+            "billing",
+            [(i, o.contract) for i, o in enumerate(billing.overrides)],
+            "price override for contract",
+            lambda i: ("overrides", i, "contract"),
+        )
+        for i, override in enumerate(billing.overrides):
+            if not override.prices:
+                self.out.add(
+                    self.at("billing", "overrides", i, "prices"),
+                    "an override needs at least one price period",
+                )
+            self.price_list(override.prices, ("overrides", i, "prices"))
+        if (tiers := self.value("tiers")) is None:
+            return
+        billable = [t.id for t in tiers if t.billable]
+        if billing.prices and not billable:
+            self.out.add(
+                self.at("billing", "prices"),
+                "prices are set but no tier is billable",
+                "set 'billable: true' on the tier that is invoiced",
+            )
+        if billable and not billing.prices:
+            self.out.add(
+                self.at("billing", "prices"),
+                f"tier '{billable[0]}' is billable but there is no price",
+                'add a period, e.g. - {from: 2026-01-01, unit_price: "17.50"}',
+            )
+
+    def price_list(self, periods: list[PricePeriod], path: YamlPath) -> None:
+        """Periods sorted by start must neither overlap nor leave a gap (docs/semantics.md)."""
+        order = sorted(range(len(periods)), key=lambda i: periods[i].valid_from)
+        for a, b in itertools.pairwise(order):
+            pa, pb = periods[a], periods[b]
+            la, lb = self.at("billing", *path, a), self.at("billing", *path, b)
+            if pa.valid_to is None or pa.valid_to >= pb.valid_from:
+                self.out.add(
+                    lb,
+                    f"price periods overlap: line {la.line} ({_period(pa)}) and line {lb.line} ({_period(pb)})",
+                    "let each period end the day before the next one starts",
+                )
+            elif pa.valid_to + dt.timedelta(days=1) < pb.valid_from:
+                gap = f"{pa.valid_to + dt.timedelta(days=1)} to {pb.valid_from - dt.timedelta(days=1)}"
+                self.out.add(
+                    lb,
+                    f"no price from {gap}: gap between the periods at line {la.line} and line {lb.line}",
+                    "let each period start the day after the previous one ends",
+                )
+
+    def signals(self) -> None:
+        signals = self.items("signals", Signal)
+        self.unique("signals", [(i, s.id) for i, s in signals], "signal id", lambda i: (i, "id"))
+        for i, signal in signals:
+            if signal.kind in FINDING_KINDS:
+                self.out.add(
+                    self.at("signals", i, "kind"),
+                    f"signal kind '{signal.kind}' is a built-in finding kind",
+                    "give the signal its own kind, e.g. suspected_misclassification",
+                )
+            self.condition("signals", (i, "when"), signal.when, SIGNAL_COLUMNS)
+
+    def waivers(self) -> None:
+        waivers = self.items("waivers", Waiver)
+        self.unique("waivers", [(i, w.id) for i, w in waivers], "waiver id", lambda i: (i, "id"))
+        signals = self.value("signals")
+        known = None  # unknown while the signals (which add kinds) have errors
+        if "signals" not in self.sections or signals is not None:
+            known = [*FINDING_KINDS, *dict.fromkeys(s.kind for s in signals or ())]
+        for i, waiver in waivers:
+            scope = waiver.scope
+            if scope.kind is not None and known is not None and scope.kind not in known:
+                hint = did_you_mean(scope.kind, known) or f"kinds are: {', '.join(known)}"
+                self.out.add(
+                    self.at("waivers", i, "scope", "kind"),
+                    f"unknown finding kind '{scope.kind}'",
+                    hint,
+                )
+            if scope.month is not None and not 1 <= int(scope.month[5:]) <= 12:
+                self.out.add(
+                    self.at("waivers", i, "scope", "month"),
+                    f"'{scope.month}' is not a month",
+                    "write it like 2026-03",
+                )
+            if waiver.expires_on < waiver.approved_on:
+                self.out.add(
+                    self.at("waivers", i, "expires_on"),
+                    f"the waiver expires ({waiver.expires_on}) before it was approved ({waiver.approved_on})",
+                    "check both dates",
+                )
+
+
+def _period(p: PricePeriod) -> str:
+    return f"{p.valid_from} to {p.valid_to or 'open end'}"

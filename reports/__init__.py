@@ -1,0 +1,26 @@
+"""The monthly HTML report of an audit run (Jinja2 + Plotly + Babel), and its billing action list.
+
+Public API: :func:`render_report` reads an audit output directory (docs/outputs.md) and writes
+``report.html`` (one self-contained, offline file) and ``actions.csv`` into it. See docs/report.md.
+The engine does not import this package; the CLI calls it after ``run`` and for ``report``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+__all__ = ["render_report"]
+
+
+def render_report(out_dir: Path, *, lang: str | None = None, previous: Path | None = None,
+                  plotly: Literal["inline", "cdn"] = "inline", top_n: int = 500,
+                  write_actions: bool = True) -> Path:
+    """Write ``out_dir/report.html`` (and ``actions.csv``); see :func:`reports.render.render_report`.
+
+    Imported lazily so that ``import reports`` (e.g. by the CLI for ``--help``) stays cheap.
+    """
+    from reports.render import render_report as _render
+
+    return _render(out_dir, lang=lang, previous=previous, plotly=plotly, top_n=top_n,
+                   write_actions=write_actions)

@@ -1,0 +1,55 @@
+"""The findings table: the top N findings by money, and the choices for its filters.
+
+A run can have 100 000 findings; a page with all of them would take a browser minutes to draw
+and nobody reads it. The page carries the ``top_n`` findings with the largest ``|delta_eur|``
+(then the most severe), and says how many more are in findings.csv. The order is total — ties
+are broken down to ``finding_id`` — so two renders of the same run list the same rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from audit.policy.model import SEVERITY_ORDER
+
+SORT_KEYS = ("_abs", "_sev", "month", "customer_id", "ticket_id", "kind", "finding_id")
+
+
+@dataclass(frozen=True)
+class FindingsView:
+    rows: list[dict]
+    total: int
+    kinds: list[str]
+    severities: list[str]
+    statuses: list[str]
+    customers: list[tuple[str, str]]  # (customer_id, customer_name)
+
+    @property
+    def hidden(self) -> int:
+        return self.total - len(self.rows)
+
+
+def top_findings(findings: pl.DataFrame, top_n: int) -> FindingsView:
+    """The ``top_n`` findings by ``|delta_eur|`` desc (NULL last), severity desc, then identity."""
+    ranked = findings.with_columns(
+        pl.col("delta_eur").abs().alias("_abs"),
+        pl.col("severity").replace_strict(SEVERITY_ORDER, default=-1, return_dtype=pl.Int8)
+        .alias("_sev"),
+    )
+    top = ranked.sort(
+        list(SORT_KEYS),
+        descending=[True, True, False, False, False, False, False],
+        nulls_last=True,
+    ).head(top_n)
+    rows = top.drop("_abs", "_sev").to_dicts()
+    severities = sorted({r["severity"] for r in rows}, key=lambda s: -SEVERITY_ORDER.get(s, -1))
+    return FindingsView(
+        rows=rows,
+        total=findings.height,
+        kinds=sorted({r["kind"] for r in rows}),
+        severities=severities,
+        statuses=sorted({r["status"] for r in rows}),
+        customers=sorted({(r["customer_id"], r["customer_name"]) for r in rows}),
+    )

@@ -1,0 +1,174 @@
+"""Read an audit output directory (docs/outputs.md) into memory for the report.
+
+The report never recomputes the audit: it reads what ``support-audit run`` wrote. Required are
+``summary.json``, ``findings.parquet`` and ``reconciliation.parquet``; the other files make their
+section richer, and when one is missing the section says so instead of failing, so that a report
+can still be drawn from a partial run. Anything present but unreadable is a :class:`DataError`
+that names the file (and line:column for JSON) and says what to do.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from audit.errors import DataError, Diagnostic, Location
+
+RERUN = "re-run `support-audit run --out DIR` to write it again"
+
+REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "findings.parquet": (
+        "finding_id", "kind", "severity", "status", "rule_id", "policy_file", "policy_line",
+        "ticket_id", "customer_id", "customer_name", "month", "delta_eur", "waiver_id", "message",
+    ),
+    "reconciliation.parquet": (
+        "ticket_id", "customer_id", "customer_name", "month", "policy_tier", "recorded_tier",
+        "expected_units", "expected_eur", "billed_units", "billed_eur", "invoice_ids", "delta_eur",
+        "explanation",
+    ),
+    "classifications.parquet": (
+        "ticket_id", "month", "recorded_tier", "policy_tier", "rule_id", "agent",
+    ),
+    "quarantine.parquet": ("table", "source_file", "line", "expectation", "column", "value", "reason"),
+}
+
+
+MONEY_COLUMNS = {"expected_units", "billed_units", "expected_eur", "billed_eur", "delta_eur"}
+DECIMAL_FILES = {"findings.parquet", "reconciliation.parquet"}  # decimal(18,2) per docs/outputs.md
+
+
+@dataclass(frozen=True)
+class RunOutputs:
+    """Everything one audit run wrote that the report shows."""
+
+    root: Path
+    summary: dict[str, Any]
+    findings: pl.DataFrame
+    reconciliation: pl.DataFrame
+    classifications: pl.DataFrame | None = None
+    quarantine: pl.DataFrame | None = None
+    policy: dict[str, Any] | None = None
+    gx: dict[str, dict[str, Any]] = field(default_factory=dict)
+    contract_checks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    @property
+    def months(self) -> list[str]:
+        return list(self.summary.get("months") or [])
+
+    def tiers(self, lang: str) -> list[tuple[str, str]]:
+        """(tier id, display name) in policy order; names come from the policy's labels.
+
+        Without policy.json the tiers are the ones summary.json counts, named by their ids.
+        """
+        if self.policy and self.policy.get("tiers"):
+            return [(t["id"], (t.get("label") or {}).get(lang) or t["id"])
+                    for t in self.policy["tiers"]]
+        counted = (self.summary.get("tickets") or {}).get("by_policy_tier") or {}
+        return [(t, t) for t in sorted(counted) if t != "unclassified"]
+
+
+def _error(path: Path, message: str, hint: str = RERUN, line: int = 0, col: int = 0) -> DataError:
+    return DataError(diagnostics=[Diagnostic(Location(str(path), line, col), message, hint)])
+
+
+def read_json(path: Path) -> Any:
+    """Parse a JSON file; a syntax error names ``file:line:col``."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise _error(path, "file not found") from None
+    except json.JSONDecodeError as e:
+        raise _error(path, f"not valid JSON: {e.msg}", line=e.lineno, col=e.colno) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise _error(path, f"cannot be read: {e}") from None
+
+
+def read_summary(out_dir: Path) -> dict[str, Any]:
+    """The run's summary.json, checked to be an audit summary."""
+    out_dir = Path(out_dir)
+    if not out_dir.is_dir():
+        raise _error(out_dir, "not a directory", "give the --out directory of an audit run")
+    path = out_dir / "summary.json"
+    if not path.exists():
+        raise _error(path, "file not found: this is not the output directory of an audit run",
+                     "give the --out directory of `support-audit run`")
+    summary = read_json(path)
+    missing = [k for k in ("tool", "policy", "months", "findings", "money", "rows")
+               if not isinstance(summary, dict) or k not in summary]
+    if missing:
+        raise _error(path, f"missing key(s) {', '.join(missing)}", RERUN)
+    return summary
+
+
+def _read_parquet(path: Path, required: bool) -> pl.DataFrame | None:
+    if not path.exists():
+        if required:
+            raise _error(path, "file not found")
+        return None
+    try:
+        df = pl.read_parquet(path)
+    except Exception as e:  # any reader failure means the same to the user
+        raise _error(path, f"not a readable Parquet file ({type(e).__name__})") from None
+    missing = [c for c in REQUIRED_COLUMNS[path.name] if c not in df.columns]
+    if missing:
+        raise _error(path, f"missing column(s) {', '.join(missing)}",
+                     "the file was written by another version of support-audit; " + RERUN)
+    for col in MONEY_COLUMNS.intersection(df.columns) if path.name in DECIMAL_FILES else ():
+        if not isinstance(df.schema[col], pl.Decimal):
+            raise _error(path, f"column {col} is {df.schema[col]}, not decimal(18,2)",
+                         "money must be exact decimals; " + RERUN)
+    return df
+
+
+def _read_policy(path: Path) -> dict[str, Any] | None:
+    if not path.exists():
+        return None
+    policy = read_json(path)
+    if not isinstance(policy, dict):
+        raise _error(path, "expected a JSON object (the policy snapshot)")
+    for key in ("tiers", "rules", "signals", "waivers"):
+        items = policy.get(key) or []
+        if not isinstance(items, list) or not all(isinstance(i, dict) and "id" in i for i in items):
+            raise _error(path, f"'{key}' must be a list of objects with an 'id'")
+    return policy
+
+
+def _read_quality(dq_dir: Path) -> tuple[dict[str, dict], dict[str, list[dict]]]:
+    gx: dict[str, dict] = {}
+    for path in sorted(dq_dir.glob("gx_*.json")):
+        result = read_json(path)
+        if not isinstance(result, dict) or not isinstance(result.get("results"), list):
+            raise _error(path, "not a Great Expectations validation result (no 'results' list)")
+        gx[path.stem.removeprefix("gx_")] = result
+    checks: dict[str, list[dict]] = {}
+    path = dq_dir / "contract_checks.json"
+    if path.exists():
+        data = read_json(path)
+        rows = data.get("checks") if isinstance(data, dict) else None
+        if not isinstance(rows, list) or not all(isinstance(r, dict) and "table" in r for r in rows):
+            raise _error(path, 'expected {"checks": [{"table": …, "expectation": …}, …]}')
+        for row in rows:
+            checks.setdefault(str(row["table"]), []).append(row)
+    return gx, checks
+
+
+def load_outputs(out_dir: Path) -> RunOutputs:
+    """Read one audit output directory. Raises :class:`DataError` when it cannot be used."""
+    out_dir = Path(out_dir)
+    summary = read_summary(out_dir)
+    gx, checks = _read_quality(out_dir / "data_quality")
+    return RunOutputs(
+        root=out_dir,
+        summary=summary,
+        findings=_read_parquet(out_dir / "findings.parquet", required=True),
+        reconciliation=_read_parquet(out_dir / "reconciliation.parquet", required=True),
+        classifications=_read_parquet(out_dir / "classifications.parquet", required=False),
+        quarantine=_read_parquet(out_dir / "quarantine.parquet", required=False),
+        policy=_read_policy(out_dir / "policy.json"),
+        gx=gx,
+        contract_checks=checks,
+    )

@@ -1,0 +1,220 @@
+"""Render an audit output directory into one self-contained, offline HTML report.
+
+Pipeline: read the run (:mod:`reports.load`) → build one view per section (pure functions over
+the run, in their own modules) → one Jinja2 template with autoescaping → write ``report.html``
+and ``actions.csv`` atomically (temp file + rename), only after everything rendered.
+
+Safety and reproducibility are properties of this module:
+- every data string reaches the page through Jinja's autoescaping, or as JSON inside
+  ``<script type="application/json">`` with ``<``, ``>``, ``&`` escaped; the page's own script
+  reads it with ``JSON.parse`` and writes text with ``textContent`` only;
+- a Content-Security-Policy meta allows only the page's own inline scripts, by their sha256
+  hashes: an injected ``<script>`` or ``onerror=`` would not run even if escaping failed;
+  no connection leaves the file (``default-src 'none'``);
+- no clock, random id or dict order reaches the bytes: with ``SOURCE_DATE_EPOCH`` set, two
+  renders of the same run are identical.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+import polars as pl
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup
+
+from audit.errors import UsageError
+from audit.outputs import atomic_write_text
+from audit.policy.model import SEVERITY_ORDER
+from reports.actions import action_list, action_rows, actions_csv
+from reports.appendix import appendix_view
+from reports.charts import build_charts
+from reports.findings import top_findings
+from reports.i18n import LANGUAGES, Formatter
+from reports.load import RunOutputs, load_outputs, read_summary
+from reports.quality import quality_view
+from reports.summary import header_view, summary_view
+
+HERE = Path(__file__).parent  # templates, static assets (package data, see pyproject.toml)
+PlotlyMode = Literal["inline", "cdn"]
+PLOTLY_CONFIG = {"displayModeBar": False, "responsive": True, "displaylogo": False}
+QUARANTINE_SAMPLE = 50
+
+
+def generated_at(environ: Mapping[str, str] = os.environ) -> dt.datetime:
+    """``SOURCE_DATE_EPOCH`` (reproducible-builds.org) when set, else now; always UTC."""
+    raw = environ.get("SOURCE_DATE_EPOCH")
+    if raw is None or raw == "":
+        return dt.datetime.now(dt.UTC).replace(microsecond=0)
+    try:
+        return dt.datetime.fromtimestamp(int(raw), dt.UTC)
+    except (ValueError, OverflowError, OSError):
+        raise UsageError(
+            f"SOURCE_DATE_EPOCH={raw!r} is not a whole number of seconds since 1970-01-01 "
+            "(unset it, or set e.g. SOURCE_DATE_EPOCH=$(git log -1 --format=%ct))"
+        ) from None
+
+
+def json_for_script(data: Any) -> Markup:
+    """JSON safe inside ``<script type="application/json">``: no ``</script>``, no ``<!--``."""
+    text = json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"),
+                      allow_nan=False)
+    for char, escape in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
+                         ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+        text = text.replace(char, escape)
+    return Markup(text)
+
+
+def _csp_hash(source: str) -> str:
+    digest = hashlib.sha256(source.encode("utf-8")).digest()
+    return "'sha256-" + base64.b64encode(digest).decode("ascii") + "'"
+
+
+def content_security_policy(inline_scripts: list[str], script_hosts: tuple[str, ...] = ()) -> str:
+    """Nothing may load or connect; only these exact inline scripts (and hosts) may run.
+
+    Plotly draws inline SVG and sets inline styles (``style-src 'unsafe-inline'``); its image
+    export would use ``data:``/``blob:`` URLs (``img-src``). Nothing else is needed: the browser
+    test checks that the page logs no CSP violation.
+    """
+    scripts = " ".join([*(_csp_hash(s) for s in inline_scripts), *script_hosts])
+    return (
+        "default-src 'none'; "
+        f"script-src {scripts}; "
+        "style-src 'unsafe-inline'; "
+        "img-src data: blob:; "
+        "base-uri 'none'; form-action 'none'"
+    )
+
+
+@cache
+def _static(name: str) -> str:
+    text = (HERE / "static" / name).read_text(encoding="utf-8")
+    if "</script" in text.lower() or "</style" in text.lower():
+        raise AssertionError(f"reports/static/{name} must not close its own tag")
+    return text
+
+
+@cache
+def _plotly_js() -> str:
+    from plotly.offline import get_plotlyjs
+
+    js = get_plotlyjs()
+    if "</script" in js.lower():  # would end the inline <script> early
+        raise AssertionError("the bundled plotly.js contains '</script'; use plotly='cdn'")
+    return js
+
+
+def _plotly_cdn() -> tuple[str, str]:
+    """(URL, Subresource-Integrity hash) of the CDN copy of the bundled plotly.js version."""
+    from plotly.offline import get_plotlyjs_version
+
+    digest = hashlib.sha384(_plotly_js().encode("utf-8")).digest()
+    url = f"https://cdn.plot.ly/plotly-{get_plotlyjs_version()}.min.js"
+    return url, "sha384-" + base64.b64encode(digest).decode("ascii")
+
+
+@cache
+def _environment() -> Environment:
+    return Environment(
+        loader=FileSystemLoader(HERE / "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def _validate(lang: str | None, plotly: str, top_n: int) -> None:
+    if lang is not None and lang not in LANGUAGES:
+        raise UsageError(f"--lang {lang!r}: not a report language (use one of: {', '.join(LANGUAGES)})")
+    if plotly not in ("inline", "cdn"):
+        raise UsageError(f"plotly={plotly!r}: use 'inline' (offline, default) or 'cdn'")
+    if not isinstance(top_n, int) or top_n < 0:
+        raise UsageError(f"top_n={top_n!r}: give a whole number ≥ 0 of findings to show")
+
+
+def _context(run: RunOutputs, fmt: Formatter, previous: dict[str, Any] | None, top_n: int,
+             when: dt.datetime, actions: pl.DataFrame) -> dict[str, Any]:
+    tiers = run.tiers(fmt.lang)
+    charts = build_charts(fmt, run.findings, run.reconciliation, run.classifications,
+                          run.months, tiers)
+    return {
+        "fmt": fmt,
+        "t": fmt.t,
+        "lang": fmt.lang,
+        "header": header_view(run, fmt, when, previous),
+        "summary": summary_view(run, fmt, tiers, previous),
+        "charts": charts,
+        "actions": action_list(actions, limit=top_n),
+        "findings": top_findings(run.findings, top_n),
+        "quality": quality_view(run, QUARANTINE_SAMPLE),
+        "appendix": appendix_view(run, fmt, tiers),
+        "tier_names": dict(tiers),
+        "severity_rank": SEVERITY_ORDER,
+        "page_data": {
+            "charts": [{"id": c.id, **c.figure} for c in charts if c.figure],
+            "config": PLOTLY_CONFIG,
+            "text": {"shown": fmt.t("findings.shown_js")},
+        },
+    }
+
+
+def render_html(out_dir: Path, *, lang: str | None = None, previous: Path | None = None,
+                plotly: PlotlyMode = "inline", top_n: int = 500,
+                when: dt.datetime | None = None) -> tuple[str, str]:
+    """The report page and the actions.csv text for one run, without writing anything."""
+    _validate(lang, plotly, top_n)
+    run = load_outputs(out_dir)
+    prev = read_summary(previous) if previous is not None else None
+    policy = run.summary.get("policy") or {}
+    fmt = Formatter(lang or policy.get("language") or "en", currency=policy.get("currency") or "EUR")
+    actions = action_rows(run.reconciliation, run.findings)
+    ctx = _context(run, fmt, prev, top_n, when or generated_at(), actions)
+
+    page_js = _static("report.js")
+    if plotly == "inline":
+        plotly_js, cdn = _plotly_js(), None
+        csp = content_security_policy([plotly_js, page_js])
+    else:
+        plotly_js, cdn = None, _plotly_cdn()
+        csp = content_security_policy([page_js], ("https://cdn.plot.ly",))
+    html = _environment().get_template("report.html.j2").render(
+        **ctx,
+        csp=csp,
+        css=Markup(_static("report.css")),
+        page_js=Markup(page_js),
+        plotly_js=Markup(plotly_js) if plotly_js else None,
+        plotly_cdn=cdn,
+        data_json=json_for_script(ctx["page_data"]),
+    )
+    return html, actions_csv(actions)
+
+
+def render_report(out_dir: Path, *, lang: str | None = None, previous: Path | None = None,
+                  plotly: PlotlyMode = "inline", top_n: int = 500,
+                  write_actions: bool = True) -> Path:
+    """Write ``out_dir/report.html`` (and ``out_dir/actions.csv``); return the report's path.
+
+    ``lang``: ``de`` or ``en``; None takes the policy's ``settings.language`` (summary.json).
+    ``previous``: an earlier run's output directory, for the change of each summary figure.
+    ``plotly``: ``inline`` embeds plotly.js (offline, ~4.8 MB); ``cdn`` links it from
+    cdn.plot.ly with Subresource Integrity (small file, needs the internet to draw charts).
+    ``top_n``: findings listed in the page (largest money first); the rest are in findings.csv.
+    Raises :class:`~audit.errors.DataError` (unusable run) or :class:`~audit.errors.UsageError`.
+    """
+    out_dir = Path(out_dir)
+    html, csv_text = render_html(out_dir, lang=lang, previous=previous, plotly=plotly,
+                                 top_n=top_n)
+    if write_actions:
+        atomic_write_text(out_dir / "actions.csv", csv_text)
+    return atomic_write_text(out_dir / "report.html", html)

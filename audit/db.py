@@ -1,0 +1,65 @@
+"""The one DuckDB connection an audit runs on, and how it is locked before policy SQL runs.
+
+Why these settings:
+
+- The database is in memory: an audit is a pure function of its input files and policy, nothing
+  is meant to persist between runs.
+- ``TimeZone = 'UTC'``: every timestamp is stored as an instant (``TIMESTAMPTZ``); conversions to
+  local time are always explicit (``timezone(<policy tz>, ts)``), never a side effect of a session
+  setting, so a run on a laptop in Berlin and on a CI runner in UTC give the same bytes.
+- ``preserve_insertion_order``: tables keep the order in which ingestion loaded them (input line
+  order), which keeps outputs deterministic even before an explicit ``ORDER BY``.
+- ``lock_down`` runs after the data is loaded and before any SQL compiled from a policy: the policy
+  can then neither read nor write files nor change settings, whatever its conditions contain.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+__all__ = ["connect", "lock_down"]
+
+
+def connect(threads: int | None = None) -> duckdb.DuckDBPyConnection:
+    """A fresh in-memory DuckDB connection with deterministic settings.
+
+    ``threads`` limits DuckDB's worker threads (``None``: DuckDB's default, one per core).
+    """
+    con = duckdb.connect(":memory:")
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET preserve_insertion_order = true")
+    con.execute("SET default_order = 'ASC'")
+    con.execute("SET default_null_order = 'NULLS LAST'")
+    con.execute("SET enable_progress_bar = false")
+    if threads is not None:
+        if threads < 1:
+            raise ValueError(f"threads must be at least 1, got {threads}")
+        con.execute(f"SET threads = {int(threads)}")
+    # Time zone conversions need ICU; make sure it is there before external access is switched off.
+    con.execute("SELECT timezone('Europe/Berlin', TIMESTAMPTZ '2026-01-01 00:00:00+00')").fetchall()
+    return con
+
+
+def lock_down(con: duckdb.DuckDBPyConnection) -> None:
+    """Forbid file/network access and any later change of settings on ``con``.
+
+    Call it after loading the data and before running SQL compiled from a policy. Registered
+    Python objects (``con.register``) keep working; replacement scans of Python variables by name
+    and ``read_csv``/``COPY``/``ATTACH`` do not.
+    """
+    con.execute("SET autoinstall_known_extensions = false")
+    con.execute("SET autoload_known_extensions = false")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+
+
+def fetch_row(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> tuple:
+    """The single row of ``sql``, with the result fully consumed.
+
+    ``execute(...).fetchone()`` leaves the result open, and DuckDB 2 then refuses any other work
+    on the connection; this reads to the end.
+    """
+    rows = con.execute(sql, params or []).fetchall()
+    if len(rows) != 1:  # pragma: no cover - callers pass aggregate queries
+        raise ValueError(f"expected one row, got {len(rows)}: {sql}")
+    return rows[0]

@@ -1,0 +1,361 @@
+"""``load_data``: exports in, canonical tables + quarantine + data-contract evidence out.
+
+Per table, in the contract's load order (parents first):
+
+1. read the export in chunks of text (:mod:`~audit.ingest.readers`); structurally broken records
+   go to the quarantine;
+2. type every chunk in DuckDB (:mod:`~audit.ingest.parse`); rows with unreadable values go to the
+   quarantine, the rest into a staging table;
+3. run the contract's expectations as SQL over the staging table (:mod:`~audit.ingest.checks`);
+   failing rows go to the quarantine; referential checks look at the parents as loaded;
+4. run the same expectations in Great Expectations on the same rows and compare the counts;
+5. delete the quarantined rows and rename the staging table to the canonical name.
+
+At the end the raw text of every quarantined record is fetched from its file, and every helper
+table is dropped: the connection holds exactly the five canonical tables.
+"""
+
+from __future__ import annotations
+
+import time
+import zoneinfo
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Literal
+
+import duckdb
+
+from audit.contract import Table, contract_for, duckdb_type
+from audit.db import fetch_row
+from audit.engine.sql import ident, lit
+from audit.errors import AuditError, DataError, Diagnostic, PolicyError
+from audit.ingest.checks import Check, Parent, compile_checks, in_table_value_set
+from audit.ingest.files import SUFFIXES, InputFile, fingerprint, locate_inputs
+from audit.ingest.parse import (
+    DERIVED_ERRORS,
+    ZONE_DAYS,
+    create_zone_days,
+    derived_columns,
+    parse_query,
+    reason_sql,
+)
+from audit.ingest.quarantine import SEQ_CONTRACT, SEQ_DERIVED, SEQ_PARSE, Quarantine
+from audit.ingest.readers import CHUNK_ROWS, Reader, open_reader, prefetch
+from audit.ingest.result import IngestResult, TableCounts
+
+GxMode = Literal["full", "sample", "off"]
+
+
+def _staging(name: str) -> str:
+    return f"_ingest_typed_{name}"
+
+
+def _quarantined_keys(name: str) -> str:
+    return f"_ingest_qkeys_{name}"
+
+
+def load_data(
+    con: duckdb.DuckDBPyConnection,
+    data_dir: Path,
+    *,
+    timezone: str,
+    tier_ids: list[str],
+    gx: GxMode = "full",
+    gx_sample_rows: int = 100_000,
+    progress: Callable[[str], None] | None = None,
+    chunk_rows: int = CHUNK_ROWS,
+) -> IngestResult:
+    """Load the five canonical tables from ``data_dir`` into ``con``; see docs/data-contract.md.
+
+    Raises :class:`~audit.errors.DataError` (exit code 3) when an export is missing, doubled,
+    unreadable or lacks required columns; every problem of every file is listed at once.
+    ``gx``: run Great Expectations on all parsed rows, on a deterministic sample of at most
+    ``gx_sample_rows`` rows per table, or not at all (the DuckDB checks always cover every row).
+    """
+    if gx not in ("full", "sample", "off"):
+        raise ValueError(f"gx must be 'full', 'sample' or 'off', not {gx!r}")
+    _check_timezone(timezone)
+    say = progress or (lambda message: None)
+    contract = contract_for(tier_ids)
+    paths, missing, warnings = locate_inputs(Path(data_dir), list(contract))
+    readers = _open_readers(contract, paths, missing, chunk_rows)
+
+    timings: dict[str, float] = {}
+    validator = None
+    if gx != "off":
+        say("starting Great Expectations")
+        with _timed(timings, "gx"):
+            from audit.ingest.gx import GxValidator
+
+            validator = GxValidator()
+
+    for name in contract:
+        con.execute(f"DROP TABLE IF EXISTS {ident(name)}")
+    store = Quarantine(con)
+    create_zone_days(con, timezone)
+    loader = _TableLoader(con, store, timezone, validator, gx, gx_sample_rows, say, timings)
+    counts: dict[str, TableCounts] = {}
+    try:
+        for order, (name, table) in enumerate(contract.items()):
+            reader = readers[name]
+            loader.load(order, table, reader)
+            warnings.extend(reader.warnings)
+        say("quarantine: fetching the raw text of set-aside records")
+        with _timed(timings, "quarantine"):
+            for name, reader in readers.items():
+                store.fill_raw(name, reader.raw_records(store.lines_without_raw(name)))
+        for name, reader in readers.items():
+            counts[name] = _counts(con, store, name, reader)
+        quarantine = store.to_arrow()
+    except BaseException:
+        for name in contract:  # no half-loaded data set stays behind
+            con.execute(f"DROP TABLE IF EXISTS {ident(_staging(name))}")
+            con.execute(f"DROP TABLE IF EXISTS {ident(name)}")
+        raise
+    finally:
+        store.drop()
+        for name in contract:
+            con.execute(f"DROP TABLE IF EXISTS {ident(_quarantined_keys(name))}")
+        for helper in ("_ingest_parsed", "_ingest_gx_rows", ZONE_DAYS):
+            con.execute(f"DROP TABLE IF EXISTS {ident(helper)}")
+
+    warnings.extend(loader.warnings)
+    return IngestResult(
+        tables=counts,
+        quarantine=quarantine,
+        gx_results=loader.gx_results,
+        contract_checks=loader.contract_checks,
+        input_hashes={r.file.name: r.file.sha256 for r in readers.values()},
+        warnings=warnings,
+        timings=timings,
+    )
+
+
+@contextmanager
+def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - start
+
+
+def _check_timezone(timezone: str) -> None:
+    try:
+        zoneinfo.ZoneInfo(timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise PolicyError(
+            f"settings.timezone: unknown time zone '{timezone}' (use an IANA name such as Europe/Berlin)"
+        ) from None
+
+
+def _open_readers(contract: dict[str, Table], paths: dict[str, Path], missing: list[Diagnostic],
+                  chunk_rows: int) -> dict[str, Reader]:
+    """A checked reader per table, or one DataError with the problems of every file."""
+    readers: dict[str, Reader] = {}
+    problems = list(missing)
+    for name, table in contract.items():
+        path = paths.get(name)
+        if path is None:
+            continue
+        fmt = SUFFIXES[path.suffix.lower()]
+        try:
+            sha, encoding = fingerprint(path, text=fmt != "parquet")
+        except DataError as exc:
+            problems.extend(exc.diagnostics)
+            continue
+        reader, found = open_reader(InputFile(name, path, fmt, sha, encoding), table,
+                                    derived_columns(table), chunk_rows)
+        problems.extend(found)
+        if reader is not None:
+            readers[name] = reader
+    if problems:
+        raise DataError(diagnostics=sorted(problems, key=lambda d: (d.location.file, d.location.line)))
+    return readers
+
+
+def _counts(con: duckdb.DuckDBPyConnection, store: Quarantine, name: str, reader: Reader) -> TableCounts:
+    loaded = fetch_row(con, f"SELECT count(*) FROM {ident(name)}")[0]
+    quarantined = store.count(name)
+    if reader.rows_in != loaded + quarantined:  # pragma: no cover - a bug, not bad input
+        raise AuditError(
+            f"internal error: {name} has {reader.rows_in} records in, but {loaded} loaded + "
+            f"{quarantined} quarantined"
+        )
+    return TableCounts(
+        rows_in=reader.rows_in, loaded=loaded, quarantined=quarantined,
+        source_file=reader.file.name, sha256=reader.file.sha256,
+        format=reader.file.format, dialect=reader.dialect,
+    )
+
+
+class _TableLoader:
+    """The per-table steps; keeps what the tables share (parents, GX, the evidence so far)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, store: Quarantine, timezone: str,
+                 validator: Any, gx: GxMode, gx_sample_rows: int, say: Callable[[str], None],
+                 timings: dict[str, float]):
+        self.con = con
+        self.store = store
+        self.timezone = timezone
+        self.validator = validator
+        self.gx = gx
+        self.gx_sample_rows = gx_sample_rows
+        self.say = say
+        self.timings = timings
+        self.parents: dict[str, Parent] = {}
+        self.gx_results: dict[str, dict] = {}
+        self.contract_checks: list[dict] = []
+        self.warnings: list[str] = []
+
+    def load(self, order: int, table: Table, reader: Reader) -> None:
+        name = table.name
+        source = reader.file.name
+        staging = ident(_staging(name))
+        columns = ", ".join(f"{ident(c.name)} {duckdb_type(c)}" for c in table.columns)
+        self.con.execute(f"CREATE OR REPLACE TABLE {staging} ({columns}, _source_file VARCHAR, _line BIGINT)")
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {ident(_quarantined_keys(name))} (key VARCHAR)")
+
+        self.say(f"{name}: reading {source} ({reader.dialect})")
+        with _timed(self.timings, "read"):
+            self._read(order, table, reader)
+
+        checks = compile_checks(table, staging, self.timezone, self.parents)
+        self.say(f"{name}: checking the data contract ({len(checks)} expectations)")
+        with _timed(self.timings, "contract"):
+            self.store.add_rows(order, name, source, [
+                (SEQ_CONTRACT + i, check.column,
+                 f"SELECT _line, {lit(check.expectation.type)} AS expectation, value, reason "
+                 f"FROM ({check.quarantine_sql})")
+                for i, check in enumerate(checks)
+            ])
+        self._compare_with_gx(table, staging, checks)
+
+        lines = self.store.lines_of(name)
+        self.con.execute(
+            f"INSERT INTO {ident(_quarantined_keys(name))} SELECT DISTINCT {ident(table.key)} "
+            f"FROM {staging} WHERE _line IN {lines} AND {ident(table.key)} IS NOT NULL"
+        )
+        self.con.execute(f"DELETE FROM {staging} WHERE _line IN {lines}")
+        self.con.execute(f"ALTER TABLE {staging} RENAME TO {ident(name)}")
+        self.parents[name] = Parent(name, source, ident(_quarantined_keys(name)))
+        loaded = fetch_row(self.con, f"SELECT count(*) FROM {ident(name)}")[0]
+        self.say(f"{name}: {loaded} rows loaded, {self.store.count(name)} quarantined")
+
+    # -- reading and typing --------------------------------------------------------------------
+
+    def _read(self, order: int, table: Table, reader: Reader) -> None:
+        name = table.name
+        source = reader.file.name
+        staging = ident(_staging(name))
+        typed = ", ".join(ident(c.name) for c in table.columns)
+        derived_errors = DERIVED_ERRORS.get(name, {})
+        ambiguous = 0
+        example: tuple[int, str] | None = None
+        for chunk in prefetch(reader.chunks()):
+            self.store.add_problems(order, name, source, chunk.problems)
+            if chunk.data.num_rows == 0:
+                continue
+            present = set(chunk.data.column_names) - {"_line"}
+            query = parse_query(table, present, self.timezone, "_ingest_chunk")
+            self.con.register("_ingest_chunk", chunk.data)
+            try:
+                self.con.execute(f"CREATE OR REPLACE TEMP TABLE _ingest_parsed AS {query.sql}")
+            finally:
+                self.con.unregister("_ingest_chunk")
+            failed = f"coalesce({', '.join(ident(e) for e in query.errors)})"
+            self.con.execute(
+                f"INSERT INTO {staging} SELECT {typed}, {lit(source)}, _line "
+                f"FROM _ingest_parsed WHERE {failed} IS NULL"
+            )
+            self.store.add_rows(order, name, source, [
+                (SEQ_DERIVED if error in derived_errors else SEQ_PARSE, column,
+                 f"SELECT _line, {ident(error)} AS expectation, {ident('__r_' + column)} AS value, "
+                 f"{reason_sql(table, error, column, self.timezone)} AS reason "
+                 f"FROM _ingest_parsed WHERE {ident(error)} IS NOT NULL")
+                for error, column in query.errors.items()
+            ])
+            self.con.execute(
+                f"INSERT INTO {ident(_quarantined_keys(name))} SELECT DISTINCT {ident(table.key)} "
+                f"FROM _ingest_parsed WHERE {failed} IS NOT NULL AND {ident(table.key)} IS NOT NULL"
+            )
+            if query.ambiguous:
+                n, line, value = self._ambiguous(query.ambiguous)
+                ambiguous += n
+                if n and example is None:
+                    example = (line, value)
+        if ambiguous:
+            assert example is not None
+            self.warnings.append(
+                f"{source}: {ambiguous} ambiguous local time(s) (the repeated hour when summer time "
+                f"ends) read as the first occurrence, e.g. line {example[0]}: {example[1]}"
+            )
+
+    def _ambiguous(self, flags: list[str]) -> tuple[int, int, str]:
+        total = " + ".join(f"CAST({ident(f)} AS INTEGER)" for f in flags)
+        first = " ".join(f"WHEN {ident(f)} THEN {ident('__r_' + f[4:])}" for f in flags)
+        n, line, value = fetch_row(
+            self.con,
+            f"SELECT sum({total}), min(_line) FILTER (WHERE {total} > 0), "
+            f"arg_min(CASE {first} END, _line) FILTER (WHERE {total} > 0) FROM _ingest_parsed",
+        )
+        return int(n or 0), line, value
+
+    # -- the contract in Great Expectations --------------------------------------------------------
+
+    def _compare_with_gx(self, table: Table, staging: str, checks: list[Check]) -> None:
+        name = table.name
+        relation = staging
+        rows = fetch_row(self.con, f"SELECT count(*) FROM {staging}")[0]
+        if self.gx == "sample" and rows > self.gx_sample_rows:
+            rows = self.gx_sample_rows
+            self.con.execute(
+                f"CREATE OR REPLACE TEMP TABLE _ingest_gx_rows AS SELECT * FROM ("
+                f"SELECT * FROM {staging} ORDER BY hash(_line), _line LIMIT {int(self.gx_sample_rows)}"
+                f") ORDER BY _line"
+            )
+            relation = "_ingest_gx_rows"
+        duck = list(fetch_row(self.con, "SELECT " + ", ".join(
+            f"({check.count_sql(relation)})" for check in checks)))
+        outcomes: list[dict[str, Any]] = [{} for _ in checks]
+        if self.validator is not None:
+            self.say(f"{name}: Great Expectations on {rows} rows")
+            with _timed(self.timings, "gx"):
+                outcomes = self._run_gx(table, relation, checks)
+        for check, n, gx in zip(checks, duck, outcomes, strict=True):
+            gx_n = gx.get("unexpected_count")
+            agree = None if self.validator is None else gx_n == n
+            self.contract_checks.append({
+                "table": name,
+                "expectation": check.expectation.type,
+                "column": check.column,
+                "duckdb_failing_rows": n,
+                "gx_unexpected_count": gx_n,
+                "gx_evaluated_rows": gx.get("element_count"),
+                "agree": agree,
+            })
+            if agree is False:
+                detail = f": {gx['error']}" if gx.get("error") else ""
+                self.warnings.append(
+                    f"{name}: {check.expectation.id}: Great Expectations counts {gx_n} failing rows, "
+                    f"DuckDB {n}{detail}"
+                )
+        if relation != staging:
+            self.con.execute("DROP TABLE IF EXISTS _ingest_gx_rows")
+
+    def _run_gx(self, table: Table, relation: str, checks: list[Check]) -> list[dict[str, Any]]:
+        from audit.ingest.gx import gx_kwargs, to_pandas
+
+        expectations = []
+        for check in checks:
+            e = check.expectation
+            value_set = None
+            if e.type == "expect_column_values_to_be_in_table":
+                value_set = [r[0] for r in self.con.execute(in_table_value_set(e, relation)).fetchall()]
+            expectations.append((e, gx_kwargs(e, value_set)))
+        columns = ", ".join(ident(c.name) for c in table.columns)
+        frame = to_pandas(self.con.sql(f"SELECT {columns}, _line FROM {relation} ORDER BY _line").to_arrow_table())
+        doc, outcomes = self.validator.validate(table.name, expectations, frame)
+        self.gx_results[table.name] = doc
+        return outcomes

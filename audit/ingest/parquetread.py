@@ -1,0 +1,85 @@
+"""Reading Parquet exports in record batches; a record's line is its row number (1-based).
+
+Values keep their Parquet types in the chunk; the parser casts every column to text first
+(``CAST(x AS VARCHAR)``) and then applies the same typed parsing as for CSV, so a decimal column,
+a text column with ``"1,5"`` and a timestamp column all end up under the same rules.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Iterator
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from audit.contract import Table
+from audit.errors import Diagnostic, Location
+from audit.ingest.files import ColumnMatch, InputFile, column_warnings, match_columns
+from audit.ingest.readers import Chunk
+
+
+class ParquetReader:
+    def __init__(self, file: InputFile, table: Table, match: ColumnMatch, parquet: pq.ParquetFile,
+                 chunk_rows: int):
+        self.file = file
+        self.match = match
+        self.chunk_rows = chunk_rows
+        self.rows_in = 0
+        self.dialect = "Parquet"
+        self._parquet = parquet
+        self.warnings = column_warnings(file.name, match)
+        schema = parquet.schema_arrow
+        for name, source in match.positions.items():
+            column = table.column(name)
+            if column.type == "decimal" and pa.types.is_floating(schema.field(str(source)).type):
+                self.warnings.append(
+                    f"{file.name}: column '{source}' is binary floating point; its values were "
+                    "read from their shortest decimal text (export it as decimal or text to be sure)"
+                )
+
+    @classmethod
+    def open(cls, file: InputFile, table: Table, derived: frozenset[str],
+             chunk_rows: int) -> tuple[ParquetReader | None, list[Diagnostic]]:
+        try:
+            parquet = pq.ParquetFile(file.path)
+        except (OSError, pa.ArrowException) as exc:
+            return None, [Diagnostic(Location(file.label), f"cannot read the Parquet file: {exc}",
+                                     "export it again, or as CSV")]
+        names = list(parquet.schema_arrow.names)
+        match, problems = match_columns(table, names, file.label, derived=derived, positional=False)
+        if match is None:
+            return None, problems
+        return cls(file, table, match, parquet, chunk_rows), []
+
+    def chunks(self) -> Iterator[Chunk]:
+        canonical = list(self.match.positions)
+        sources = [str(self.match.positions[n]) for n in canonical]
+        line = 0
+        for batch in self._parquet.iter_batches(batch_size=self.chunk_rows, columns=sources):
+            n = batch.num_rows
+            arrays = [batch.column(s) for s in sources]
+            arrays.append(pa.array(range(line + 1, line + n + 1), type=pa.int64()))
+            line += n
+            self.rows_in += n
+            yield Chunk(pa.Table.from_arrays(arrays, names=[*canonical, "_line"]))
+
+    def raw_records(self, lines: Collection[int]) -> dict[int, str]:
+        """Each wanted row as a JSON object of all its columns."""
+        wanted = sorted(set(lines))
+        out: dict[int, str] = {}
+        offset = 0
+        i = 0
+        for batch in self._parquet.iter_batches(batch_size=self.chunk_rows):
+            n = batch.num_rows
+            take = []
+            while i < len(wanted) and wanted[i] <= offset + n:
+                take.append(wanted[i] - offset - 1)
+                i += 1
+            if take:
+                for index, row in zip(take, batch.take(pa.array(take)).to_pylist(), strict=True):
+                    out[offset + index + 1] = json.dumps(row, ensure_ascii=False, default=str)
+            offset += n
+            if i >= len(wanted):
+                break
+        return out

@@ -1,0 +1,113 @@
+"""The quarantine while it is being collected: a DuckDB temp table, filled by every stage.
+
+Rows arrive from three places: the readers (records that could not be split into fields), the
+typed parsing (values that could not be read) and the contract checks (rows that break an
+expectation). Each carries the table's load order and a stage sequence number so that the final
+quarantine is sorted deterministically: by table (load order), line, stage, column.
+
+The raw text of a record is filled in at the end (:meth:`Quarantine.fill_raw`) from the reader,
+only for the lines that are actually quarantined.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pyarrow as pa
+
+from audit.db import fetch_row
+from audit.engine.sql import lit
+from audit.ingest.readers import Problem
+from audit.ingest.result import QUARANTINE_SCHEMA
+
+TABLE = "_ingest_quarantine"
+
+#: Stage sequence numbers (the sort key inside a line).
+SEQ_STRUCTURE = 0
+SEQ_PARSE = 1
+SEQ_DERIVED = 2
+SEQ_CONTRACT = 3  # + the expectation's index in the contract
+
+
+class Quarantine:
+    def __init__(self, con: duckdb.DuckDBPyConnection):
+        self.con = con
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {TABLE} (table_order INTEGER, seq INTEGER, "
+            '"table" VARCHAR, source_file VARCHAR, line BIGINT, expectation VARCHAR, '
+            '"column" VARCHAR, value VARCHAR, reason VARCHAR, raw VARCHAR)'
+        )
+
+    def add_problems(self, order: int, table: str, source_file: str, problems: list[Problem]) -> None:
+        if not problems:
+            return
+        rows = pa.table({
+            "line": pa.array([p.line for p in problems], pa.int64()),
+            "expectation": [p.expectation for p in problems],
+            "column": pa.array([p.column for p in problems], pa.string()),
+            "value": pa.array([p.value for p in problems], pa.string()),
+            "reason": [p.reason for p in problems],
+            "raw": [p.raw for p in problems],
+        })
+        self.con.register("_ingest_problems", rows)
+        try:
+            self.con.execute(
+                f"INSERT INTO {TABLE} SELECT {order}, {SEQ_STRUCTURE}, {lit(table)}, {lit(source_file)}, "
+                'line, expectation, "column", value, reason, raw FROM _ingest_problems'
+            )
+        finally:
+            self.con.unregister("_ingest_problems")
+
+    def add_rows(self, order: int, table: str, source_file: str,
+                 parts: list[tuple[int, str, str]]) -> None:
+        """Quarantine the rows of each ``(seq, column, select)`` in one statement.
+
+        Each ``select`` yields ``_line``, ``expectation``, ``value`` and ``reason``.
+        """
+        if not parts:
+            return
+        union = " UNION ALL ".join(
+            f"SELECT {seq} AS seq, {lit(column)} AS column_name, * FROM ({select})"
+            for seq, column, select in parts
+        )
+        self.con.execute(
+            f"INSERT INTO {TABLE} SELECT {order}, seq, {lit(table)}, {lit(source_file)}, _line, "
+            f"expectation, column_name, value, reason, NULL FROM ({union})"
+        )
+
+    def lines_of(self, table: str) -> str:
+        """SQL relation of the quarantined lines of ``table``."""
+        return f'(SELECT line FROM {TABLE} WHERE "table" = {lit(table)})'
+
+    def count(self, table: str) -> int:
+        return fetch_row(
+            self.con, f'SELECT count(DISTINCT line) FROM {TABLE} WHERE "table" = ?', [table]
+        )[0]
+
+    def lines_without_raw(self, table: str) -> list[int]:
+        rows = self.con.execute(
+            f'SELECT DISTINCT line FROM {TABLE} WHERE "table" = ? AND raw IS NULL ORDER BY line', [table]
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def fill_raw(self, table: str, raw: dict[int, str]) -> None:
+        if not raw:
+            return
+        lines = pa.table({"line": pa.array(list(raw), pa.int64()), "raw": list(raw.values())})
+        self.con.register("_ingest_raw", lines)
+        try:
+            self.con.execute(
+                f'UPDATE {TABLE} q SET raw = r.raw FROM _ingest_raw r '
+                f'WHERE q."table" = ? AND q.line = r.line AND q.raw IS NULL', [table]
+            )
+        finally:
+            self.con.unregister("_ingest_raw")
+
+    def to_arrow(self) -> pa.Table:
+        columns = ", ".join(f'"{name}"' for name in QUARANTINE_SCHEMA.names)
+        table = self.con.sql(
+            f'SELECT {columns} FROM {TABLE} ORDER BY table_order, line, seq, "column" NULLS FIRST, expectation'
+        ).to_arrow_table()
+        return table.cast(QUARANTINE_SCHEMA)
+
+    def drop(self) -> None:
+        self.con.execute(f"DROP TABLE IF EXISTS {TABLE}")

@@ -1,0 +1,61 @@
+"""What :func:`audit.ingest.load_data` hands back besides the loaded tables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+#: Columns of the quarantine, as documented in docs/outputs.md ("quarantine").
+QUARANTINE_SCHEMA = pa.schema(
+    [
+        ("table", pa.string()),
+        ("source_file", pa.string()),
+        ("line", pa.int64()),
+        ("expectation", pa.string()),
+        ("column", pa.string()),
+        ("value", pa.string()),
+        ("reason", pa.string()),
+        ("raw", pa.string()),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class TableCounts:
+    """Row accounting of one canonical table: ``rows_in = loaded + quarantined`` always holds.
+
+    ``rows_in`` counts records (blank lines are not records); a record that fails several checks
+    appears several times in the quarantine but counts once in ``quarantined``.
+    """
+
+    rows_in: int
+    loaded: int
+    quarantined: int
+    source_file: str
+    sha256: str
+    format: str = ""  # csv / parquet / json
+    dialect: str = ""  # how the file was read, e.g. "utf-8, ';'-separated" (for the report)
+
+
+@dataclass
+class IngestResult:
+    """Everything ingestion knows besides the loaded tables (docs/data-contract.md).
+
+    ``quarantine``: one row per problem, columns :data:`QUARANTINE_SCHEMA`, sorted by table (load
+    order), line, stage. ``gx_results``: per table, Great Expectations' validation result
+    (``to_json_dict()``, made deterministic); empty with ``gx="off"``. ``contract_checks``: per
+    table and expectation, DuckDB's failing-row count next to GX's ``unexpected_count``.
+    ``input_hashes``: file name -> sha256. ``warnings``: sentences for the user.
+    """
+
+    tables: dict[str, TableCounts]
+    quarantine: pa.Table
+    gx_results: dict[str, dict]
+    contract_checks: list[dict]
+    input_hashes: dict[str, str]
+    warnings: list[str] = field(default_factory=list)
+    #: seconds per stage: read (reading + typing), contract (DuckDB checks), gx (Great
+    #: Expectations, import included), quarantine (fetching raw records). Not deterministic:
+    #: for progress and benchmarks, never for output files.
+    timings: dict[str, float] = field(default_factory=dict)

@@ -1,0 +1,110 @@
+"""The audit engine: policy bundle + loaded canonical tables → classifications, reconciliation,
+findings.
+
+Two phases, each a few modules of set-based DuckDB SQL with no per-row Python:
+
+*evaluate* — the judgement, all numbers:
+  :mod:`~audit.engine.policy_tables` (the bundle as small ``policy_*`` relations),
+  :mod:`~audit.engine.classify` (``ticket_facts``, the policy tier of every ticket),
+  :mod:`~audit.engine.billing` (units, prices, the reconciliation per ticket-month),
+  :mod:`~audit.engine.findings` (every finding kind, waivers, ids);
+*render* — what a clerk reads: :mod:`~audit.engine.render` (explanations, messages, the output
+  tables, the export to polars), only for the requested period.
+
+:func:`evaluate` leaves every relation on the connection (``explain`` reads them);
+:func:`run_engine` runs both phases and drops the relations afterwards.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+import polars as pl
+
+from audit.engine.billing import create_billing
+from audit.engine.classify import create_ticket_class, create_ticket_facts
+from audit.engine.findings import create_findings
+from audit.engine.policy_tables import create_policy_tables
+from audit.engine.render import export, render_texts
+from audit.engine.sql import install_macros
+from audit.policy.model import Bundle
+
+#: Every relation the engine creates, in creation order.
+RELATIONS = (
+    "policy_tiers", "policy_rules", "policy_prices", "policy_waivers", "ticket_facts",
+    "ticket_class", "ticket_info", "entry_facts", "line_facts", "recon", "findings",
+    "tm_text", "recon_inv", "recon_full", "finding_recon", "finding_messages", "classifications",
+)
+_VIEWS = {"ticket_facts", "ticket_info", "entry_facts", "recon_full"}
+
+
+@dataclass
+class EngineResult:
+    """The engine's result tables (already restricted to the requested period)."""
+
+    findings: pl.DataFrame
+    classifications: pl.DataFrame
+    reconciliation: pl.DataFrame
+
+
+def evaluate(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
+    """Judge every ticket and ticket-month of the loaded tables (all months): tiers, the
+    reconciliation numbers, findings with ids and waivers."""
+    install_macros(con)
+    create_policy_tables(con, bundle)
+    create_ticket_facts(con)
+    create_ticket_class(con, bundle)
+    create_billing(con, bundle)
+    create_findings(con, bundle)
+
+
+def render_results(con: duckdb.DuckDBPyConnection, bundle: Bundle, period: str | None = None, *,
+                   keep: bool = True) -> EngineResult:
+    """Texts and output tables of an evaluated connection, for ``period`` or all months.
+
+    ``keep=False`` frees relations as soon as they are no longer needed (for one-shot runs)."""
+    render_texts(con, bundle, period)
+    return EngineResult(**export(con, period, drop=not keep))
+
+
+#: Views over the loaded tables, by the table they read.
+_VIEWS_OVER = {
+    "time_entries": ("entry_facts",),
+    "tickets": ("ticket_facts", "ticket_info"),
+    "services": ("ticket_facts",),
+    "customers": ("ticket_facts", "ticket_info", "recon_full"),
+    "invoice_lines": (),
+}
+
+
+def release_inputs(con: duckdb.DuckDBPyConnection, tables: tuple[str, ...]) -> None:
+    """Drop loaded canonical ``tables`` (and the engine's views over them) that no later step
+    reads. For one-shot runs (``run_audit``), whose connection is closed afterwards: freeing
+    the 10 M time entries as soon as the texts are built lowers the peak memory by gigabytes.
+    """
+    for table in tables:
+        for view in _VIEWS_OVER[table]:
+            con.execute(f"DROP VIEW IF EXISTS {view}")
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def drop_relations(con: duckdb.DuckDBPyConnection) -> None:
+    """Free the engine's relations (the result tables live on in polars)."""
+    for name in reversed(RELATIONS):
+        kind = "VIEW" if name in _VIEWS else "TABLE"
+        con.execute(f"DROP {kind} IF EXISTS {name}")
+
+
+def run_engine(
+    con: duckdb.DuckDBPyConnection, bundle: Bundle, *, period: str | None = None
+) -> EngineResult:
+    """Run the audit rules over the loaded tables; results for ``period`` (YYYY-MM) or all months."""
+    evaluate(con, bundle)
+    try:
+        return render_results(con, bundle, period, keep=False)
+    finally:
+        drop_relations(con)
+
+
+__all__ = ["EngineResult", "drop_relations", "evaluate", "release_inputs", "render_results", "run_engine"]

@@ -1,0 +1,195 @@
+"""The Python API: one call runs an audit, the same call the CLI makes.
+
+    >>> from audit.api import run_audit
+    >>> result = run_audit("policies", "sample_data", period="2026-05")
+    >>> result.findings.filter(pl.col("kind") == "units_mismatch")
+
+Order of the stages matters for the user: the policy is loaded and validated first, so an invalid
+policy (exit 2) is reported before any data is read and nothing touches DuckDB; then the data is
+ingested (bad rows quarantined), the connection is locked down, and only then the rules run.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any, Literal
+
+import polars as pl
+
+from audit.errors import UsageError
+from audit.policy.model import SEVERITY_ORDER, Bundle
+
+FailOn = Literal["error", "warning", "never"]
+_PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+
+@dataclass
+class AuditResult:
+    """Everything one audit run produced (tables already restricted to ``period``)."""
+
+    findings: pl.DataFrame
+    classifications: pl.DataFrame
+    reconciliation: pl.DataFrame
+    summary: dict[str, Any]
+    ingest: Any  # audit.ingest.IngestResult
+    bundle: Bundle
+    exit_code: int
+    out_dir: Path | None = None
+    #: Seconds per stage: ``policy`` (load + validate), ``ingest`` (read, parse, contract checks,
+    #: quarantine), ``gx`` (Great Expectations, when ingestion reports it), ``rules`` (the
+    #: judgement: tiers, reconciliation numbers, findings, waivers), ``outputs`` (explanations
+    #: and messages, the result tables, and the files when ``out`` is given).
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def check_period(period: str | None) -> str | None:
+    """``period`` when it is ``YYYY-MM`` (or None); else a :class:`UsageError` saying so."""
+    if period is not None and not _PERIOD.match(period):
+        raise UsageError(f"--period {period!r} is not a month (write it as YYYY-MM, e.g. 2026-05)")
+    return period
+
+
+def check_fail_on(fail_on: str) -> str:
+    """``fail_on`` when it is a severity or ``never``; else a :class:`UsageError`."""
+    allowed = [*sorted(SEVERITY_ORDER, key=SEVERITY_ORDER.get, reverse=True), "never"]
+    if fail_on not in allowed:
+        raise UsageError(f"--fail-on {fail_on!r} is not one of {', '.join(allowed)}")
+    return fail_on
+
+
+@contextmanager
+def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
+    t0 = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - t0
+
+
+def open_audit_db(bundle: Bundle, data: str | Path, *, gx: str = "full",
+                  progress: Callable[[str], None] | None = None):
+    """Connect, ingest ``data`` for ``bundle`` and lock the connection down.
+
+    Returns ``(con, ingest_result)``; the caller closes ``con``. Shared by :func:`run_audit` and
+    :func:`audit.explain.explain` so both read the data the same way.
+    """
+    from audit.db import connect, lock_down
+    from audit.ingest import load_data
+
+    con = connect()
+    try:
+        ingest = load_data(
+            con,
+            Path(data),
+            timezone=bundle.settings.timezone,
+            tier_ids=bundle.tier_ids,
+            gx=gx,
+            progress=progress,
+        )
+        lock_down(con)
+    except BaseException:
+        con.close()
+        raise
+    return con, ingest
+
+
+def run_audit(
+    policy: str | Path,
+    data: str | Path,
+    out: str | Path | None = None,
+    *,
+    period: str | None = None,
+    fail_on: FailOn = "error",
+    gx: str = "full",
+    progress: Callable[[str], None] | None = None,
+) -> AuditResult:
+    """Audit ``data`` against the ``policy`` bundle; write the outputs into ``out`` when given.
+
+    ``exit_code`` is 0 when no *open* finding has severity ``fail_on`` or higher, else 1
+    (``never``: always 0). Raises :class:`~audit.errors.PolicyError` (invalid policy; no data
+    read), :class:`~audit.errors.DataError` (unusable input) or :class:`UsageError`.
+    """
+    from audit.engine import EngineResult, drop_relations, evaluate, release_inputs
+    from audit.engine.render import export, render_texts
+    from audit.engine.summary import build_summary, exit_code_for
+    from audit.policy.loader import load_policy
+
+    check_period(period)
+    check_fail_on(fail_on)
+    say = progress or (lambda _msg: None)
+    timings: dict[str, float] = {}
+
+    with _timed(timings, "policy"):
+        say(f"loading policy {policy}")
+        bundle = load_policy(policy)
+
+    with _timed(timings, "ingest"):
+        say(f"loading data from {data}")
+        con, ingest = open_audit_db(bundle, data, gx=gx, progress=progress)
+    # Ingestion runs the Great Expectations contract inside load_data; report it separately
+    # when ingestion measured it.
+    gx_seconds = float(getattr(ingest, "timings", {}).get("gx", 0.0) or 0.0)
+    timings["gx"] = gx_seconds
+    timings["ingest"] = max(timings["ingest"] - gx_seconds, 0.0)
+
+    try:
+        with _timed(timings, "rules"):
+            say("running the policy rules")
+            evaluate(con, bundle)
+        # The connection is ours and closed below: loaded tables go as soon as nothing reads
+        # them any more, which keeps the peak memory of a large audit down.
+        release = partial(release_inputs, con)
+        release(("invoice_lines", "services"))
+        # Rendering (explanations, messages, the result tables) is presentation: it counts
+        # towards the outputs stage, so "rules" measures the judgement alone.
+        with _timed(timings, "outputs"):
+            say("writing explanations and messages")
+            render_texts(con, bundle, period, release=release)
+            release(("tickets",))
+            tables = EngineResult(**export(con, period, drop=True))
+            drop_relations(con)
+    finally:
+        con.close()
+
+    exit_code = exit_code_for(tables.findings, fail_on)
+    summary = build_summary(
+        bundle=bundle,
+        ingest=ingest,
+        findings=tables.findings,
+        classifications=tables.classifications,
+        reconciliation=tables.reconciliation,
+        period=period,
+        fail_on=fail_on,
+        exit_code=exit_code,
+    )
+    result = AuditResult(
+        findings=tables.findings,
+        classifications=tables.classifications,
+        reconciliation=tables.reconciliation,
+        summary=summary,
+        ingest=ingest,
+        bundle=bundle,
+        exit_code=exit_code,
+        out_dir=Path(out) if out is not None else None,
+        timings=timings,
+    )
+    if out is not None:
+        from audit.outputs import write_outputs
+
+        with _timed(timings, "outputs"):
+            say(f"writing outputs to {out}")
+            write_outputs(result, Path(out))
+    return result
+
+
+def explain(policy: str | Path, data: str | Path, ticket_id: str, month: str | None = None) -> str:
+    """How one ticket was judged (see :func:`audit.explain.explain`)."""
+    from audit.explain import explain as _explain
+
+    return _explain(policy, data, ticket_id, month)

@@ -1,0 +1,221 @@
+"""Billing: units and prices per time entry, and the reconciliation per ticket-month (numbers).
+
+Relations created (set-based, one pass each; the texts are added later by
+:mod:`audit.engine.render`):
+
+``entry_facts``  VIEW, one row per time entry: local date and month of its start, seconds, the
+                 price in force on that local date (override-aware), rounded units (scope
+                 ``entry``). A view, not a table: at 10 M entries a copy would cost more memory
+                 than recomputing the two cheap expressions in the passes that read it.
+``line_facts``   one row per invoice line: month of its service date, list price on that date.
+``recon``        per ticket-month: the tracked side (entries, seconds, expected units/amount) ⟗
+                 the billed side (units, amount, invoices, and the split the duplicate rule needs:
+                 first invoice + credit lines vs. the repeated invoices), with the policy tier
+                 and expected/billed/delta.
+
+The policy's unit length, rounding mode and scope select the SQL expressions below; they are the
+rule *kinds* docs/semantics.md defines, the values come from the bundle via :func:`lit`.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from audit.engine.prices import price_case
+from audit.engine.sql import lit
+from audit.policy.model import Bundle
+
+
+def rounded_units_sql(seconds: str, unit_seconds: int, rounding: str) -> str:
+    """Integer SQL for the number of units of ``seconds`` (a non-negative integer expression).
+
+    ``ceil`` counts a unit from its first second; ``nearest`` rounds an exact half down
+    (⌈d/u − ½⌉ = ⌊(2d + u − 1) / 2u⌋); ``floor`` drops the started unit.
+    """
+    u = lit(unit_seconds)
+    if rounding == "ceil":
+        return f"(({seconds}) + {u} - 1) // {u}"
+    if rounding == "floor":
+        return f"({seconds}) // {u}"
+    if rounding == "nearest":
+        return f"(2 * ({seconds}) + {u} - 1) // (2 * {u})"
+    raise ValueError(f"unknown rounding mode {rounding!r}")  # the model's Literal forbids it
+
+
+def create_entry_facts(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
+    """Create the ``entry_facts`` view (see the module docstring)."""
+    b = bundle.billing
+    units = rounded_units_sql("seconds", b.unit_minutes * 60, b.rounding)
+    units_col = f"CAST({units} AS DECIMAL(18, 2))" if b.scope == "entry" else "CAST(NULL AS DECIMAL(18, 2))"
+    if b.overrides:  # the customer's contract picks the list: needs the ticket's customer
+        source = """SELECT te.*, tc.price_list FROM time_entries te JOIN ticket_class tc USING (ticket_id)"""
+        price_list = "price_list"
+    else:
+        source, price_list = "SELECT * FROM time_entries", None
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP VIEW entry_facts AS
+        WITH e AS (
+            SELECT entry_id, ticket_id, agent, started_at, duration_seconds AS seconds,
+                   CAST(timezone({lit(bundle.settings.timezone)}, started_at) AS DATE) AS local_date
+                   {", price_list" if price_list else ", '' AS price_list"}
+            FROM ({source})
+        )
+        SELECT entry_id, ticket_id, agent, started_at, seconds, local_date, price_list,
+               strftime(local_date, '%Y-%m') AS month,
+               {price_case(bundle, "local_date", price_list)} AS unit_price,
+               {units_col} AS units
+        FROM e
+        """
+    )
+
+
+def tm_time_sql(bundle: Bundle) -> str:
+    """The tracked side of each ticket-month (a SELECT, inlined into ``recon``).
+
+    Columns: ticket_id, month, entries, tracked_seconds, units, amount (NULL when an entry has no
+    price in force), unpriced_from (first local date without a price), min_price/max_price
+    (equal unless the price changed inside the month).
+    """
+    b = bundle.billing
+    if b.scope == "entry":
+        units = "units_sum"
+        amount = "CAST(amount_exact AS DECIMAL(18, 2))"
+        money = "sum(units) AS units_sum, sum(units * unit_price) AS amount_exact"
+    else:
+        units = f"CAST({rounded_units_sql('tracked_seconds', b.unit_minutes * 60, b.rounding)} AS DECIMAL(18, 2))"
+        # Σ price × seconds / Σ seconds × units, rounded half-even to cents (exact integers).
+        amount = f"""
+            CASE WHEN tracked_seconds = 0 THEN CAST(0 AS DECIMAL(18, 2))
+                 ELSE audit_cents_to_eur(audit_div_half_even(
+                        CAST(price_seconds * 100 AS HUGEINT) * CAST({units} * 100 AS HUGEINT),
+                        CAST(tracked_seconds AS HUGEINT) * 100)) END
+        """
+        money = "sum(unit_price * seconds) AS price_seconds"
+    return f"""
+        SELECT ticket_id, month, entries, CAST(tracked_seconds AS BIGINT) AS tracked_seconds,
+               {units} AS units,
+               CASE WHEN unpriced_from IS NULL THEN {amount} END AS amount,
+               unpriced_from, min_price, max_price
+        FROM (
+            SELECT ticket_id, month, count(*) AS entries, sum(seconds) AS tracked_seconds, {money},
+                   min(unit_price) AS min_price, max(unit_price) AS max_price,
+                   min(local_date) FILTER (WHERE unit_price IS NULL) AS unpriced_from
+            FROM entry_facts GROUP BY ticket_id, month
+        )
+    """
+
+
+def create_line_facts(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
+    """Create ``line_facts``: invoice lines with their month and the list price on the service date."""
+    pid = price_case(bundle, "il.service_date", "tc.price_list" if bundle.billing.overrides else None, "pid")
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE line_facts AS
+        SELECT il.line_id, il.invoice_id, il.customer_id, il.ticket_id, il.service_date,
+               strftime(il.service_date, '%Y-%m') AS month,
+               il.quantity, il.unit_price, il.amount,
+               p.unit_price AS list_price, p.rule_id AS price_rule_id,
+               p.policy_file AS price_file, p.policy_line AS price_line
+        FROM invoice_lines il
+        JOIN ticket_class tc USING (ticket_id)
+        LEFT JOIN policy_prices p ON p.pid = {pid}
+        """
+    )
+
+
+def tm_bill_sql() -> str:
+    """The billed side of each ticket-month (a SELECT, inlined into ``recon``).
+
+    ``first_invoice`` is the lowest invoice_id with a positive-quantity line; ``dup_*`` sum the
+    positive-quantity lines of every *other* invoice (the repeats ``duplicate_billing`` reports).
+    Most ticket-months are billed on one invoice: one aggregation answers them, and only the
+    few on several invoices take a second pass over their lines.
+    """
+    return """
+        WITH one AS (
+            SELECT ticket_id, month, count(*) AS lines,
+                   sum(quantity) AS units, sum(amount) AS eur,
+                   min(invoice_id) AS min_invoice, max(invoice_id) AS max_invoice,
+                   min(invoice_id) FILTER (WHERE quantity > 0) AS first_invoice
+            FROM line_facts GROUP BY ticket_id, month
+        ),
+        several AS (
+            SELECT l.ticket_id, l.month,
+                   array_to_string(list_sort(list(DISTINCT l.invoice_id)), ',') AS invoice_ids,
+                   count(DISTINCT l.invoice_id) FILTER (WHERE l.quantity > 0) AS positive_invoices,
+                   sum(l.quantity) FILTER (WHERE l.quantity > 0 AND l.invoice_id <> o.first_invoice) AS dup_units,
+                   sum(l.amount) FILTER (WHERE l.quantity > 0 AND l.invoice_id <> o.first_invoice) AS dup_eur
+            FROM line_facts l
+            JOIN (SELECT ticket_id, month, first_invoice FROM one WHERE min_invoice <> max_invoice) o
+                USING (ticket_id, month)
+            GROUP BY l.ticket_id, l.month
+        )
+        SELECT o.ticket_id, o.month, o.lines,
+               CAST(o.units AS DECIMAL(18, 2)) AS billed_units,
+               CAST(o.eur AS DECIMAL(18, 2)) AS billed_eur,
+               coalesce(s.invoice_ids, o.min_invoice) AS invoice_ids,
+               o.first_invoice,
+               coalesce(s.positive_invoices, CASE WHEN o.first_invoice IS NULL THEN 0 ELSE 1 END)
+                   AS positive_invoices,
+               CAST(coalesce(s.dup_units, 0) AS DECIMAL(18, 2)) AS dup_units,
+               CAST(coalesce(s.dup_eur, 0) AS DECIMAL(18, 2)) AS dup_eur
+        FROM one o LEFT JOIN several s USING (ticket_id, month)
+    """
+
+
+def create_recon(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
+    """Create ``recon``: one row per ticket-month with tracked time or invoice lines (numbers).
+
+    One statement: the tracked and the billed side are aggregated and joined without being
+    materialised. ``kept_units``/``kept_eur``: what was billed without the repeated invoices (the
+    first invoice plus credit lines), for ``units_mismatch`` when ``duplicate_billing`` explains
+    the rest. ``tracked_units``/``tracked_amount`` are the tracked side's, whatever the tier.
+    """
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE recon AS
+        WITH tm_time AS ({tm_time_sql(bundle)}),
+        tm_bill AS ({tm_bill_sql()}),
+        j AS (
+            SELECT coalesce(t.ticket_id, b.ticket_id) AS ticket_id,
+                   coalesce(t.month, b.month) AS month,
+                   t.entries, t.tracked_seconds, t.units, t.amount, t.unpriced_from,
+                   t.min_price, t.max_price,
+                   b.lines, b.billed_units, b.billed_eur, b.invoice_ids, b.first_invoice,
+                   b.positive_invoices, b.dup_units, b.dup_eur
+            FROM tm_time t FULL JOIN tm_bill b USING (ticket_id, month)
+        ),
+        r AS (
+            SELECT j.ticket_id, j.month, tc.customer_id, tc.policy_tier,
+                   tc.recorded_tier, tc.rule_idx, tc.billable,
+                   coalesce(j.entries, 0) AS entries,
+                   coalesce(j.tracked_seconds, 0) AS tracked_seconds,
+                   CAST(CASE WHEN tc.billable THEN coalesce(j.units, 0)
+                             WHEN NOT tc.billable THEN 0 END AS DECIMAL(18, 2)) AS expected_units,
+                   CAST(CASE WHEN tc.billable AND j.entries IS NULL THEN 0
+                             WHEN tc.billable THEN j.amount
+                             WHEN NOT tc.billable THEN 0 END AS DECIMAL(18, 2)) AS expected_eur,
+                   CAST(coalesce(j.billed_units, 0) AS DECIMAL(18, 2)) AS billed_units,
+                   CAST(coalesce(j.billed_eur, 0) AS DECIMAL(18, 2)) AS billed_eur,
+                   j.invoice_ids, coalesce(j.lines, 0) AS lines, j.first_invoice,
+                   coalesce(j.positive_invoices, 0) AS positive_invoices,
+                   coalesce(j.dup_units, 0) AS dup_units, coalesce(j.dup_eur, 0) AS dup_eur,
+                   j.units AS tracked_units, j.amount AS tracked_amount, j.unpriced_from,
+                   j.min_price, j.max_price
+            FROM j JOIN ticket_class tc USING (ticket_id)
+        )
+        SELECT *,
+               CAST(expected_eur - billed_eur AS DECIMAL(18, 2)) AS delta_eur,
+               CAST(billed_units - dup_units AS DECIMAL(18, 2)) AS kept_units,
+               CAST(billed_eur - dup_eur AS DECIMAL(18, 2)) AS kept_eur
+        FROM r
+        """
+    )
+
+
+def create_billing(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
+    """Run the billing stage: entry_facts, line_facts → recon."""
+    create_entry_facts(con, bundle)
+    create_line_facts(con, bundle)
+    create_recon(con, bundle)

@@ -1,0 +1,158 @@
+"""Classification: which tier the policy gives each ticket, and which rule decided it.
+
+``ticket_facts`` is the relation the policy's conditions are compiled against
+(:func:`audit.policy.expr.compile_condition`): one row per ticket, the ticket's own columns
+unprefixed, ``service_<col>`` for its service and ``customer_<col>`` for its customer (LEFT JOINs,
+so a ticket without a service sees NULLs, and a NULL condition counts as false).
+
+All rules become **one** ``CASE`` expression evaluated in a single pass: the first rule whose
+condition is TRUE wins, exactly the "first match" semantics of docs/semantics.md, and DuckDB
+evaluates it vectorised instead of one query per rule.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import sqlglot
+from sqlglot import exp
+
+from audit.engine.policy_tables import section_loc
+from audit.engine.sql import DIALECT, ident, lit
+from audit.errors import Location
+from audit.policy.model import Bundle
+
+#: Extra column the signals' conditions may use on top of ``ticket_facts``.
+SIGNAL_COLUMNS = ("policy_tier",)
+
+
+def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    """The user-visible columns of a loaded table (bookkeeping columns start with ``_``)."""
+    rows = con.execute(
+        "SELECT column_name FROM duckdb_columns() WHERE table_name = ? ORDER BY column_index",
+        [table],
+    ).fetchall()
+    return [r[0] for r in rows if not r[0].startswith("_")]
+
+
+def _facts_select(con: duckdb.DuckDBPyConnection, wanted: set[str] | None = None) -> str:
+    """``SELECT … FROM tickets t [LEFT JOIN services s] [LEFT JOIN customers c]`` with the
+    ``ticket_facts`` column names; ``wanted`` limits the prefixed columns (and so the joins) to
+    the ones a condition reads, None takes them all."""
+    cols = [f"t.{ident(c)}" for c in _columns(con, "tickets")]
+    joins = []
+    for prefix, table, alias, key in (("service_", "services", "s", "service_id"),
+                                      ("customer_", "customers", "c", "customer_id")):
+        picked = [c for c in _columns(con, table) if wanted is None or prefix + c in wanted]
+        if picked:
+            cols += [f"{alias}.{ident(c)} AS {ident(prefix + c)}" for c in picked]
+            joins.append(f"LEFT JOIN {table} {alias} ON {alias}.{key} = t.{key}")
+    return f"SELECT {', '.join(cols)} FROM tickets t {' '.join(joins)}"
+
+
+def create_ticket_facts(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the ``ticket_facts`` view: tickets joined with their service and customer, prefixed.
+
+    ``explain`` reads it; the classification and the signals read narrower versions of it
+    (:func:`facts_for`) that join only the tables their conditions use.
+    """
+    con.execute(f"CREATE OR REPLACE TEMP VIEW ticket_facts AS {_facts_select(con)}")
+
+
+def referenced_columns(*conditions: exp.Expression) -> set[str]:
+    """The ``ticket_facts`` columns the compiled conditions read."""
+    return {col.name for cond in conditions for col in cond.find_all(exp.Column)}
+
+
+def facts_for(con: duckdb.DuckDBPyConnection, wanted: set[str]) -> str:
+    """A subquery with the ``ticket_facts`` columns in ``wanted`` (plus every ticket column),
+    joining services/customers only when a wanted column comes from them, and ``ticket_class``
+    for ``policy_tier``. Skipping a join nobody reads makes a signal several times cheaper."""
+    base = _facts_select(con, wanted)
+    if "policy_tier" in wanted:
+        base = f"SELECT f.*, tc.policy_tier FROM ({base}) f JOIN ticket_class tc USING (ticket_id)"
+    return f"({base})"
+
+
+def compile_rule(text: str, loc: Location | None, extra_columns: tuple[str, ...] = ()) -> exp.Expression:
+    """A policy condition as a sqlglot boolean expression over ``ticket_facts``."""
+    from audit.policy.expr import compile_condition
+
+    sql = compile_condition(text, loc=loc or Location(""), extra_columns=extra_columns)
+    return sqlglot.parse_one(sql, read=DIALECT)
+
+
+def decision_expression(bundle: Bundle) -> exp.Expression:
+    """``CASE WHEN <rule 1> THEN 1 WHEN <rule 2> THEN 2 … ELSE 0 END``: the index of the deciding
+    rule in ``policy_rules``; the ``ELSE`` is 0 (the default tier) or NULL (unclassified)."""
+    otherwise = exp.Literal.number(0) if bundle.classification.default_tier is not None else exp.Null()
+    rules = bundle.classification.rules
+    if not rules:
+        return exp.cast(otherwise, "INTEGER")
+    case = exp.Case()
+    for i, rule in enumerate(rules, start=1):
+        case = case.when(exp.paren(compile_rule(rule.when, rule.loc)), exp.Literal.number(i))
+    return case.else_(otherwise)
+
+
+def create_ticket_class(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
+    """Create ``ticket_class`` (one row per ticket, narrow: it is read by every later stage) and
+    the view ``ticket_info`` (the same with the deciding rule's attributes, the customer's name
+    and the category, for messages and outputs).
+
+    ``ticket_class``: ticket_id, customer_id, recorded_tier, policy_tier, billable (NULL when
+    unclassified), rule_idx (into ``policy_rules``; NULL when unclassified), price_list,
+    opened_month.
+    """
+    tz = lit(bundle.settings.timezone)
+    decision = decision_expression(bundle)
+    wanted = referenced_columns(decision) | {"customer_contract"}
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE ticket_class AS
+        WITH decided AS (
+            SELECT ticket_id, customer_id, tier, opened_at, customer_contract,
+                   {decision.sql(dialect=DIALECT)} AS rule_idx
+            FROM {facts_for(con, wanted)} AS ticket_facts
+        ),
+        overrides AS (
+            SELECT DISTINCT price_list FROM policy_prices WHERE price_list <> ''
+        )
+        SELECT
+            d.ticket_id,
+            d.customer_id,
+            d.tier AS recorded_tier,
+            r.tier AS policy_tier,
+            pt.billable,
+            d.rule_idx,
+            coalesce(o.price_list, '') AS price_list,
+            strftime(timezone({tz}, d.opened_at), '%Y-%m') AS opened_month
+        FROM decided d
+        LEFT JOIN policy_rules r ON r.idx = d.rule_idx
+        LEFT JOIN policy_tiers pt ON pt.tier_id = r.tier
+        LEFT JOIN overrides o ON o.price_list = d.customer_contract
+        """
+    )
+    cls = section_loc(bundle, "classification")  # where an unclassified ticket points
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP VIEW ticket_info AS
+        SELECT tc.*, r.rule_id, r.clause AS rule_clause, r.condition AS rule_condition,
+               coalesce(r.policy_file, {lit(cls.file)}) AS policy_file,
+               coalesce(r.policy_line, {lit(cls.line)}) AS policy_line,
+               c.name AS customer_name, t.category
+        FROM ticket_class tc
+        JOIN tickets t USING (ticket_id)
+        LEFT JOIN customers c ON c.customer_id = tc.customer_id
+        LEFT JOIN policy_rules r ON r.idx = tc.rule_idx
+        """
+    )
+
+
+def signal_hits_sql(con: duckdb.DuckDBPyConnection, signal) -> str:
+    """SQL listing the ticket_ids a signal fires on (its condition may use ``policy_tier``)."""
+    cond = compile_rule(signal.when, signal.loc, SIGNAL_COLUMNS)
+    return f"""
+        SELECT ticket_facts.ticket_id
+        FROM {facts_for(con, referenced_columns(cond))} AS ticket_facts
+        WHERE ({cond.sql(dialect=DIALECT)})
+    """

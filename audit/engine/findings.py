@@ -1,0 +1,288 @@
+"""Findings: each kind of docs/semantics.md as one set-based query, then waivers, ids and order.
+
+A kind is one :class:`Kind`: the relation it is raised over (``ticket``: ``ticket_class tc``;
+``recon``: ``recon r``; ``line``: ``line_facts l`` with ``tc``), its condition, its numbers, and
+its message template. :func:`create_findings` runs the numbers of every enabled kind as one
+``UNION ALL``, stamps the stable ``finding_id`` and matches the waivers; the message templates
+are applied later by :mod:`audit.engine.render` (texts are presentation, and only the findings
+that are exported need them). A kind the policy leaves out (or disables) is not queried.
+
+Which rule a finding names (``rule_id``/``policy_file``/``policy_line``):
+classification kinds the deciding rule (``unclassified_ticket``: the ``classification``
+section), ``price_mismatch`` the price period, the other billing kinds the ``billing`` section,
+``amount_mismatch`` and ``duplicate_billing`` their entry in ``findings``, signals the signal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import duckdb
+
+from audit.engine.classify import signal_hits_sql
+from audit.engine.policy_tables import section_loc, where
+from audit.engine.sql import lit
+from audit.policy.model import Bundle
+
+#: Output columns of ``findings``, as in docs/outputs.md.
+FINDING_COLUMNS = (
+    "finding_id", "kind", "severity", "status", "rule_id", "policy_file", "policy_line",
+    "ticket_id", "customer_id", "customer_name", "month", "line_id", "entry_id", "recorded_tier",
+    "policy_tier", "expected_units", "billed_units", "expected_eur", "billed_eur", "delta_eur",
+    "waiver_id", "message",
+)
+
+#: The columns every kind's query produces (``customer_name`` is added on export).
+RAW_COLUMNS = (
+    "kind", "severity", "rule_id", "policy_file", "policy_line", "ticket_id", "customer_id",
+    "month", "line_id", "entry_id", "recorded_tier", "policy_tier",
+    "expected_units", "billed_units", "expected_eur", "billed_eur", "delta_eur",
+)
+_MONEY = ("expected_units", "billed_units", "expected_eur", "billed_eur", "delta_eur")
+
+#: Kinds raised per ticket-month; their waived deltas make up ``waived_eur``.
+TICKET_MONTH_KINDS = (
+    "standard_billed", "extended_unbilled", "units_mismatch", "billed_without_time",
+    "duplicate_billing",
+)
+
+#: How each source relation is read, and the columns every finding over it shares.
+SOURCES = {
+    "ticket": (
+        "ticket_class tc",
+        dict(ticket_id="tc.ticket_id", customer_id="tc.customer_id", month="tc.opened_month",
+             recorded_tier="tc.recorded_tier", policy_tier="tc.policy_tier"),
+    ),
+    "ticket_rule": (  # with the deciding rule's id and place
+        "ticket_class tc JOIN policy_rules pr ON pr.idx = tc.rule_idx",
+        dict(ticket_id="tc.ticket_id", customer_id="tc.customer_id", month="tc.opened_month",
+             recorded_tier="tc.recorded_tier", policy_tier="tc.policy_tier"),
+    ),
+    "recon": (
+        "recon r",
+        dict(ticket_id="r.ticket_id", customer_id="r.customer_id", month="r.month",
+             recorded_tier="r.recorded_tier", policy_tier="r.policy_tier"),
+    ),
+    "line": (
+        "line_facts l JOIN ticket_class tc USING (ticket_id)",
+        dict(ticket_id="tc.ticket_id", customer_id="tc.customer_id", month="l.month",
+             recorded_tier="tc.recorded_tier", policy_tier="tc.policy_tier", line_id="l.line_id"),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One finding kind as the engine raises it (see the module docstring)."""
+
+    kind: str
+    severity: str
+    source: str  # key of SOURCES
+    where: str
+    rule: tuple[str, str, int] | None  # literal (rule_id, file, line); None: in ``columns``
+    columns: dict[str, str] = field(default_factory=dict)
+    message: str = "''"
+
+    def select(self) -> str:
+        """The SELECT that raises this kind's findings (without message)."""
+        relation, common = SOURCES[self.source]
+        values = {"kind": lit(self.kind), "severity": lit(self.severity)}
+        if self.rule is not None:
+            rid, file, line = self.rule
+            values |= {"rule_id": lit(rid), "policy_file": lit(file), "policy_line": lit(line)}
+        values |= common | self.columns
+        for money in _MONEY:
+            values[money] = f"CAST({values.get(money, 'NULL')} AS DECIMAL(18, 2))"
+        for opt in ("line_id", "entry_id"):
+            values.setdefault(opt, "CAST(NULL AS VARCHAR)")
+        values["policy_line"] = f"CAST({values['policy_line']} AS BIGINT)"
+        return (
+            "SELECT " + ", ".join(f"{values[c]} AS {c}" for c in RAW_COLUMNS)
+            + f"\nFROM {relation}\nWHERE {self.where}"
+        )
+
+
+# --- message templates (SQL over the kind's source; ``r`` is recon with its texts) ---------------
+
+_TIER_MISMATCH_MESSAGE = """'recorded tier ' || tc.recorded_tier || ', policy tier ' || tc.policy_tier || ': '
+    || CASE WHEN tc.rule_condition IS NOT NULL
+            THEN 'rule ' || tc.rule_id
+                 || CASE WHEN tc.rule_clause <> '' THEN ' (' || tc.rule_clause || ')' ELSE '' END
+                 || ' matched: ' || tc.rule_condition
+            ELSE 'no rule matched, default_tier ' || tc.policy_tier || ' applies' END"""
+
+_UNCLASSIFIED_MESSAGE = (
+    "'none of the ' || {n} || ' classification rules matches (category '"
+    " || coalesce(chr(39) || tc.category || chr(39), 'NULL')"
+    " || ') and there is no default_tier: add a rule or set default_tier;"
+    " its billing is listed for review'"
+)
+
+_UNITS_MESSAGE = """r.calc || '; '
+    || CASE WHEN {dup} THEN 'on the first invoice ' || r.first_invoice || ' (and credit lines) ' ELSE '' END
+    || 'invoiced ' || audit_units({units}) || ' = ' || audit_eur({eur})
+    || CASE WHEN {dup} THEN '' ELSE ' (' || replace(r.invoice_ids, ',', ', ') || ')' END
+    || '; ' || audit_delta_words(r.expected_eur - {eur})"""
+
+_DUPLICATE_MESSAGE = """'billed on ' || r.positive_invoices || ' invoices: ' || r.per_invoice
+    || '; every invoice after ' || r.first_invoice || ' repeats the bill: '
+    || audit_delta_words(-r.dup_eur)"""
+
+_PRICE_MESSAGE = """'line ' || l.line_id || ' (' || l.invoice_id || ', '
+    || strftime(l.service_date, '%Y-%m-%d') || '): ' || audit_units(l.quantity)
+    || ' × ' || audit_eur(l.unit_price) || ' invoiced, price list ' || l.price_rule_id
+    || ' says ' || audit_eur(l.list_price) || ': ' || audit_units(l.quantity) || ' × '
+    || audit_eur(l.list_price - l.unit_price) || ' = ' || audit_eur({diff}) || '; '
+    || audit_delta_words({diff})"""
+
+_AMOUNT_MESSAGE = """'line ' || l.line_id || ' (' || l.invoice_id || '): '
+    || audit_units(l.quantity) || ' × ' || audit_eur(l.unit_price) || ' = '
+    || audit_eur({product}) || ', but the line amount is ' || audit_eur(l.amount)
+    || '; ' || audit_delta_words({product} - l.amount)"""
+
+
+def enabled_kinds(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> list[Kind]:
+    """Every kind the policy enables (built-ins in a fixed order, then its signals)."""
+    kinds: list[Kind] = []
+
+    def on(kind: str) -> str | None:
+        setting = bundle.finding_setting(kind)
+        return setting.severity if setting.enabled else None
+
+    def rule_of(item, section: str, rule_id: str) -> tuple[str, str, int]:
+        loc = where(item, bundle, section)
+        return rule_id, loc.file, loc.line
+
+    billing = section_loc(bundle, "billing")
+    billing_rule = ("billing", billing.file, billing.line)
+    money = dict(expected_units="r.expected_units", billed_units="r.billed_units",
+                 expected_eur="r.expected_eur", billed_eur="r.billed_eur")
+
+    if sev := on("tier_mismatch"):
+        kinds.append(Kind(
+            "tier_mismatch", sev, "ticket_rule", "tc.policy_tier IS NOT NULL AND tc.policy_tier <> tc.recorded_tier",
+            None, dict(rule_id="pr.rule_id", policy_file="pr.policy_file", policy_line="pr.policy_line",
+                       delta_eur="0"),
+            _TIER_MISMATCH_MESSAGE,
+        ))
+    if sev := on("unclassified_ticket"):
+        cls = section_loc(bundle, "classification")
+        kinds.append(Kind(
+            "unclassified_ticket", sev, "ticket", "tc.policy_tier IS NULL", ("classification", cls.file, cls.line),
+            message=_UNCLASSIFIED_MESSAGE.format(n=lit(len(bundle.classification.rules))),
+        ))
+    if sev := on("standard_billed"):
+        kinds.append(Kind(
+            "standard_billed", sev, "recon", "r.billable = false AND r.billed_eur <> 0", billing_rule,
+            money | dict(delta_eur="-r.billed_eur"), "r.explanation",
+        ))
+    if sev := on("extended_unbilled"):
+        kinds.append(Kind(
+            "extended_unbilled", sev, "recon", "r.billable AND r.expected_units > 0 AND r.lines = 0",
+            billing_rule, money | dict(delta_eur="r.expected_eur"), "r.explanation",
+        ))
+    if sev := on("units_mismatch"):
+        # With a duplicate reported, only the first invoice (plus credit lines) is compared.
+        dup = "(r.positive_invoices > 1)" if on("duplicate_billing") else "false"
+        units = f"CASE WHEN {dup} THEN r.kept_units ELSE r.billed_units END"
+        eur = f"CASE WHEN {dup} THEN r.kept_eur ELSE r.billed_eur END"
+        kinds.append(Kind(
+            "units_mismatch", sev, "recon",
+            f"r.billable AND r.lines > 0 AND r.entries > 0 AND {units} <> r.expected_units", billing_rule,
+            dict(expected_units="r.expected_units", billed_units=units, expected_eur="r.expected_eur",
+                 billed_eur=eur, delta_eur=f"r.expected_eur - {eur}"),
+            _UNITS_MESSAGE.format(dup=dup, units=units, eur=eur),
+        ))
+    if sev := on("billed_without_time"):
+        kinds.append(Kind(
+            "billed_without_time", sev, "recon", "r.billable AND r.billed_eur <> 0 AND r.entries = 0",
+            billing_rule, money | dict(delta_eur="-r.billed_eur"), "r.explanation",
+        ))
+    if sev := on("duplicate_billing"):
+        kinds.append(Kind(
+            "duplicate_billing", sev, "recon", "r.billable AND r.positive_invoices > 1",
+            rule_of(bundle.findings.get("duplicate_billing"), "findings", "findings.duplicate_billing"),
+            dict(expected_units="0", billed_units="r.dup_units", expected_eur="0", billed_eur="r.dup_eur",
+                 delta_eur="-r.dup_eur"),
+            _DUPLICATE_MESSAGE,
+        ))
+    if sev := on("price_mismatch"):
+        diff = "round_even(l.quantity * (l.list_price - l.unit_price), 2)"
+        kinds.append(Kind(
+            "price_mismatch", sev, "line",
+            "tc.billable AND l.quantity > 0 AND l.list_price IS NOT NULL AND l.unit_price <> l.list_price",
+            None,
+            dict(rule_id="l.price_rule_id", policy_file="l.price_file", policy_line="l.price_line",
+                 expected_units="l.quantity", billed_units="l.quantity",
+                 expected_eur="round_even(l.quantity * l.list_price, 2)",
+                 billed_eur="round_even(l.quantity * l.unit_price, 2)", delta_eur=diff),
+            _PRICE_MESSAGE.format(diff=diff),
+        ))
+    if sev := on("amount_mismatch"):
+        product = "round_even(l.quantity * l.unit_price, 2)"
+        kinds.append(Kind(
+            "amount_mismatch", sev, "line", "l.amount <> l.quantity * l.unit_price",
+            rule_of(bundle.findings.get("amount_mismatch"), "findings", "findings.amount_mismatch"),
+            dict(expected_units="l.quantity", billed_units="l.quantity", expected_eur=product,
+                 billed_eur="l.amount", delta_eur=f"{product} - l.amount"),
+            _AMOUNT_MESSAGE.format(product=product),
+        ))
+    for signal in bundle.signals:
+        text = signal.description.strip() or f"signal {signal.id}"
+        kinds.append(Kind(
+            signal.kind, signal.severity, "ticket",
+            f"tc.ticket_id IN ({signal_hits_sql(con, signal)})",
+            rule_of(signal, "signals", signal.id),
+            message=f"{lit(text)} || {lit(f' (signal {signal.id}: {signal.when.strip()})')}",
+        ))
+    return kinds
+
+
+def create_findings(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
+    """Create ``findings`` (without messages): every finding with id and waiver status.
+
+    Extra columns for the renderer: ``expired_id``/``expired_on`` (a matching waiver that had
+    expired, for the message's note).
+    """
+    kinds = enabled_kinds(con, bundle)
+    if kinds:
+        union = "\nUNION ALL\n".join(f"({k.select()})" for k in kinds)
+    else:  # nothing enabled: an empty relation of the right shape
+        empty = Kind("", "info", "ticket", "false", None,
+                     {c: "CAST(NULL AS VARCHAR)" for c in ("rule_id", "policy_file", "policy_line")})
+        union = empty.select()
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE findings AS
+        WITH raw AS ({union}),
+        ided AS (
+            SELECT 'F-' || substr(sha256(
+                       kind || '|' || coalesce(ticket_id, '') || '|' || coalesce(month, '') || '|'
+                       || coalesce(line_id, '') || '|' || coalesce(entry_id, '') || '|'
+                       || coalesce(rule_id, '')), 1, 16) AS finding_id, *
+            FROM raw
+        ),
+        matches AS (
+            SELECT f.finding_id, w.ord, w.waiver_id, w.expires_on,
+                   CAST(f.month || '-01' AS DATE) <= w.expires_on AS valid
+            FROM ided f JOIN policy_waivers w
+              ON (w.ticket IS NULL OR w.ticket = f.ticket_id)
+             AND (w.customer IS NULL OR w.customer = f.customer_id)
+             AND (w.kind IS NULL OR w.kind = f.kind)
+             AND (w.month IS NULL OR w.month = f.month)
+        ),
+        pick AS (
+            SELECT finding_id,
+                   first(waiver_id ORDER BY ord) FILTER (WHERE valid) AS waiver_id,
+                   first(waiver_id ORDER BY ord) FILTER (WHERE NOT valid) AS expired_id,
+                   first(expires_on ORDER BY ord) FILTER (WHERE NOT valid) AS expired_on
+            FROM matches GROUP BY finding_id
+        )
+        SELECT f.*,
+               CASE WHEN p.waiver_id IS NOT NULL THEN 'waived' ELSE 'open' END AS status,
+               p.waiver_id,
+               CASE WHEN p.waiver_id IS NULL THEN p.expired_id END AS expired_id,
+               CASE WHEN p.waiver_id IS NULL THEN p.expired_on END AS expired_on
+        FROM ided f LEFT JOIN pick p USING (finding_id)
+        """
+    )

@@ -1,0 +1,336 @@
+"""Render the engine's results: the arithmetic as text, the output tables, the export to polars.
+
+The judgement (tiers, numbers, findings, waivers) is complete before this stage; here the
+numbers are turned into what a clerk reads — the reconciliation's ``explanation`` and every
+finding's ``message`` — and the three result tables of docs/outputs.md are assembled. Texts are
+built only where they are read: for the requested period, and the per-entry arithmetic only for
+billable ticket-months (a standard ticket-month's explanation needs no unit prices).
+
+Relations created: ``tm_text`` (entry arithmetic per billable ticket-month), ``recon_inv``
+(the invoices of a duplicate), the view ``recon_full`` (recon + texts + ``explanation``),
+``finding_messages``, ``classifications``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import duckdb
+import polars as pl
+
+from audit.engine.findings import FINDING_COLUMNS, SOURCES, enabled_kinds
+from audit.engine.policy_tables import section_loc
+from audit.engine.sql import lit
+from audit.policy.model import Bundle
+
+CLASSIFICATION_COLUMNS = (
+    "ticket_id", "customer_id", "month", "recorded_tier", "policy_tier", "rule_id", "rule_clause",
+    "policy_file", "policy_line", "agent", "tracked_seconds", "expected_units",
+)
+
+RECONCILIATION_COLUMNS = (
+    "ticket_id", "customer_id", "customer_name", "month", "policy_tier", "recorded_tier", "rule_id",
+    "entries", "tracked_seconds", "expected_units", "expected_eur", "billed_units", "billed_eur",
+    "invoice_ids", "delta_eur", "explanation",
+)
+
+
+def _in_period(period: str | None, column: str = "month") -> str:
+    return f"{column} = {lit(period)}" if period else "true"
+
+
+def _entries_head(n: str) -> str:
+    return f"CASE WHEN {n} = 1 THEN '1 entry' ELSE CAST({n} AS VARCHAR) || ' entries' END"
+
+
+def create_tm_text(con: duckdb.DuckDBPyConnection, bundle: Bundle, period: str | None) -> None:
+    """Create ``tm_text(ticket_id, month, calc)``: e.g. ``3 entries: 47 min → 4 units, …;
+    6 units × 17.50 € = 105.00 €`` for each billable ticket-month with time.
+
+    One ordered pass over the entries gives the entry list; only ticket-months with more than
+    one price in force (a price change inside the month) take a second, per-price pass.
+    """
+    b = bundle.billing
+    whole_units = "CAST(CAST(units AS BIGINT) AS VARCHAR) || CASE WHEN units = 1 THEN ' unit' ELSE ' units' END"
+    if b.scope == "entry":
+        entry_text = f"audit_min(seconds) || ' → ' || {whole_units}"
+        calc = f"""
+            {_entries_head('t.entries')} || ': ' || array_to_string(x.entry_list, ', ') || '; '
+            || coalesce(CASE WHEN t.min_price = t.max_price
+                             THEN audit_units(t.units) || ' × ' || audit_eur(t.min_price)
+                             ELSE m.price_terms END
+                        || ' = ' || audit_eur(t.amount_if_priced), '')
+        """
+    else:
+        entry_text = "audit_min(seconds)"
+        calc = f"""
+            {_entries_head('t.entries')} || ': ' || array_to_string(x.entry_list, ', ')
+            || CASE WHEN t.entries > 1 THEN ' = ' || audit_min(t.tracked_seconds) ELSE '' END
+            || ' → ' || audit_units(t.units) || '; '
+            || CASE WHEN t.min_price = t.max_price
+                    THEN audit_units(t.units) || ' × ' || audit_eur(t.min_price) || ' = '
+                         || audit_eur(t.amount_if_priced)
+                    WHEN t.min_price IS NOT NULL
+                    THEN audit_units(t.units) || ' × (' || m.weighted_terms || ') ÷ '
+                         || audit_min(t.tracked_seconds) || ' = ' || audit_eur(t.amount_if_priced)
+                    ELSE '' END
+        """
+    query = f"""
+        WITH wanted AS (
+            SELECT ticket_id, month FROM recon
+            WHERE billable AND entries > 0 AND month = $month
+        ),
+        x AS (
+            SELECT e.ticket_id, e.month, list({entry_text} ORDER BY e.started_at, e.entry_id) AS entry_list
+            FROM entry_facts e SEMI JOIN wanted USING (ticket_id, month)
+            WHERE e.month = $month
+            GROUP BY e.ticket_id, e.month
+        ),
+        per_price AS (
+            SELECT e.ticket_id, e.month, e.unit_price, min(e.local_date) AS first_date,
+                   sum(e.seconds) AS secs, sum(e.units) AS units
+            FROM entry_facts e
+            SEMI JOIN (SELECT ticket_id, month FROM recon
+                       WHERE billable AND entries > 0 AND min_price <> max_price AND month = $month) mp
+                USING (ticket_id, month)
+            WHERE e.unit_price IS NOT NULL
+            GROUP BY e.ticket_id, e.month, e.unit_price
+        ),
+        m AS (
+            SELECT ticket_id, month,
+                   string_agg(audit_units(units) || ' × ' || audit_eur(unit_price), ' + '
+                              ORDER BY first_date) AS price_terms,
+                   string_agg(audit_min(secs) || ' × ' || audit_eur(unit_price), ' + '
+                              ORDER BY first_date) AS weighted_terms
+            FROM per_price GROUP BY ticket_id, month
+        ),
+        t AS (
+            SELECT ticket_id, month, entries, tracked_seconds, tracked_units AS units, min_price,
+                   max_price, unpriced_from, tracked_amount AS amount_if_priced
+            FROM recon WHERE billable AND entries > 0 AND month = $month
+        )
+        SELECT t.ticket_id, t.month,
+               regexp_replace({calc}, '; $', '')
+               || CASE WHEN t.unpriced_from IS NOT NULL
+                       THEN '; no price in force on ' || strftime(t.unpriced_from, '%Y-%m-%d')
+                            || ': amount not computed'
+                       ELSE '' END AS calc
+        FROM t JOIN x USING (ticket_id, month) LEFT JOIN m USING (ticket_id, month)
+    """
+    # One month at a time: the ordered entry lists of a whole year at 10 M entries would hold
+    # gigabytes at once; per month the peak is a fraction, and the result is the same.
+    months = [period] if period else [
+        m for (m,) in con.execute(
+            "SELECT DISTINCT month FROM recon WHERE billable AND entries > 0 ORDER BY month"
+        ).fetchall()
+    ]
+    con.execute("CREATE OR REPLACE TEMP TABLE tm_text (ticket_id VARCHAR, month VARCHAR, calc VARCHAR)")
+    for month in months:
+        con.execute(f"INSERT INTO tm_text {query}", {"month": month})
+
+
+def create_recon_full(con: duckdb.DuckDBPyConnection, period: str | None) -> None:
+    """Create the view ``recon_full``: ``recon`` with the rule id, the customer's name, the
+    entry arithmetic (``calc``), the invoices of a duplicate (``per_invoice``) and the
+    ``explanation`` of docs/outputs.md.
+
+    A view, not a table: the explanation of every ticket-month is computed while it is exported
+    (and for the few a message needs), never stored — at 10 M entries a stored copy would add a
+    gigabyte to the peak. Only the per-invoice texts of duplicates are stored (``recon_inv``)."""
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE recon_inv AS
+        WITH d AS (
+            SELECT ticket_id, month FROM recon WHERE positive_invoices > 1 AND {_in_period(period)}
+        ),
+        per_invoice AS (
+            SELECT l.ticket_id, l.month, l.invoice_id, sum(l.quantity) AS units, sum(l.amount) AS eur
+            FROM line_facts l SEMI JOIN d USING (ticket_id, month)
+            WHERE l.quantity > 0
+            GROUP BY l.ticket_id, l.month, l.invoice_id
+        )
+        SELECT ticket_id, month,
+               string_agg(invoice_id || ' ' || audit_units(units) || ' = ' || audit_eur(eur), ', '
+                          ORDER BY invoice_id) AS per_invoice
+        FROM per_invoice GROUP BY ticket_id, month
+        """
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP VIEW recon_full AS
+        SELECT r.*, pr.rule_id, c.name AS customer_name, t.calc, inv.per_invoice,
+               concat_ws('; ',
+                   CASE WHEN r.entries = 0 THEN 'no time tracked in ' || r.month
+                        WHEN r.billable THEN t.calc
+                        ELSE {_entries_head('r.entries')} || ', ' || audit_min(r.tracked_seconds) || ' in total' END,
+                   CASE WHEN r.billable IS NULL THEN 'ticket unclassified: expected amount not computed'
+                        WHEN NOT r.billable THEN 'tier ' || r.policy_tier || ' (rule ' || pr.rule_id
+                                                 || ') is not billable: expected 0.00 €' END,
+                   CASE WHEN r.lines = 0 THEN 'nothing invoiced'
+                        ELSE 'invoiced ' || audit_units(r.billed_units) || ' = ' || audit_eur(r.billed_eur)
+                             || ' (' || replace(r.invoice_ids, ',', ', ') || ')' END,
+                   CASE WHEN r.billable IS NOT NULL THEN audit_delta_words(r.delta_eur) END
+               ) AS explanation
+        FROM recon r
+        LEFT JOIN policy_rules pr ON pr.idx = r.rule_idx
+        LEFT JOIN customers c ON c.customer_id = r.customer_id
+        LEFT JOIN tm_text t USING (ticket_id, month)
+        LEFT JOIN recon_inv inv USING (ticket_id, month)
+        """
+    )
+
+
+#: How the renderer joins a finding back to its kind's source relation (``r`` has the texts).
+_MESSAGE_SOURCES = {
+    "ticket": "findings f JOIN ticket_info tc ON tc.ticket_id = f.ticket_id",
+    "ticket_rule": "findings f JOIN ticket_info tc ON tc.ticket_id = f.ticket_id",
+    "recon": "findings f JOIN finding_recon r ON r.ticket_id = f.ticket_id AND r.month = f.month",
+    "line": "findings f JOIN line_facts l ON l.line_id = f.line_id JOIN ticket_info tc ON tc.ticket_id = l.ticket_id",
+}
+assert set(_MESSAGE_SOURCES) == set(SOURCES)
+
+
+def create_finding_messages(con: duckdb.DuckDBPyConnection, bundle: Bundle, period: str | None) -> None:
+    """Create ``finding_messages(finding_id, message)`` for the findings of the period.
+
+    The ticket-months with findings are picked out of ``recon_full`` once (``finding_recon``),
+    so each kind's message reads a few rows instead of recomputing every explanation."""
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE finding_recon AS
+        SELECT * FROM recon_full
+        SEMI JOIN (SELECT ticket_id, month FROM findings WHERE {_in_period(period)}) f
+            USING (ticket_id, month)
+        """
+    )
+    parts = []
+    for k in enabled_kinds(con, bundle):
+        match = f"f.kind = {lit(k.kind)}"
+        if k.rule is not None:  # several signals may share a kind: tell them apart by rule
+            match += f" AND f.rule_id = {lit(k.rule[0])}"
+        parts.append(
+            f"SELECT f.finding_id, ({k.message}) AS message FROM {_MESSAGE_SOURCES[k.source]}"
+            f" WHERE {match} AND {_in_period(period, 'f.month')}"
+        )
+    union = "\nUNION ALL\n".join(parts) or "SELECT CAST(NULL AS VARCHAR) AS finding_id, '' AS message WHERE false"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE finding_messages AS {union}")
+
+
+def create_classifications(con: duckdb.DuckDBPyConnection, bundle: Bundle, period: str | None) -> None:
+    """One row per ticket-month of ``recon``, plus one (opened month) per ticket without any;
+    ``agent`` is the agent with the most tracked seconds on the ticket (ties by name)."""
+    cls = section_loc(bundle, "classification")  # where an unclassified ticket points
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE classifications AS
+        WITH months AS (
+            SELECT ticket_id, month, tracked_seconds, expected_units FROM recon
+            UNION ALL
+            SELECT tc.ticket_id, tc.opened_month, 0, CASE WHEN tc.billable IS NOT NULL THEN 0 END
+            FROM ticket_class tc ANTI JOIN recon r USING (ticket_id)
+        ),
+        m AS (SELECT * FROM months WHERE {_in_period(period)}),
+        per_agent AS (
+            SELECT e.ticket_id, e.agent, sum(e.seconds) AS secs
+            FROM entry_facts e {"SEMI JOIN m USING (ticket_id)" if period else ""}
+            GROUP BY e.ticket_id, e.agent
+        ),
+        top_agent AS (
+            SELECT ticket_id, first(agent ORDER BY secs DESC, agent) AS agent
+            FROM per_agent GROUP BY ticket_id
+        )
+        SELECT m.ticket_id, tc.customer_id, m.month, tc.recorded_tier, tc.policy_tier, pr.rule_id,
+               pr.clause AS rule_clause, coalesce(pr.policy_file, {lit(cls.file)}) AS policy_file,
+               CAST(coalesce(pr.policy_line, {lit(cls.line)}) AS BIGINT) AS policy_line,
+               a.agent, CAST(m.tracked_seconds AS BIGINT) AS tracked_seconds,
+               CAST(m.expected_units AS DECIMAL(18, 2)) AS expected_units
+        FROM m
+        JOIN ticket_class tc USING (ticket_id)
+        LEFT JOIN policy_rules pr ON pr.idx = tc.rule_idx
+        LEFT JOIN top_agent a USING (ticket_id)
+        """
+    )
+
+
+def render_texts(con: duckdb.DuckDBPyConnection, bundle: Bundle, period: str | None, *,
+                 release: Callable[[tuple[str, ...]], None] | None = None) -> None:
+    """Create every text and output relation for ``period`` (all months when None).
+
+    ``release`` is called with the loaded tables no later step reads (the time entries once the
+    entry texts and agents are done), so a one-shot run can free them early (peak memory)."""
+    create_tm_text(con, bundle, period)
+    create_classifications(con, bundle, period)
+    if release is not None:
+        release(("time_entries",))
+    create_recon_full(con, period)
+    create_finding_messages(con, bundle, period)
+
+
+def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> pl.DataFrame:
+    """A query's result as polars, via one Arrow table (faster than ``.pl()`` on wide text)."""
+    frame = pl.from_arrow(con.sql(sql, params=params).to_arrow_table(), rechunk=False)
+    assert isinstance(frame, pl.DataFrame)
+    return frame
+
+
+def _by_month(con: duckdb.DuckDBPyConnection, sql: str, months: list[str]) -> pl.DataFrame:
+    """``sql`` (which filters on ``$month`` and sorts within it) run month by month, in order.
+
+    Every output sorts by month first, so the concatenation is the sorted whole; but only one
+    month's rows are sorted and converted at a time, which keeps the peak memory of a 10 M-entry
+    export to a fraction."""
+    if not months:
+        return _frame(con, sql.replace("$month", "NULL"))
+    return pl.concat([_frame(con, sql, {"month": m}) for m in months], rechunk=False)
+
+
+def findings_query(period: str | None, month_param: bool = False) -> str:
+    """SQL of the exported findings (docs/outputs.md columns, messages with the expiry note).
+
+    ``month_param``: filter on the ``$month`` parameter instead of ``period``."""
+    cols = ", ".join(
+        "f.message || CASE WHEN f.expired_id IS NOT NULL THEN ' (waiver ' || f.expired_id || ' expired on '"
+        " || strftime(f.expired_on, '%Y-%m-%d') || ')' ELSE '' END AS message" if c == "message" else f"f.{c}"
+        for c in FINDING_COLUMNS
+    )
+    where = "month = $month" if month_param else _in_period(period)
+    return f"""SELECT {cols}
+        FROM (SELECT findings.*, finding_messages.message, c.name AS customer_name
+              FROM findings
+              LEFT JOIN finding_messages USING (finding_id)
+              LEFT JOIN customers c ON c.customer_id = findings.customer_id
+              WHERE {where}) f
+        ORDER BY f.month, f.customer_id, f.ticket_id, f.kind, f.line_id NULLS FIRST, f.finding_id"""
+
+
+def export(con: duckdb.DuckDBPyConnection, period: str | None, *, drop: bool = False) -> dict[str, pl.DataFrame]:
+    """The result tables for ``period``, sorted as docs/semantics.md says.
+
+    ``drop=True`` frees each table's relations as soon as it is exported (peak memory)."""
+
+    def done(*names: str) -> None:
+        if drop:
+            for name in names:
+                con.execute(f"DROP TABLE IF EXISTS {name}")
+
+    def months(table: str) -> list[str]:
+        return [m for (m,) in con.execute(
+            f"SELECT DISTINCT month FROM {table} WHERE {_in_period(period)} ORDER BY month").fetchall()]
+
+    findings = _by_month(con, findings_query(period, month_param=True), months("findings"))
+    done("finding_messages", "finding_recon", "findings")
+    classifications = _by_month(
+        con,
+        f"""SELECT {", ".join(CLASSIFICATION_COLUMNS)} FROM classifications WHERE month = $month
+            ORDER BY month, customer_id, ticket_id""",
+        months("classifications"),
+    )
+    done("classifications")
+    reconciliation = _by_month(
+        con,
+        f"""SELECT {", ".join(RECONCILIATION_COLUMNS)} FROM recon_full WHERE month = $month
+            ORDER BY month, customer_id, ticket_id""",
+        months("recon"),
+    )
+    done("tm_text", "recon_inv")
+    return {"findings": findings, "classifications": classifications, "reconciliation": reconciliation}

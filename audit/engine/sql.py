@@ -1,0 +1,97 @@
+"""SQL building blocks shared by the engine stages.
+
+Policy values (prices, dates, tier ids, time zone …) reach DuckDB only through :func:`lit`, which
+renders a Python value as a SQL literal with sqlglot, or through the small relations built by
+:func:`create_values_table`. No stage pastes a policy value into SQL text by hand, so a quote in a
+waiver reason or a tier label cannot change a query.
+
+The formatting macros (:data:`MACROS`) keep the finding messages' number formats in one place:
+minutes as ``m:ss`` when not whole, units without ``.00`` when whole, euros with two decimals.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from typing import Any
+
+import duckdb
+from sqlglot import exp
+
+DIALECT = "duckdb"
+
+#: Upper bound used for open-ended price periods (``to`` left empty in the policy).
+OPEN_END = dt.date(9999, 12, 31)
+
+
+def lit(value: Any) -> str:
+    """``value`` as a DuckDB SQL literal (strings quoted and escaped, dates typed, NULL for None)."""
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        node: exp.Expression = exp.cast(exp.Literal.string(value.isoformat()), "DATE")
+    elif isinstance(value, Decimal):
+        node = exp.cast(exp.Literal.number(str(value)), "DECIMAL(18, 2)")
+    elif isinstance(value, bool) or value is None:
+        node = exp.convert(value)
+    elif isinstance(value, int | str):
+        node = exp.convert(value)
+    else:  # pragma: no cover - a programming error, not user input
+        raise TypeError(f"no SQL literal for {type(value).__name__}")
+    return node.sql(dialect=DIALECT)
+
+
+def ident(name: str) -> str:
+    """A quoted SQL identifier (column names come from loaded tables, never trusted blindly)."""
+    return exp.to_identifier(name, quoted=True).sql(dialect=DIALECT)
+
+
+def create_values_table(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    columns: Sequence[tuple[str, str]],
+    rows: Iterable[Sequence[Any]],
+) -> None:
+    """(Re)create temp table ``name`` with typed ``columns`` holding ``rows`` (bound parameters).
+
+    Used for the policy's small relations (rules, price periods, waivers): a handful of rows,
+    inserted with parameters so that no value is ever spliced into SQL.
+    """
+    cols = ", ".join(f"{ident(c)} {t}" for c, t in columns)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {ident(name)} ({cols})")
+    rows = [list(r) for r in rows]
+    if rows:
+        marks = ", ".join("?" for _ in columns)
+        con.executemany(f"INSERT INTO {ident(name)} VALUES ({marks})", rows)
+
+
+#: Formatting macros used by the explanation and message builders.
+MACROS = """
+CREATE OR REPLACE TEMP MACRO audit_plural(n, word) AS
+    CASE WHEN n = 1 THEN word ELSE word || 's' END;
+CREATE OR REPLACE TEMP MACRO audit_num(x) AS
+    CASE WHEN x IS NULL THEN 'NULL'
+         WHEN x = trunc(x) THEN CAST(CAST(trunc(x) AS HUGEINT) AS VARCHAR)
+         ELSE CAST(x AS VARCHAR) END;
+CREATE OR REPLACE TEMP MACRO audit_units(u) AS
+    audit_num(u) || ' ' || audit_plural(u, 'unit');
+CREATE OR REPLACE TEMP MACRO audit_eur(x) AS
+    CASE WHEN x IS NULL THEN 'n/a' ELSE CAST(CAST(x AS DECIMAL(18, 2)) AS VARCHAR) || ' €' END;
+CREATE OR REPLACE TEMP MACRO audit_min(s) AS
+    CASE WHEN s % 60 = 0 THEN CAST(s // 60 AS VARCHAR)
+         ELSE CAST(s // 60 AS VARCHAR) || ':' || lpad(CAST(s % 60 AS VARCHAR), 2, '0') END
+    || ' min';
+CREATE OR REPLACE TEMP MACRO audit_delta_words(d) AS
+    CASE WHEN d IS NULL THEN 'difference not computed'
+         WHEN d > 0 THEN 'under-billed ' || audit_eur(d)
+         WHEN d < 0 THEN 'over-billed ' || audit_eur(-d)
+         ELSE 'no difference' END;
+CREATE OR REPLACE TEMP MACRO audit_cents_to_eur(c) AS
+    CAST(CAST(c AS DECIMAL(38, 0)) * CAST(0.01 AS DECIMAL(3, 2)) AS DECIMAL(18, 2));
+CREATE OR REPLACE TEMP MACRO audit_div_half_even(n, d) AS
+    n // d + CASE WHEN 2 * (n % d) > d OR (2 * (n % d) = d AND (n // d) % 2 = 1) THEN 1 ELSE 0 END;
+"""
+
+
+def install_macros(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the formatting macros on ``con`` (idempotent)."""
+    con.execute(MACROS)

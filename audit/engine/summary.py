@@ -1,0 +1,139 @@
+"""``summary.json``: counts, totals, row counts and hashes of one run (docs/outputs.md).
+
+Money totals are sums of the **ticket-month deltas** of the reconciliation, never of findings, so
+a ticket-month with two findings is not counted twice (docs/semantics.md). Money is formatted as
+a string with two decimals; nothing here goes through a float.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
+
+import polars as pl
+
+from audit import __version__
+from audit.engine.findings import TICKET_MONTH_KINDS
+from audit.policy.model import SEVERITY_ORDER, Bundle
+
+CENT = Decimal("0.01")
+UNCLASSIFIED = "unclassified"
+
+
+def money(value: Decimal | int | None) -> str:
+    """A money amount as the JSON string of docs/outputs.md (``"17.50"``); None counts as 0."""
+    return str(Decimal(value or 0).quantize(CENT, rounding=ROUND_HALF_EVEN))
+
+
+def _sum(df: pl.DataFrame, col: str) -> Decimal:
+    """Exact sum of a decimal column (nulls skipped)."""
+    if df.height == 0:
+        return Decimal(0)
+    value = df.get_column(col).drop_nulls().sum()
+    return Decimal(value) if value is not None else Decimal(0)
+
+
+def exit_code_for(findings: pl.DataFrame, fail_on: str) -> int:
+    """1 when an open finding has severity ``fail_on`` or higher, else 0 (``never``: always 0)."""
+    if fail_on == "never":
+        return 0
+    floor = SEVERITY_ORDER[fail_on]
+    bad = [s for s, rank in SEVERITY_ORDER.items() if rank >= floor]
+    hit = findings.filter((pl.col("status") == "open") & pl.col("severity").is_in(bad))
+    return 1 if hit.height else 0
+
+
+def _findings_block(findings: pl.DataFrame, bundle: Bundle) -> dict[str, Any]:
+    kinds = {k for k, s in bundle.findings.items() if s.enabled} | {s.kind for s in bundle.signals}
+    kinds |= set(findings.get_column("kind").to_list())
+    by_kind: dict[str, Any] = {}
+    for kind in sorted(kinds):
+        of_kind = findings.filter(pl.col("kind") == kind)
+        open_ = of_kind.filter(pl.col("status") == "open")
+        by_kind[kind] = {
+            "open": open_.height,
+            "waived": of_kind.height - open_.height,
+            "delta_eur": money(_sum(open_, "delta_eur")),
+        }
+    by_severity = {}
+    for sev in sorted(SEVERITY_ORDER, key=SEVERITY_ORDER.get, reverse=True):
+        of_sev = findings.filter(pl.col("severity") == sev)
+        waived = of_sev.filter(pl.col("status") == "waived").height
+        by_severity[sev] = {"open": of_sev.height - waived, "waived": waived}
+    waived = findings.filter(pl.col("status") == "waived").height
+    return {
+        "total": findings.height,
+        "open": findings.height - waived,
+        "waived": waived,
+        "by_kind": by_kind,
+        "by_severity": by_severity,
+    }
+
+
+def _tickets_and_hours(classifications: pl.DataFrame, bundle: Bundle) -> tuple[dict, dict]:
+    tiers = [*bundle.tier_ids, UNCLASSIFIED]
+    cls = classifications.with_columns(pl.col("policy_tier").fill_null(UNCLASSIFIED))
+    tickets = cls.group_by("policy_tier").agg(pl.col("ticket_id").n_unique().alias("n"))
+    seconds = cls.group_by("policy_tier").agg(pl.col("tracked_seconds").sum().alias("s"))
+    n_by = dict(zip(tickets["policy_tier"].to_list(), tickets["n"].to_list(), strict=True))
+    s_by = dict(zip(seconds["policy_tier"].to_list(), seconds["s"].to_list(), strict=True))
+    by_tier = {t: int(n_by.get(t, 0)) for t in tiers}
+    hours = {
+        t: str((Decimal(int(s_by.get(t, 0) or 0)) / 3600).quantize(CENT, rounding=ROUND_HALF_EVEN))
+        for t in tiers
+    }
+    audited = cls.get_column("ticket_id").n_unique() if cls.height else 0
+    return {"audited": audited, "by_policy_tier": by_tier}, hours
+
+
+def build_summary(
+    *,
+    bundle: Bundle,
+    ingest: Any,
+    findings: pl.DataFrame,
+    classifications: pl.DataFrame,
+    reconciliation: pl.DataFrame,
+    period: str | None,
+    fail_on: str,
+    exit_code: int,
+) -> dict[str, Any]:
+    """The ``summary.json`` document (keys as in docs/outputs.md)."""
+    under = _sum(reconciliation.filter(pl.col("delta_eur") > 0), "delta_eur")
+    over = _sum(reconciliation.filter(pl.col("delta_eur") < 0), "delta_eur")
+    waived = findings.filter((pl.col("status") == "waived") & pl.col("kind").is_in(TICKET_MONTH_KINDS))
+    tickets, hours = _tickets_and_hours(classifications, bundle)
+    months = sorted(set(classifications.get_column("month").to_list()) | set(reconciliation.get_column("month").to_list()))
+    md, st = bundle.metadata, bundle.settings
+    return {
+        "tool": {"name": "support-audit", "version": __version__},
+        "period": period,
+        "months": months,
+        "policy": {
+            "name": md.name,
+            "version": md.version,
+            "title": md.title,
+            "digest": bundle.digest,
+            "files": dict(sorted(bundle.file_hashes.items())),
+            "timezone": st.timezone,
+            "currency": st.currency,
+            "language": st.language,
+        },
+        "inputs": dict(sorted(ingest.input_hashes.items())),
+        "rows": {
+            name: {"in": c.rows_in, "loaded": c.loaded, "quarantined": c.quarantined}
+            for name, c in ingest.tables.items()
+        },
+        "tickets": tickets,
+        "hours": hours,
+        "findings": _findings_block(findings, bundle),
+        "money": {
+            "under_billed_eur": money(under),
+            "over_billed_eur": money(over),
+            "net_eur": money(under + over),
+            "waived_eur": money(_sum(waived, "delta_eur")),
+            "expected_eur": money(_sum(reconciliation, "expected_eur")),
+            "billed_eur": money(_sum(reconciliation, "billed_eur")),
+        },
+        "fail_on": fail_on,
+        "exit_code": exit_code,
+    }

@@ -1,0 +1,211 @@
+"""``support-audit explain``: how one ticket was judged, step by step, in plain text.
+
+It runs the same engine as ``run`` (so it can never disagree with it) and then reads the engine's
+relations for the one ticket: the facts the rules saw, every classification rule in order with its
+condition and its value (TRUE / FALSE / NULL) up to the deciding one, the recorded versus the
+policy tier, per month each time entry's seconds → units → price → amount, the invoice lines, the
+reconciliation and the findings with their status and waiver.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import duckdb
+
+from audit.engine import evaluate
+from audit.engine.classify import SIGNAL_COLUMNS, compile_rule
+from audit.engine.render import findings_query, render_texts
+from audit.engine.sql import DIALECT
+from audit.errors import UsageError
+from audit.policy.model import Bundle
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+    cur = con.execute(sql, params)
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+def _truth(value: Any) -> str:
+    return "NULL" if value is None else ("TRUE" if value else "FALSE")
+
+
+def _v(value: Any, tz: str | None = None) -> str:
+    """A fact as text; instants are shown in the policy's time zone (what the months use)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, dt.datetime) and value.tzinfo is not None and tz:
+        return f"{value.astimezone(ZoneInfo(tz)):%Y-%m-%d %H:%M:%S} {tz}"
+    return str(value)
+
+
+def _eur(value: Any) -> str:
+    return "n/a" if value is None else f"{value} €"
+
+
+def _unknown_ticket(con, ingest, ticket_id: str) -> UsageError:
+    """An actionable error: was the ticket quarantined, or is the id simply not there?"""
+    hint = ""
+    quarantine = getattr(ingest, "quarantine", None)
+    if quarantine is not None and quarantine.num_rows:
+        import polars as pl
+
+        q = pl.from_arrow(quarantine)
+        hit = q.filter((pl.col("table") == "tickets") & pl.col("raw").str.contains(ticket_id, literal=True))
+        if hit.height:
+            r = hit.row(0, named=True)
+            hint = f"it was quarantined: {r['source_file']}:{r['line']}: {r['reason']}"
+    if not hint:
+        sample = [r[0] for r in con.execute("SELECT ticket_id FROM tickets ORDER BY ticket_id LIMIT 3").fetchall()]
+        hint = "check the id" + (f"; loaded tickets look like {', '.join(sample)}" if sample else "")
+    return UsageError(f"ticket {ticket_id!r} is not in the loaded data ({hint})")
+
+
+def _classification_lines(con, bundle: Bundle, ticket_id: str, tc: dict[str, Any]) -> list[str]:
+    rules = bundle.classification.rules
+    out = ["", "Classification (rules in order; the first TRUE decides, NULL counts as false):"]
+    values: list[Any] = []
+    if rules:
+        cols = ", ".join(
+            f"({compile_rule(r.when, r.loc).sql(dialect=DIALECT)}) AS r{i}" for i, r in enumerate(rules)
+        )
+        values = list(con.execute(f"SELECT {cols} FROM ticket_facts WHERE ticket_id = ?", [ticket_id]).fetchone())
+    decided = False
+    for i, (rule, value) in enumerate(zip(rules, values, strict=True), start=1):
+        where = f"{rule.loc}" if rule.loc else ""
+        head = f"  {i:>2}. {rule.id}" + (f" ({rule.clause})" if rule.clause else "") + f" → {rule.tier}"
+        if decided:
+            out.append(f"{head}: not evaluated, an earlier rule decided")
+            continue
+        out.append(f"{head}  [{where}]")
+        out.append(f"      when {rule.when.strip()}  ⇒ {_truth(value)}" + ("  ← decides" if value else ""))
+        decided = bool(value)
+    if not decided:
+        default = bundle.classification.default_tier
+        out.append(
+            f"  no rule matched: default_tier {default} applies" if default
+            else "  no rule matched and there is no default_tier: the ticket is unclassified"
+        )
+    billable = {True: "billable", False: "not billable", None: "—"}[tc["billable"]]
+    out.append(
+        f"Recorded tier: {tc['recorded_tier']}; policy tier: {_v(tc['policy_tier'])} ({billable})"
+        + ("  → differs" if tc["policy_tier"] and tc["policy_tier"] != tc["recorded_tier"] else "")
+    )
+    for sig in bundle.signals:
+        cond = compile_rule(sig.when, sig.loc, SIGNAL_COLUMNS).sql(dialect=DIALECT)
+        (value,) = con.execute(
+            f"""SELECT ({cond}) FROM (SELECT f.*, tc.policy_tier FROM ticket_facts f
+                JOIN ticket_class tc USING (ticket_id)) AS ticket_facts WHERE ticket_id = ?""",
+            [ticket_id],
+        ).fetchone()
+        out.append(f"Signal {sig.id} ({sig.kind}): when {sig.when.strip()}  ⇒ {_truth(value)}")
+    return out
+
+
+def _billing_lines(con, bundle: Bundle, ticket_id: str, month: str | None) -> list[str]:
+    b = bundle.billing
+    tz = bundle.settings.timezone
+    out = [
+        "",
+        f"Billing: unit {b.unit_minutes} min, rounding {b.rounding}, scope {b.scope}, "
+        f"months and dates local to {tz}",
+    ]
+    month_filter = "AND month = ?" if month else ""
+    params = [ticket_id, month] if month else [ticket_id]
+    recon = _rows(con, f"SELECT * FROM recon_full WHERE ticket_id = ? {month_filter} ORDER BY month", params)
+    if not recon:
+        out.append("  no time entries and no invoice lines" + (f" in {month}" if month else ""))
+    for r in recon:
+        out.append(f"  {r['month']}:")
+        entries = _rows(
+            con,
+            """SELECT e.entry_id, e.agent,
+                      strftime(timezone(?, e.started_at), '%Y-%m-%d %H:%M:%S') AS local_start,
+                      e.seconds, audit_min(e.seconds) AS minutes, audit_units(e.units) AS units_text,
+                      e.units, e.unit_price, p.rule_id AS price_rule_id,
+                      CAST(e.units * e.unit_price AS DECIMAL(18, 2)) AS amount
+               FROM entry_facts e
+               LEFT JOIN policy_prices p
+                 ON p.price_list = e.price_list AND e.local_date BETWEEN p.valid_from AND p.valid_to
+               WHERE e.ticket_id = ? AND e.month = ? ORDER BY e.started_at, e.entry_id""",
+            [tz, ticket_id, r["month"]],
+        )
+        for e in entries:
+            price = f"{e['unit_price']} € ({e['price_rule_id']})" if e["unit_price"] is not None else "no price in force"
+            if e["units"] is not None:
+                amount = f" = {e['amount']} €" if e["amount"] is not None else ""
+                calc = f"→ {e['units_text']} × {price}{amount}"
+            else:
+                calc = f"price {price}"
+            out.append(
+                f"    entry {e['entry_id']} {e['local_start']} {e['agent']}: {e['seconds']} s = {e['minutes']} {calc}"
+            )
+        lines = _rows(
+            con,
+            """SELECT line_id, invoice_id, service_date, quantity, unit_price, amount, list_price
+               FROM line_facts WHERE ticket_id = ? AND month = ? ORDER BY invoice_id, line_id""",
+            [ticket_id, r["month"]],
+        )
+        for ln in lines:
+            listed = f", list price {ln['list_price']} €" if ln["list_price"] is not None else ", no list price"
+            out.append(
+                f"    line {ln['line_id']} on {ln['invoice_id']} ({ln['service_date']}): "
+                f"{ln['quantity']} × {ln['unit_price']} € = {ln['amount']} €{listed}"
+            )
+        out.append(
+            f"    expected {_v(r['expected_units'])} units = {_eur(r['expected_eur'])}; "
+            f"billed {r['billed_units']} units = {_eur(r['billed_eur'])}; delta {_eur(r['delta_eur'])}"
+        )
+        out.append(f"    {r['explanation']}")
+    return out
+
+
+def _finding_lines(con, ticket_id: str, month: str | None) -> list[str]:
+    rows = _rows(con, f"SELECT * FROM ({findings_query(month)}) WHERE ticket_id = ?", [ticket_id])
+    out = ["", f"Findings ({len(rows)}):"]
+    for f in rows:
+        waiver = f" by {f['waiver_id']}" if f["waiver_id"] else ""
+        where = f"{f['policy_file']}:{f['policy_line']}" if f["policy_file"] else ""
+        out.append(
+            f"  {f['finding_id']} {f['month']} {f['kind']} [{f['severity']}, {f['status']}{waiver}] "
+            f"rule {f['rule_id']} {where}".rstrip()
+        )
+        out.append(f"    delta {_eur(f['delta_eur'])}: {f['message']}")
+    if not rows:
+        out.append("  none")
+    return out
+
+
+def explain(policy: str | Path, data: str | Path, ticket_id: str, month: str | None = None) -> str:
+    """The judgement of ``ticket_id`` as text (all months, or only ``month``)."""
+    from audit.api import check_period, open_audit_db
+    from audit.policy.loader import load_policy
+
+    check_period(month)
+    bundle = load_policy(policy)
+    con, ingest = open_audit_db(bundle, data, gx="off")
+    try:
+        evaluate(con, bundle)
+        render_texts(con, bundle, month)
+        facts = _rows(con, "SELECT * FROM ticket_facts WHERE ticket_id = ?", [ticket_id])
+        if not facts:
+            raise _unknown_ticket(con, ingest, ticket_id)
+        (tc,) = _rows(con, "SELECT * FROM ticket_class WHERE ticket_id = ?", [ticket_id])
+        md = bundle.metadata
+        out = [
+            f"Ticket {ticket_id} — policy {md.name} {md.version} (sha256 {bundle.digest[:12]})"
+            + (f", month {month}" if month else ""),
+            "Facts the rules see (ticket_facts):",
+        ]
+        tz = bundle.settings.timezone
+        out += [f"  {k} = {_v(v, tz)}" for k, v in facts[0].items()]
+        out += _classification_lines(con, bundle, ticket_id, tc)
+        out += _billing_lines(con, bundle, ticket_id, month)
+        out += _finding_lines(con, ticket_id, month)
+        return "\n".join(out) + "\n"
+    finally:
+        con.close()

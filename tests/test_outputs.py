@@ -1,0 +1,149 @@
+"""The output files: deterministic bytes, CSV formula neutralisation, JSON money as strings."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from test_engine_support import D, audit, edited_policy, entry, line, ticket
+
+from audit.api import AuditResult
+from audit.engine.summary import build_summary, exit_code_for
+from audit.ingest.result import QUARANTINE_SCHEMA, IngestResult, TableCounts
+from audit.outputs import atomic_write_text, neutralise_csv_cell, write_outputs
+from audit.policy.loader import load_policy
+
+WEB = "webdesign"
+
+
+def _ingest() -> IngestResult:
+    quarantine = pa.table(
+        {
+            "table": ["tickets", "customers"],
+            "source_file": ["tickets.csv", "customers.csv"],
+            "line": [7, 3],
+            "expectation": ["parse_error", "expect_column_values_to_not_be_null"],
+            "column": ["opened_at", "name"],
+            "value": ["31.02.2026", ""],
+            "reason": ["not a date", "name is empty"],
+            "raw": ["T-9,K-1,,31.02.2026", "=cmd|' /C calc'!A0,,basic"],
+        },
+        schema=QUARANTINE_SCHEMA,
+    )
+    return IngestResult(
+        tables={
+            "customers": TableCounts(4, 3, 1, "customers.csv", "c" * 64),
+            "tickets": TableCounts(4, 3, 1, "tickets.csv", "t" * 64),
+        },
+        quarantine=quarantine,
+        gx_results={"tickets": {"success": False, "results": [{"expectation": "x", "unexpected": 1}]}},
+        contract_checks=[
+            {"table": "tickets", "expectation": "b", "duckdb_failing": 1, "gx_unexpected": 1},
+            {"table": "customers", "expectation": "a", "duckdb_failing": 1, "gx_unexpected": 1},
+        ],
+        input_hashes={"tickets.csv": "t" * 64, "customers.csv": "c" * 64},
+    )
+
+
+def _result(tmp_path, period=None) -> AuditResult:
+    tables = audit(
+        tmp_path,
+        tickets=[ticket("T-1", WEB, "extended", customer_id="K-2"), ticket("T-2", "customer_center_usage", "standard")],
+        entries=[entry("E-1", "T-1", "2026-03-10 10:00", minutes=47),
+                 entry("E-2", "T-2", "2026-03-10 10:00", minutes=20)],
+        lines=[line("L-1", "=R-1", "T-1", "2026-03-31", "3", "15.00", customer="K-2"),
+               line("L-2", "R-2", "T-2", "2026-03-31", "1", "17.50")],
+        period=period,
+    )
+    bundle = load_policy(edited_policy(tmp_path))
+    ingest = _ingest()
+    code = exit_code_for(tables.findings, "error")
+    summary = build_summary(bundle=bundle, ingest=ingest, findings=tables.findings,
+                            classifications=tables.classifications, reconciliation=tables.reconciliation,
+                            period=period, fail_on="error", exit_code=code)
+    return AuditResult(tables.findings, tables.classifications, tables.reconciliation, summary, ingest,
+                       bundle, code, None, {})
+
+
+def test_two_runs_give_identical_bytes(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    files_a = write_outputs(_result(tmp_path / "ra"), a)
+    files_b = write_outputs(_result(tmp_path / "rb"), b)
+    names = sorted(p.relative_to(a).as_posix() for p in files_a)
+    assert names == sorted(p.relative_to(b).as_posix() for p in files_b)
+    assert {"findings.parquet", "findings.csv", "findings.json", "classifications.parquet",
+            "reconciliation.parquet", "summary.json", "quarantine.parquet", "quarantine.csv",
+            "data_quality/gx_tickets.json", "data_quality/contract_checks.json"} <= set(names)
+    for name in names:
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    assert not list(a.glob("**/*.tmp")), "temp files left behind"
+
+
+def test_csv_neutralises_formula_text_but_not_money(tmp_path):
+    out = tmp_path / "out"
+    write_outputs(_result(tmp_path), out)
+    rows = list(csv.DictReader(io.StringIO((out / "findings.csv").read_text(encoding="utf-8"))))
+    names = {r["customer_name"] for r in rows if r["customer_id"] == "K-2"}
+    assert names == {"'=HYPERLINK(\"http://evil.example\",\"click\")"}
+    t1 = [r for r in rows if r["ticket_id"] == "T-1"]
+    assert {r["kind"] for r in t1} == {"price_mismatch", "units_mismatch"}
+    assert {r["delta_eur"] for r in t1} == {"7.50", "25.00"}
+    assert {r["message"][:8] for r in t1} == {"line L-1", "1 entry:"}
+    # money is a number, not text: a negative delta keeps its plain minus sign
+    assert [r["delta_eur"] for r in rows if r["kind"] == "standard_billed"] == ["-17.50"]
+    quarantine = (out / "quarantine.csv").read_text(encoding="utf-8")
+    assert "\"'=cmd|' /C calc'!A0,,basic\"" in quarantine
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("=1+2", "'=1+2"), ("+49 30", "'+49 30"), ("-x", "'-x"), ("@SUM(A1)", "'@SUM(A1)"),
+     ("\tx", "'\tx"), ("\rx", "'\rx"), ("Muster GmbH", "Muster GmbH"), ("", "")],
+)
+def test_neutralise_csv_cell(value, expected):
+    assert neutralise_csv_cell(value) == expected
+
+
+def test_json_money_is_strings(tmp_path):
+    out = tmp_path / "out"
+    write_outputs(_result(tmp_path), out)
+    findings = json.loads((out / "findings.json").read_text(encoding="utf-8"))["findings"]
+    um = next(f for f in findings if f["kind"] == "units_mismatch")
+    assert (um["expected_eur"], um["billed_eur"], um["delta_eur"], um["expected_units"]) == ("70.00", "45.00", "25.00", "4.00")
+    assert isinstance(um["policy_line"], int)
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    money = summary["money"]
+    assert all(isinstance(v, str) for v in money.values())
+    # T-1: 4 units × 17.50 = 70.00 expected, 45.00 billed → +25.00; T-2 is standard, billed 17.50
+    assert money == {"under_billed_eur": "25.00", "over_billed_eur": "-17.50", "net_eur": "7.50",
+                     "waived_eur": "0.00", "expected_eur": "70.00", "billed_eur": "62.50"}
+    assert summary["rows"]["tickets"] == {"in": 4, "loaded": 3, "quarantined": 1}
+    assert summary["findings"]["by_kind"]["units_mismatch"] == {"open": 1, "waived": 0, "delta_eur": "25.00"}
+    assert summary["hours"] == {"standard": "0.33", "extended": "0.78", "unclassified": "0.00"}
+    assert summary["tickets"] == {"audited": 2, "by_policy_tier": {"standard": 1, "extended": 1, "unclassified": 0}}
+    assert summary["exit_code"] == 1 and summary["fail_on"] == "error"
+
+
+def test_parquet_keeps_decimal_types_and_order(tmp_path):
+    out = tmp_path / "out"
+    res = _result(tmp_path)
+    write_outputs(res, out)
+    table = pq.read_table(out / "findings.parquet")
+    assert table.schema.field("delta_eur").type == pa.decimal128(18, 2)
+    assert table.schema.field("policy_line").type == pa.int64()
+    assert table.column("finding_id").to_pylist() == res.findings.get_column("finding_id").to_list()
+    rec = pl.read_parquet(out / "reconciliation.parquet")
+    assert rec.filter(pl.col("ticket_id") == "T-1").get_column("delta_eur").to_list() == [D("25.00")]
+
+
+def test_atomic_write_replaces_and_leaves_no_temp(tmp_path):
+    target = tmp_path / "sub" / "x.txt"
+    atomic_write_text(target, "one")
+    atomic_write_text(target, "two")
+    assert target.read_text() == "two"
+    assert [p.name for p in target.parent.iterdir()] == ["x.txt"]

@@ -104,9 +104,9 @@ def _print_run_summary(summary: dict, out: Path, report: bool) -> None:
         f"under-billed {money['under_billed_eur']} {cur}, over-billed {money['over_billed_eur']} {cur}, "
         f"net {money['net_eur']} {cur}"
     )
-    click.echo(f"outputs: {out}")
+    click.echo(f"outputs: {out.resolve()}")
     if report:
-        click.echo(f"report:  {out / 'report.html'}")
+        click.echo(f"report:  {(out / 'report.html').resolve()}")
 
 
 @cli.command()

@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 ENTRIES_PER_TICKET = 3.1  # measured: the generator averages about 3.1 entries per ticket
 
 # The floor the engine should approach: the same per-(ticket, month) reconciliation written by
-# hand for the default policy's semantics (entry scope, ceil to 15 min, dated price list).
+# hand for the default policy's semantics (entry scope, ceil to 15 min, dated price list),
+# materialised as a table like the engine's reconciliation (the findings are then filters on it).
 HAND_WRITTEN = """
 WITH tier AS (
   SELECT t.ticket_id, t.customer_id,
@@ -55,13 +56,15 @@ billed AS (
          sum(quantity) AS units, sum(amount) AS eur, count(DISTINCT invoice_id) AS invoices
   FROM invoice_lines GROUP BY ALL
 )
-SELECT count(*), sum(delta) FROM (
-  SELECT tier.ticket_id,
-         CASE WHEN tier.policy_tier = 'extended' THEN coalesce(x.eur, 0) ELSE 0 END
-           - coalesce(b.eur, 0) AS delta
-  FROM expected x FULL JOIN billed b USING (ticket_id, month)
-  JOIN tier ON tier.ticket_id = coalesce(x.ticket_id, b.ticket_id)
-)
+SELECT coalesce(x.ticket_id, b.ticket_id) AS ticket_id, coalesce(x.month, b.month) AS month,
+       tier.customer_id, tier.policy_tier,
+       coalesce(x.units, 0) AS expected_units, coalesce(x.eur, 0) AS expected_eur,
+       coalesce(b.units, 0) AS billed_units, coalesce(b.eur, 0) AS billed_eur,
+       coalesce(b.invoices, 0) AS invoices,
+       CASE WHEN tier.policy_tier = 'extended' THEN coalesce(x.eur, 0) ELSE 0 END
+         - coalesce(b.eur, 0) AS delta_eur
+FROM expected x FULL JOIN billed b USING (ticket_id, month)
+JOIN tier ON tier.ticket_id = coalesce(x.ticket_id, b.ticket_id)
 """
 
 CHILD_AUDIT = """
@@ -82,7 +85,9 @@ con = connect()
 load_data(con, sys.argv[1], timezone="Europe/Berlin", tier_ids=["standard", "extended"], gx="off")
 best = None
 for _ in range(3):
-    t0 = time.perf_counter(); con.sql(sys.argv[2]).fetchall(); dt = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    con.execute("CREATE OR REPLACE TEMP TABLE hand_reconciliation AS " + sys.argv[2])
+    dt = time.perf_counter() - t0
     best = dt if best is None else min(best, dt)
 print(json.dumps({"hand_written_rules": best}))
 """

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -125,3 +126,70 @@ def test_python_dash_m_entry_point():
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("ok: euserv-support")
+
+
+@pytest.fixture(scope="module")
+def sample_run(tmp_path_factory):
+    """The README's main job, through the CLI: audit the sample and write every output."""
+    out = tmp_path_factory.mktemp("run") / "out"
+    proc = subprocess.run(
+        [sys.executable, "-m", "audit", "run", "--policy", str(POLICIES), "--data", str(SAMPLE),
+         "--out", str(out), "-q"],
+        capture_output=True, text=True, cwd=ROOT, env={**os.environ, "SOURCE_DATE_EPOCH": "1790000000"},
+    )
+    return proc, out
+
+
+def test_run_on_sample_exits_1_and_writes_every_output(sample_run):
+    proc, out = sample_run
+    assert proc.returncode == 1, proc.stderr  # the sample has planted open errors
+    for name in ("findings.parquet", "findings.csv", "findings.json", "classifications.parquet",
+                 "reconciliation.parquet", "summary.json", "policy.json", "quarantine.parquet",
+                 "quarantine.csv", "actions.csv", "report.html"):
+        assert (out / name).is_file(), name
+    summary = json.loads((out / "summary.json").read_text())
+    rows_in = sum(r["in"] for r in summary["rows"].values())
+    quarantined = sum(r["quarantined"] for r in summary["rows"].values())
+    assert f"rows: {rows_in} in, {rows_in - quarantined} loaded, {quarantined} quarantined" in proc.stdout
+    assert f"net {summary['money']['net_eur']} EUR" in proc.stdout
+    assert str((out / "report.html").resolve()) in proc.stdout
+    assert "Traceback" not in proc.stderr
+
+
+def test_fail_on_never_exits_0(capsys, tmp_path):
+    code, out, _ = run_cli(capsys, "run", "--data", str(SAMPLE), "--policy", str(POLICIES),
+                           "--out", str(tmp_path / "o"), "--no-report", "--fail-on", "never", "-q")
+    assert code == 0
+    assert not (tmp_path / "o" / "report.html").exists()
+    assert "findings:" in out
+
+
+def test_report_rerenders_from_saved_outputs_in_english(capsys, sample_run, tmp_path):
+    _, out = sample_run
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    (copy / "report.html").unlink()
+    code, stdout, _ = run_cli(capsys, "report", "--from", str(copy), "--lang", "en")
+    assert code == 0
+    html = (copy / "report.html").read_text()
+    assert 'lang="en"' in html
+    assert "Action list" in html
+    assert str(copy / "report.html") in stdout
+
+
+def test_explain_cli_shows_rules_and_arithmetic(capsys):
+    truth = json.loads((SAMPLE / "ground_truth.json").read_text())
+    planted = next(f for f in truth["findings"] if f["kind"] == "extended_unbilled" and f["status"] == "open")
+    code, out, _ = run_cli(capsys, "explain", "--ticket", planted["ticket_id"], "--month", planted["month"],
+                           "--policy", str(POLICIES), "--data", str(SAMPLE))
+    assert code == 0
+    assert planted["ticket_id"] in out
+    assert "extended_unbilled" in out
+    assert "units" in out and "€" in out
+
+
+def test_explain_unknown_ticket_is_usage_error(capsys):
+    code, _, err = run_cli(capsys, "explain", "--ticket", "T-NOPE", "--policy", str(POLICIES),
+                           "--data", str(SAMPLE))
+    assert code == 4
+    assert "T-NOPE" in err

@@ -17,6 +17,11 @@ table is dropped: the connection holds exactly the five canonical tables.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import os
+import subprocess
+import threading
 import time
 import zoneinfo
 from collections.abc import Callable, Iterator
@@ -89,11 +94,10 @@ def load_data(
     timings: dict[str, float] = {}
     validator = None
     if gx != "off":
+        # Great Expectations runs beside the loading (see _GxWorker): its import and start take
+        # seconds, and so does each table's validation.
         say("starting Great Expectations")
-        with _timed(timings, "gx"):
-            from audit.ingest.gx import GxValidator
-
-            validator = GxValidator()
+        validator = _GxWorker()
 
     for name in contract:
         con.execute(f"DROP TABLE IF EXISTS {ident(name)}")
@@ -113,19 +117,25 @@ def load_data(
         for name, reader in readers.items():
             counts[name] = _counts(con, store, name, reader)
         quarantine = store.to_arrow()
+        if validator is not None:  # last: GX ran beside everything above
+            say("waiting for Great Expectations")
+            with _timed(timings, "gx"):
+                loader.finish_gx()
     except BaseException:
         for name in contract:  # no half-loaded data set stays behind
             con.execute(f"DROP TABLE IF EXISTS {ident(_staging(name))}")
             con.execute(f"DROP TABLE IF EXISTS {ident(name)}")
         raise
     finally:
+        if validator is not None:
+            validator.close()
         store.drop()
         for name in contract:
             con.execute(f"DROP TABLE IF EXISTS {ident(_quarantined_keys(name))}")
         for helper in ("_ingest_parsed", "_ingest_gx_rows", ZONE_DAYS):
             con.execute(f"DROP TABLE IF EXISTS {ident(helper)}")
 
-    warnings.extend(loader.warnings)
+    warnings.extend(loader.all_warnings())
     return IngestResult(
         tables=counts,
         quarantine=quarantine,
@@ -195,6 +205,135 @@ def _counts(con: duckdb.DuckDBPyConnection, store: Quarantine, name: str, reader
     )
 
 
+class _GxProcess:
+    """The worker process and the two threads that move pickles to and from it (so neither
+    side ever waits for a full pipe)."""
+
+    def __init__(self) -> None:
+        import queue
+        import sys
+
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "audit.ingest.gx_worker"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        )
+        self.requests: queue.Queue = queue.Queue()
+        self.replies: queue.Queue = queue.Queue()
+        self.lock = threading.Lock()
+        for target in (self._send, self._receive):
+            threading.Thread(target=target, daemon=True, name=f"gx{target.__name__}").start()
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def _send(self) -> None:
+        import pickle
+
+        try:
+            while (item := self.requests.get()) is not None:
+                pickle.dump(item, self.proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+                self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                self.proc.stdin.close()
+
+    def _receive(self) -> None:
+        import pickle
+
+        while True:
+            try:
+                self.replies.put(pickle.load(self.proc.stdout))
+            except Exception:  # EOF: the worker ended (or died)
+                self.replies.put((False, AuditError("the Great Expectations worker stopped")))
+                return
+
+    def stop(self) -> None:
+        self.requests.put(None)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+#: The worker process, kept for the next ingestion in this interpreter (the GX import is paid
+#: once); each ingestion still gets a fresh GX context.
+_GX_PROCESS: _GxProcess | None = None
+
+
+@atexit.register
+def _stop_gx_process() -> None:
+    if _GX_PROCESS is not None:
+        _GX_PROCESS.stop()
+
+
+class _GxWorker:
+    """Great Expectations in a worker process (:mod:`audit.ingest.gx_worker`), in order.
+
+    Why a process: GX is about ten seconds of pure-Python work per audit; inline (or in a
+    thread, fighting the loader for the GIL) it adds that to the ingestion, in a process it
+    runs on the other core while the data is read and typed.
+
+    The loader prepares each table's GX input (the value sets and the pandas frame, read from
+    the connection) and hands the validation over; the results are collected in table order at
+    the end, so every document, count and warning is the same as when GX ran inline: one fresh
+    context per ingestion, the same calls in the same order.
+    """
+
+    def __init__(self) -> None:
+        global _GX_PROCESS
+        shared = _GX_PROCESS
+        if shared is not None and shared.alive() and shared.lock.acquire(blocking=False):
+            self._process, self._shared = shared, True
+        else:  # first use, a dead worker, or another ingestion running in parallel
+            self._process, self._shared = _GxProcess(), False
+            if shared is None or not shared.alive():
+                self._process.lock.acquire()
+                _GX_PROCESS, self._shared = self._process, True
+        self._waiting = 0
+        self._start: Callable[[], Any] | None = self._call(("start", dict(os.environ)))
+
+    def _call(self, request: tuple) -> Callable[[], Any]:
+        self._process.requests.put(request)
+        self._waiting += 1
+
+        def result() -> Any:
+            ok, value = self._process.replies.get()
+            self._waiting -= 1
+            if not ok:
+                raise value
+            return value
+
+        return result
+
+    def submit(self, table: str, expectations: list, frame: Any) -> Callable[[], Any]:
+        """A function returning ``(doc, outcomes)`` (see :meth:`GxValidator.validate`); the
+        start and these are answered in order, so call them in submission order."""
+        fetch = self._call(("validate", table, expectations, frame))
+        start, self._start = self._start, None
+        if start is None:
+            return fetch
+
+        def result() -> Any:  # the start's reply comes first (and raises if GX failed)
+            start()
+            return fetch()
+
+        return result
+
+    def close(self) -> None:
+        global _GX_PROCESS
+        if self._waiting:  # an ingestion that failed half-way: replies nobody reads
+            self._process.stop()
+            if _GX_PROCESS is self._process:
+                _GX_PROCESS = None
+        elif not self._shared:
+            self._process.stop()
+        if self._shared:
+            self._process.lock.release()
+
+
 class _TableLoader:
     """The per-table steps; keeps what the tables share (parents, GX, the evidence so far)."""
 
@@ -212,7 +351,19 @@ class _TableLoader:
         self.parents: dict[str, Parent] = {}
         self.gx_results: dict[str, dict] = {}
         self.contract_checks: list[dict] = []
-        self.warnings: list[str] = []
+        # Warnings in the order of the steps; a GX comparison reserves its place (a list
+        # filled by finish_gx) because its result arrives later.
+        self.warnings: list[str | list[str]] = []
+        self._gx_pending: list[Callable[[], None]] = []
+
+    def all_warnings(self) -> list[str]:
+        return [w for item in self.warnings for w in ([item] if isinstance(item, str) else item)]
+
+    def finish_gx(self) -> None:
+        """Wait for every GX validation and record the comparisons, in table order."""
+        for finish in self._gx_pending:
+            finish()
+        self._gx_pending = []
 
     def load(self, order: int, table: Table, reader: Reader) -> None:
         name = table.name
@@ -323,11 +474,25 @@ class _TableLoader:
             relation = "_ingest_gx_rows"
         duck = list(fetch_row(self.con, "SELECT " + ", ".join(
             f"({check.count_sql(relation)})" for check in checks)))
-        outcomes: list[dict[str, Any]] = [{} for _ in checks]
         if self.validator is not None:
-            self.say(f"{name}: Great Expectations on {rows} rows")
-            with _timed(self.timings, "gx"):
-                outcomes = self._run_gx(table, relation, checks)
+            self.say(f"{name}: Great Expectations on {rows} rows (in the background)")
+            future = self._submit_gx(table, relation, checks)
+            place: list[str] = []
+            self.warnings.append(place)
+
+            def finish() -> None:
+                doc, outcomes = future()
+                self.gx_results[name] = doc
+                self._record_checks(name, checks, duck, outcomes, place)
+
+            self._gx_pending.append(finish)
+        else:
+            self._record_checks(name, checks, duck, [{} for _ in checks], self.warnings)
+        if relation != staging:
+            self.con.execute("DROP TABLE IF EXISTS _ingest_gx_rows")
+
+    def _record_checks(self, name: str, checks: list[Check], duck: list[int],
+                       outcomes: list[dict[str, Any]], warnings: list) -> None:
         for check, n, gx in zip(checks, duck, outcomes, strict=True):
             gx_n = gx.get("unexpected_count")
             agree = None if self.validator is None else gx_n == n
@@ -342,14 +507,13 @@ class _TableLoader:
             })
             if agree is False:
                 detail = f": {gx['error']}" if gx.get("error") else ""
-                self.warnings.append(
+                warnings.append(
                     f"{name}: {check.expectation.id}: Great Expectations counts {gx_n} failing rows, "
                     f"DuckDB {n}{detail}"
                 )
-        if relation != staging:
-            self.con.execute("DROP TABLE IF EXISTS _ingest_gx_rows")
 
-    def _run_gx(self, table: Table, relation: str, checks: list[Check]) -> list[dict[str, Any]]:
+    def _submit_gx(self, table: Table, relation: str, checks: list[Check]):
+        """Read GX's input for ``table`` from the connection and hand the validation over."""
         from audit.ingest.gx import gx_kwargs, to_pandas
 
         expectations = []
@@ -361,6 +525,4 @@ class _TableLoader:
             expectations.append((e, gx_kwargs(e, value_set)))
         columns = ", ".join(ident(c.name) for c in table.columns)
         frame = to_pandas(self.con.sql(f"SELECT {columns}, _line FROM {relation} ORDER BY _line").to_arrow_table())
-        doc, outcomes = self.validator.validate(table.name, expectations, frame)
-        self.gx_results[table.name] = doc
-        return outcomes
+        return self.validator.submit(table.name, expectations, frame)

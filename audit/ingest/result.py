@@ -55,7 +55,8 @@ class IngestResult:
     contract_checks: list[dict]
     input_hashes: dict[str, str]
     warnings: list[str] = field(default_factory=list)
-    #: seconds per stage: read (reading + typing), contract (DuckDB checks), gx (Great
-    #: Expectations, import included), quarantine (fetching raw records). Not deterministic:
+    #: seconds per stage: read (reading + typing), contract (DuckDB checks), gx (the wait for
+    #: Great Expectations at the end: it runs in a worker process beside the loading, so this is
+    #: the time it adds, not its own), quarantine (fetching raw records). Not deterministic:
     #: for progress and benchmarks, never for output files.
     timings: dict[str, float] = field(default_factory=dict)

@@ -12,9 +12,7 @@ ingested (bad rows quarantined), the connection is locked down, and only then th
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -24,6 +22,7 @@ import polars as pl
 
 from audit.errors import UsageError
 from audit.policy.model import SEVERITY_ORDER, Bundle
+from audit.timing import timed
 
 FailOn = Literal["error", "warning", "never"]
 _PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -63,16 +62,7 @@ def check_fail_on(fail_on: str) -> str:
     return fail_on
 
 
-@contextmanager
-def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
-    t0 = time.perf_counter()
-    try:
-        yield
-    finally:
-        timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - t0
-
-
-def open_audit_db(bundle: Bundle, data: str | Path, *, gx: str = "full",
+def open_audit_db(bundle: Bundle, data: str | Path, *, gx: str = "sample",
                   progress: Callable[[str], None] | None = None):
     """Connect, ingest ``data`` for ``bundle`` and lock the connection down.
 
@@ -106,7 +96,7 @@ def run_audit(
     *,
     period: str | None = None,
     fail_on: FailOn = "error",
-    gx: str = "full",
+    gx: str = "sample",
     progress: Callable[[str], None] | None = None,
 ) -> AuditResult:
     """Audit ``data`` against the ``policy`` bundle; write the outputs into ``out`` when given.
@@ -125,11 +115,11 @@ def run_audit(
     say = progress or (lambda _msg: None)
     timings: dict[str, float] = {}
 
-    with _timed(timings, "policy"):
+    with timed(timings, "policy"):
         say(f"loading policy {policy}")
         bundle = load_policy(policy)
 
-    with _timed(timings, "ingest"):
+    with timed(timings, "ingest"):
         say(f"loading data from {data}")
         con, ingest = open_audit_db(bundle, data, gx=gx, progress=progress)
     # Ingestion runs the Great Expectations contract inside load_data; report it separately
@@ -139,7 +129,7 @@ def run_audit(
     timings["ingest"] = max(timings["ingest"] - gx_seconds, 0.0)
 
     try:
-        with _timed(timings, "rules"):
+        with timed(timings, "rules"):
             say("running the policy rules")
             evaluate(con, bundle)
         # The connection is ours and closed below: loaded tables go as soon as nothing reads
@@ -148,7 +138,7 @@ def run_audit(
         release(("invoice_lines", "services"))
         # Rendering (explanations, messages, the result tables) is presentation: it counts
         # towards the outputs stage, so "rules" measures the judgement alone.
-        with _timed(timings, "outputs"):
+        with timed(timings, "outputs"):
             say("writing explanations and messages")
             render_texts(con, bundle, period, release=release)
             release(("tickets",))
@@ -182,7 +172,7 @@ def run_audit(
     if out is not None:
         from audit.outputs import write_outputs
 
-        with _timed(timings, "outputs"):
+        with timed(timings, "outputs"):
             say(f"writing outputs to {out}")
             write_outputs(result, Path(out))
     return result

@@ -22,10 +22,8 @@ import contextlib
 import os
 import subprocess
 import threading
-import time
 import zoneinfo
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -48,6 +46,7 @@ from audit.ingest.parse import (
 from audit.ingest.quarantine import SEQ_CONTRACT, SEQ_DERIVED, SEQ_PARSE, Quarantine
 from audit.ingest.readers import CHUNK_ROWS, Reader, open_reader, prefetch
 from audit.ingest.result import IngestResult, TableCounts
+from audit.timing import timed
 
 GxMode = Literal["full", "sample", "off"]
 
@@ -111,7 +110,7 @@ def load_data(
             loader.load(order, table, reader)
             warnings.extend(reader.warnings)
         say("quarantine: fetching the raw text of set-aside records")
-        with _timed(timings, "quarantine"):
+        with timed(timings, "quarantine"):
             for name, reader in readers.items():
                 store.fill_raw(name, reader.raw_records(store.lines_without_raw(name)))
         for name, reader in readers.items():
@@ -119,7 +118,7 @@ def load_data(
         quarantine = store.to_arrow()
         if validator is not None:  # last: GX ran beside everything above
             say("waiting for Great Expectations")
-            with _timed(timings, "gx"):
+            with timed(timings, "gx"):
                 loader.finish_gx()
     except BaseException:
         for name in contract:  # no half-loaded data set stays behind
@@ -145,15 +144,6 @@ def load_data(
         warnings=warnings,
         timings=timings,
     )
-
-
-@contextmanager
-def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
-    start = time.perf_counter()
-    try:
-        yield
-    finally:
-        timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - start
 
 
 def _check_timezone(timezone: str) -> None:
@@ -374,12 +364,12 @@ class _TableLoader:
         self.con.execute(f"CREATE OR REPLACE TEMP TABLE {ident(_quarantined_keys(name))} (key VARCHAR)")
 
         self.say(f"{name}: reading {source} ({reader.dialect})")
-        with _timed(self.timings, "read"):
+        with timed(self.timings, "read"):
             self._read(order, table, reader)
 
         checks = compile_checks(table, staging, self.timezone, self.parents)
         self.say(f"{name}: checking the data contract ({len(checks)} expectations)")
-        with _timed(self.timings, "contract"):
+        with timed(self.timings, "contract"):
             self.store.add_rows(order, name, source, [
                 (SEQ_CONTRACT + i, check.column,
                  f"SELECT _line, {lit(check.expectation.type)} AS expectation, value, reason "

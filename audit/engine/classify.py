@@ -105,12 +105,19 @@ def create_ticket_class(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
     """
     tz = lit(bundle.settings.timezone)
     decision = decision_expression(bundle)
-    wanted = referenced_columns(decision) | {"customer_contract"}
+    wanted = referenced_columns(decision)
+    if bundle.billing.overrides:
+        wanted |= {"customer_contract"}
+        contract = "customer_contract"
+    else:
+        # No contract has its own price list, so every price_list is '' whatever the contract:
+        # skip the join with customers that only fetched it (unless a rule reads customers).
+        contract = "CAST(NULL AS VARCHAR)"
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE ticket_class AS
         WITH decided AS (
-            SELECT ticket_id, customer_id, tier, opened_at, customer_contract,
+            SELECT ticket_id, customer_id, tier, opened_at, {contract} AS customer_contract,
                    {decision.sql(dialect=DIALECT)} AS rule_idx
             FROM {facts_for(con, wanted)} AS ticket_facts
         ),

@@ -13,36 +13,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from decimal import Decimal
 from typing import Any
 
 import duckdb
-from sqlglot import exp
 
-DIALECT = "duckdb"
+from audit.sql import DIALECT, ident, lit  # noqa: F401 - the engine's SQL vocabulary
 
 #: Upper bound used for open-ended price periods (``to`` left empty in the policy).
 OPEN_END = dt.date(9999, 12, 31)
-
-
-def lit(value: Any) -> str:
-    """``value`` as a DuckDB SQL literal (strings quoted and escaped, dates typed, NULL for None)."""
-    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
-        node: exp.Expression = exp.cast(exp.Literal.string(value.isoformat()), "DATE")
-    elif isinstance(value, Decimal):
-        node = exp.cast(exp.Literal.number(str(value)), "DECIMAL(18, 2)")
-    elif isinstance(value, bool) or value is None:
-        node = exp.convert(value)
-    elif isinstance(value, int | str):
-        node = exp.convert(value)
-    else:  # pragma: no cover - a programming error, not user input
-        raise TypeError(f"no SQL literal for {type(value).__name__}")
-    return node.sql(dialect=DIALECT)
-
-
-def ident(name: str) -> str:
-    """A quoted SQL identifier (column names come from loaded tables, never trusted blindly)."""
-    return exp.to_identifier(name, quoted=True).sql(dialect=DIALECT)
 
 
 def create_values_table(

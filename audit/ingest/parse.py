@@ -36,7 +36,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from audit.contract import Column, Table, duckdb_type
-from audit.engine.sql import ident, lit
+from audit.sql import ident, lit
 
 #: Columns the audit computes instead of reading (docs/semantics.md, "Time").
 DERIVED: dict[str, frozenset[str]] = {"time_entries": frozenset({"duration_seconds"})}

@@ -169,11 +169,16 @@ def _money_by_kind(fmt: Formatter, findings: pl.DataFrame) -> Chart:
                   colour=BLUE, horizontal=True, position="outside"),
              _bar(fmt.t("status.waived"), cats, waived, [fmt.money(v) for v in waived],
                   colour=PURPLE, pattern="/", horizontal=True, position="outside")],
-            _layout(fmt, height=110 + 44 * len(per), horizontal=True, barmode="relative",
-                    value_title=fmt.t("axis.eur", currency=fmt.currency)),
+            _money_bars_layout(fmt, len(per)),
         )
     return Chart("chart-money-by-kind", fmt.t("chart.kind.title"), fmt.t("chart.kind.caption"),
                  figure, table, bars, wide=True)
+
+
+def _money_bars_layout(fmt: Formatter, rows: int) -> dict:
+    """Layout of the horizontal money charts: one row of bars per category, EUR on the x axis."""
+    return _layout(fmt, height=110 + 44 * rows, horizontal=True, barmode="relative",
+                   value_title=fmt.t("axis.eur", currency=fmt.currency))
 
 
 def _top_customers(fmt: Formatter, recon: pl.DataFrame) -> Chart:
@@ -207,8 +212,7 @@ def _top_customers(fmt: Formatter, recon: pl.DataFrame) -> Chart:
                   colour=BLUE, horizontal=True, position="outside"),
              _bar(fmt.t("money.over"), cats, over, [fmt.money(v) for v in over],
                   colour=VERMILLION, pattern="x", horizontal=True, position="outside")],
-            _layout(fmt, height=110 + 44 * len(per), horizontal=True, barmode="relative",
-                    value_title=fmt.t("axis.eur", currency=fmt.currency)),
+            _money_bars_layout(fmt, len(per)),
         )
     return Chart("chart-top-customers", fmt.t("chart.customers.title", n=TOP_CUSTOMERS),
                  fmt.t("chart.customers.caption"), figure, table, bars, wide=True)

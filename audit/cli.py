@@ -10,6 +10,7 @@ Exit codes are documented in :mod:`audit.errors` and the README.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import tempfile
@@ -82,13 +83,18 @@ def run(policy: Path, data: Path, out: Path, period: str | None, fail_on: str, g
 
     progress = _Progress(quiet)
     result = run_audit(policy, data, out, period=period, fail_on=fail_on, gx=gx, progress=progress)
+    # The report reads the files just written; the result's tables (gigabytes on a large run)
+    # are not needed any more, so they go before the report's own copies are loaded.
+    summary, exit_code = result.summary, result.exit_code
+    del result
+    gc.collect()
     if report:
         from reports import render_report
 
         progress("rendering report.html")
         render_report(out, lang=lang, previous=previous)
-    _print_run_summary(result.summary, out, report)
-    sys.exit(result.exit_code)
+    _print_run_summary(summary, out, report)
+    sys.exit(exit_code)
 
 
 def _print_run_summary(summary: dict, out: Path, report: bool) -> None:

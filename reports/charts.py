@@ -191,10 +191,11 @@ def _top_customers(fmt: Formatter, recon: pl.DataFrame) -> Chart:
             delta.filter(delta > 0).sum().alias("under"),
             delta.filter(delta < 0).sum().alias("over"),
         )
+        .with_columns(pl.col("under").fill_null(0), pl.col("over").fill_null(0))
+        .sort(pl.col("under") - pl.col("over"), "customer_id", descending=[True, False])
+        .head(TOP_CUSTOMERS)
         .to_dicts()
     )
-    per.sort(key=lambda r: (-(r["under"] - r["over"]), r["customer_id"]))
-    per = per[:TOP_CUSTOMERS]
     cats = [plotly_text(f"{r['customer_name']} ({r['customer_id']})") for r in per]
     under = [r["under"] for r in per]
     over = [r["over"] for r in per]
@@ -278,10 +279,10 @@ def _units(fmt: Formatter, recon: pl.DataFrame, months: list[str]) -> Chart:
 
 
 def _agents(fmt: Formatter, classes: pl.DataFrame) -> Chart:
-    tickets = (
-        classes.sort("ticket_id", "month")
-        .unique("ticket_id", keep="first", maintain_order=True)
-        .filter(pl.col("agent").is_not_null() & pl.col("policy_tier").is_not_null())
+    # Each ticket once, in its first month (classifications has one row per ticket-month).
+    tickets = classes.filter(
+        (pl.col("month") == pl.col("month").min().over("ticket_id"))
+        & pl.col("agent").is_not_null() & pl.col("policy_tier").is_not_null()
     )
     per = (
         tickets.group_by("agent")

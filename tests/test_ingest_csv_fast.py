@@ -71,3 +71,29 @@ def test_files_the_fast_path_cannot_read_exactly_take_the_csv_module(tmp_path):
     for text in (HEADER + "\nT-1;a\rb\n", HEADER + "\nT-1;a\x00\n", HEADER + "\nT-1;\x1f\n"):
         path.write_bytes(text.encode("utf-8"))
         assert csvread._file_shape(InputFile("tickets", path, "csv", "", "utf-8")) is None
+
+
+@pytest.mark.parametrize("block", [1, 5, 64, 1 << 24])
+@pytest.mark.parametrize("ending", ["\n", "\r\n"])
+def test_raw_records_by_blocks_equal_the_text_reading(tmp_path, monkeypatch, block, ending):
+    """The byte-block search for raw records returns what the line-by-line text reading does,
+    whatever the block size: records spanning lines across a block border, the last line
+    without a line end, non-ASCII text split by a border, a BOM."""
+    rows = [r for r in ROWS if "\r" not in r] + ["T-11;C-1;;2026-03-05 10:00;normal;webdesign;Grüße €;extended"]
+    text = "\ufeff" + HEADER + ending + ending.join(r.replace("\n", ending) for r in rows)
+    path = tmp_path / "tickets.csv"
+    path.write_bytes(text.encode("utf-8"))
+    sha, encoding = fingerprint(path, text=True)
+    reader, _ = open_reader(InputFile("tickets", path, "csv", sha, encoding), TABLE,
+                            derived_columns(TABLE), 1000)
+    list(reader.chunks())
+    assert reader._lf_lines
+    wanted = [1, 2, 4, 5, 7, 12, 13, 14, 15, 16, 17, 99]
+    monkeypatch.setattr(csvread, "_RAW_BLOCK", block)
+    fast = reader.raw_records(wanted)
+    reader._lf_lines = False
+    slow = reader.raw_records(wanted)
+    assert fast == slow
+    assert ending in fast[4]  # the record spanning two lines (4-5), with its line end
+    assert fast[max(fast)].endswith("Grüße €;extended")
+

@@ -80,6 +80,7 @@ class CsvReader:
         self.warnings: list[str] = column_warnings(file.name, match)
         self.dialect = f"{describe_encoding(file.encoding)}, {_DELIMITER_WORDS[delimiter]}-separated"
         self._multiline: dict[int, int] = {}  # start line -> end line, for records spanning lines
+        self._lf_lines = False  # set by chunks(): every line ends in LF or CRLF, text is UTF-8
 
     @classmethod
     def open(cls, file: InputFile, table: Table, derived: frozenset[str],
@@ -109,6 +110,7 @@ class CsvReader:
 
     def chunks(self) -> Iterator[Chunk]:
         shape = _file_shape(self.file) if self.file.encoding in ("utf-8", "utf-8-sig") else None
+        self._lf_lines = shape is not None  # only LF/CRLF line ends: raw_records may use bytes
         if shape is not None:
             yield from self._read_fast(*shape)
         else:
@@ -341,25 +343,80 @@ class CsvReader:
 
     def raw_records(self, lines: Collection[int]) -> dict[int, str]:
         """The exact text of the records starting on ``lines`` (several physical lines if quoted)."""
-        wanted = iter(sorted(set(lines)))
-        current = next(wanted, None)
+        if self._lf_lines:
+            return self._raw_records_bytes(lines)
+        ranges = self._record_ranges(lines)
+        parts: dict[int, list[str]] = {}
         out: dict[int, str] = {}
-        if current is None:
+        nxt = 0  # index of the first range not finished yet
+        if not ranges:
             return out
-        collected: list[str] = []
         with _open_text(self.file.path, self.file.encoding) as f:
             for number, text in enumerate(f, 1):
-                if number < current:
-                    continue
-                collected.append(text)
-                if number >= self._multiline.get(current, current):
-                    out[current] = "".join(collected).rstrip("\r\n")
-                    collected = []
-                    current = next(wanted, None)
-                    if current is None:
-                        break
+                i = nxt
+                while i < len(ranges) and ranges[i][0] <= number:
+                    start, end = ranges[i]
+                    i += 1
+                    if start in out or number > end:
+                        continue
+                    parts.setdefault(start, []).append(text)
+                    if number == end:
+                        out[start] = "".join(parts.pop(start)).rstrip("\r\n")
+                while nxt < len(ranges) and ranges[nxt][0] in out:
+                    nxt += 1
+                if nxt == len(ranges):
+                    break
         return out
 
+    def _record_ranges(self, lines: Collection[int]) -> list[tuple[int, int]]:
+        """(first, last physical line) of the records starting on ``lines``, in line order."""
+        return [(start, self._multiline.get(start, start)) for start in sorted(set(lines))]
+
+    def _raw_records_bytes(self, lines: Collection[int]) -> dict[int, str]:
+        """:meth:`raw_records` for files the fast path read (UTF-8, LF/CRLF line ends only).
+
+        The same text, found with C-speed byte operations: the file is read in blocks, a block
+        without a wanted line is only counted, and only the wanted lines are decoded. A quarantine
+        of 1 % of ten million lines takes about a second instead of a Python loop over every line.
+        """
+        ranges = self._record_ranges(lines)
+        parts: dict[int, list[bytes]] = {}
+        out: dict[int, str] = {}
+        first = 1  # line number of the block's first line
+        nxt = 0  # index of the first range not finished yet
+        carry = b""
+        with open(self.file.path, "rb") as f:
+            while nxt < len(ranges):
+                data = f.read(_RAW_BLOCK)
+                if not data and not carry:
+                    break
+                block = carry + data
+                cut = len(block) if not data else block.rfind(b"\n") + 1
+                if cut == 0:  # no line end yet: read on
+                    carry = block
+                    continue
+                block, carry = block[:cut], block[cut:]
+                lines = block.splitlines(keepends=True)
+                last = first + len(lines) - 1
+                i = nxt
+                while i < len(ranges) and ranges[i][0] <= last:
+                    start, end = ranges[i]
+                    i += 1
+                    if start in out:
+                        continue
+                    parts.setdefault(start, []).extend(lines[max(start, first) - first:min(end, last) - first + 1])
+                    if end <= last:
+                        out[start] = b"".join(parts.pop(start)).decode(self.file.encoding).rstrip("\r\n")
+                while nxt < len(ranges) and ranges[nxt][0] in out:
+                    nxt += 1
+                first = last + 1
+                if not data:
+                    break
+        return out
+
+
+#: Bytes per read when fetching raw records (a module constant so tests can make it tiny).
+_RAW_BLOCK = 1 << 24
 
 #: The "delimiter" Arrow is given to read whole lines; files containing it take the slow path.
 _NO_DELIMITER = "\x1f"

@@ -67,7 +67,7 @@ def cli() -> None:
               show_default=True, help="Exit 1 when an open finding has this severity or higher.")
 @click.option("--gx", type=click.Choice(["full", "sample", "off"]), default="sample", show_default=True,
               help="Great Expectations validation: 'sample' runs it on every row of tables up to "
-                   "10,000 rows and on a deterministic 10,000-row sample of larger ones; 'full' on "
+                   "2,000 rows and on a deterministic 2,000-row sample of larger ones; 'full' on "
                    "every row (slow on millions); 'off' skips it. The row-level contract checks and "
                    "the quarantine always cover every row.")
 @click.option("--report/--no-report", default=True, show_default=True, help="Also write report.html.")

@@ -105,7 +105,13 @@ def run_audit(
     (``never``: always 0). Raises :class:`~audit.errors.PolicyError` (invalid policy; no data
     read), :class:`~audit.errors.DataError` (unusable input) or :class:`UsageError`.
     """
-    from audit.engine import EngineResult, drop_relations, evaluate, release_inputs
+    from audit.engine import (
+        EngineResult,
+        drop_relations,
+        evaluate,
+        release_inputs,
+        release_text_inputs,
+    )
     from audit.engine.render import export, render_texts
     from audit.engine.summary import build_summary, exit_code_for
     from audit.policy.loader import load_policy
@@ -142,6 +148,7 @@ def run_audit(
             say("writing explanations and messages")
             render_texts(con, bundle, period, release=release)
             release(("tickets",))
+            release_text_inputs(con)
             tables = EngineResult(**export(con, period, drop=True))
             drop_relations(con)
     finally:

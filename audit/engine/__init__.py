@@ -89,6 +89,17 @@ def release_inputs(con: duckdb.DuckDBPyConnection, tables: tuple[str, ...]) -> N
         con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
+#: Relations only the texts read (messages, explanations): a one-shot run drops them once
+#: :func:`~audit.engine.render.render_texts` is done, before the export needs memory.
+TEXT_ONLY = ("finding_recon", "ticket_info", "line_facts", "ticket_class")
+
+
+def release_text_inputs(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop :data:`TEXT_ONLY` (for one-shot runs; ``explain`` keeps every relation)."""
+    for name in TEXT_ONLY:
+        con.execute(f"DROP {'VIEW' if name in _VIEWS else 'TABLE'} IF EXISTS {name}")
+
+
 def drop_relations(con: duckdb.DuckDBPyConnection) -> None:
     """Free the engine's relations (the result tables live on in polars)."""
     for name in reversed(RELATIONS):
@@ -107,4 +118,5 @@ def run_engine(
         drop_relations(con)
 
 
-__all__ = ["EngineResult", "drop_relations", "evaluate", "release_inputs", "render_results", "run_engine"]
+__all__ = ["EngineResult", "drop_relations", "evaluate", "release_inputs", "release_text_inputs",
+           "render_results", "run_engine"]

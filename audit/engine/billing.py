@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import duckdb
 
+from audit.engine.localtime import local_timestamp_sql
 from audit.engine.prices import price_case
 from audit.engine.sql import lit
 from audit.policy.model import Bundle
@@ -52,12 +53,13 @@ def create_entry_facts(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
         price_list = "price_list"
     else:
         source, price_list = "SELECT * FROM time_entries", None
+    local_start = local_timestamp_sql(con, bundle.settings.timezone, "time_entries", "started_at")
     con.execute(
         f"""
         CREATE OR REPLACE TEMP VIEW entry_facts AS
         WITH e AS (
             SELECT entry_id, ticket_id, agent, started_at, duration_seconds AS seconds,
-                   CAST(timezone({lit(bundle.settings.timezone)}, started_at) AS DATE) AS local_date
+                   CAST({local_start} AS DATE) AS local_date
                    {", price_list" if price_list else ", '' AS price_list"}
             FROM ({source})
         )

@@ -16,6 +16,7 @@ import duckdb
 import sqlglot
 from sqlglot import exp
 
+from audit.engine.localtime import local_timestamp_sql
 from audit.engine.policy_tables import section_loc
 from audit.engine.sql import DIALECT, ident, lit
 from audit.errors import Location
@@ -103,7 +104,7 @@ def create_ticket_class(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
     unclassified), rule_idx (into ``policy_rules``; NULL when unclassified), price_list,
     opened_month.
     """
-    tz = lit(bundle.settings.timezone)
+    opened_local = local_timestamp_sql(con, bundle.settings.timezone, "tickets", "opened_at", "d.opened_at")
     decision = decision_expression(bundle)
     wanted = referenced_columns(decision)
     if bundle.billing.overrides:
@@ -132,7 +133,7 @@ def create_ticket_class(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
             pt.billable,
             d.rule_idx,
             coalesce(o.price_list, '') AS price_list,
-            strftime(timezone({tz}, d.opened_at), '%Y-%m') AS opened_month
+            strftime({opened_local}, '%Y-%m') AS opened_month
         FROM decided d
         LEFT JOIN policy_rules r ON r.idx = d.rule_idx
         LEFT JOIN policy_tiers pt ON pt.tier_id = r.tier

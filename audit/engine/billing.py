@@ -110,7 +110,11 @@ def tm_time_sql(bundle: Bundle) -> str:
 
 def create_line_facts(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
     """Create ``line_facts``: invoice lines with their month and the list price on the service date."""
-    pid = price_case(bundle, "il.service_date", "tc.price_list" if bundle.billing.overrides else None, "pid")
+    overrides = bool(bundle.billing.overrides)
+    pid = price_case(bundle, "il.service_date", "tc.price_list" if overrides else None, "pid")
+    # The ticket's price list is needed only when contracts have their own; the contract makes
+    # every line's ticket a loaded ticket, so without overrides the join would change nothing.
+    ticket = "JOIN ticket_class tc USING (ticket_id)" if overrides else ""
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE line_facts AS
@@ -120,7 +124,7 @@ def create_line_facts(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
                p.unit_price AS list_price, p.rule_id AS price_rule_id,
                p.policy_file AS price_file, p.policy_line AS price_line
         FROM invoice_lines il
-        JOIN ticket_class tc USING (ticket_id)
+        {ticket}
         LEFT JOIN policy_prices p ON p.pid = {pid}
         """
     )

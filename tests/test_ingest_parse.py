@@ -11,7 +11,7 @@ import pytest
 
 from audit.contract import contract_for
 from audit.db import connect
-from audit.ingest.parse import create_zone_days, parse_query
+from audit.ingest.parse import create_zone_days, parse_query, pretrim
 
 CONTRACT = contract_for(["standard", "extended"])
 UTC = dt.UTC
@@ -169,3 +169,30 @@ def test_duration_is_rounded_to_whole_seconds(con):
         con.unregister("_t_chunk")
     # 1.3333 min = 79.998 s -> 80 s; 0.0083 min = 0.498 s -> 0 s; 0.4 s between the ends -> 0 s
     assert durations == [80, 0, 0]
+
+
+@pytest.mark.parametrize(("table", "column"), [("tickets", "subject"), ("tickets", "opened_at"),
+                                               ("invoice_lines", "quantity"), ("services", "managed")])
+def test_arrow_pretrim_equals_sql_trim(con, table, column):
+    """Trimming in Arrow (pretrim, the loader's path) types every value as the SQL trim does."""
+    ws = [" ", "\t", "\r", "\n", "\u00a0"]
+    cores = ["x", "2026-03-05 14:30", "1,5", "ja", "a b", "\u00a0a\u00a0b", "", "Grüße"]
+    values = [None, "", " ", "\u00a0\t", *cores]
+    values += [f"{a}{c}{b}" for a in ws for b in ["", *ws] for c in cores]
+    create_zone_days(con, "Europe/Berlin")
+    _zone_days[id(con)] = "Europe/Berlin"
+    data = pa.table({column: pa.array(values, pa.string()), "_line": pa.array(range(len(values)), pa.int64())})
+    results = []
+    for use_arrow in (False, True):
+        chunk, trimmed = pretrim(data) if use_arrow else (data, frozenset())
+        assert trimmed == (frozenset({column}) if use_arrow else frozenset())
+        con.register("_t_chunk", chunk)
+        try:
+            q = parse_query(CONTRACT[table], {column}, "Europe/Berlin", "_t_chunk", trimmed)
+            results.append(con.execute(
+                f'SELECT "{column}", "__e_{column}", "__r_{column}" FROM ({q.sql}) ORDER BY _line').fetchall())
+        finally:
+            con.unregister("_t_chunk")
+    assert results[0] == results[1]
+    assert len(results[0]) == len(values)
+

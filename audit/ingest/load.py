@@ -41,6 +41,7 @@ from audit.ingest.parse import (
     create_zone_days,
     derived_columns,
     parse_query,
+    pretrim,
     reason_sql,
 )
 from audit.ingest.quarantine import SEQ_CONTRACT, SEQ_DERIVED, SEQ_PARSE, Quarantine
@@ -401,13 +402,14 @@ class _TableLoader:
         derived_errors = DERIVED_ERRORS.get(name, {})
         ambiguous = 0
         example: tuple[int, str] | None = None
-        for chunk in prefetch(reader.chunks()):
+        # The reader's thread also trims the text (Arrow), so DuckDB only types it.
+        for chunk, data, trimmed in prefetch((c, *pretrim(c.data)) for c in reader.chunks()):
             self.store.add_problems(order, name, source, chunk.problems)
             if chunk.data.num_rows == 0:
                 continue
             present = set(chunk.data.column_names) - {"_line"}
-            query = parse_query(table, present, self.timezone, "_ingest_chunk")
-            self.con.register("_ingest_chunk", chunk.data)
+            query = parse_query(table, present, self.timezone, "_ingest_chunk", trimmed)
+            self.con.register("_ingest_chunk", data)
             try:
                 self.con.execute(f"CREATE OR REPLACE TEMP TABLE _ingest_parsed AS {query.sql}")
             finally:

@@ -35,6 +35,8 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
+import pyarrow as pa
+
 from audit.contract import Column, Table, duckdb_type
 from audit.sql import ident, lit
 
@@ -99,11 +101,33 @@ def _n(prefix: str, column: str) -> str:
     return ident(f"__{prefix}_{column}")
 
 
-def parse_query(table: Table, present: set[str], timezone: str, relation: str) -> ParseQuery:
+def pretrim(data: pa.Table) -> tuple[pa.Table, frozenset[str]]:
+    """``data`` with a trimmed copy ``__t_<col>`` of every text column (:data:`_TRIM` off both
+    ends, empty → NULL), and the names of those columns, for :func:`parse_query`'s ``trimmed``.
+
+    The same as the SQL of :func:`_trimmed`, done by Arrow's C++ kernels: several times faster
+    than DuckDB's string functions, and in the reader's thread."""
+    import pyarrow.compute as pc
+
+    names = []
+    for name in data.column_names:
+        column = data.column(name)
+        if name == "_line" or not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+            continue
+        trimmed = pc.utf8_trim(column, characters=_TRIM)
+        trimmed = pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, trimmed.type), trimmed)
+        data = data.append_column(f"__t_{name}", trimmed)
+        names.append(name)
+    return data, frozenset(names)
+
+
+def parse_query(table: Table, present: set[str], timezone: str, relation: str,
+                trimmed: frozenset[str] = frozenset()) -> ParseQuery:
     """The ``SELECT`` that types one chunk (``relation``) of ``table``'s text columns.
 
-    Needs the zone's day table (:func:`create_zone_days`) on the connection when ``table`` has
-    timestamps. Rows come out in ``_line`` order.
+    ``trimmed``: columns whose trimmed text the chunk already has as ``__t_<col>``
+    (:func:`pretrim`). Needs the zone's day table (:func:`create_zone_days`) on the connection
+    when ``table`` has timestamps. Rows come out in ``_line`` order.
     """
     tz = lit(timezone)
     levels: dict[int, list[str]] = defaultdict(list)
@@ -114,7 +138,10 @@ def parse_query(table: Table, present: set[str], timezone: str, relation: str) -
         r, s = _n("r", col.name), _n("s", col.name)
         text = f"CAST({ident(col.name)} AS VARCHAR)" if col.name in present else "CAST(NULL AS VARCHAR)"
         first.append(f"{text} AS {r}")
-        first.append(f"NULLIF({_trimmed(r)}, '') AS {s}")
+        if col.name in present and col.name in trimmed:
+            first.append(f"{_n('t', col.name)} AS {s}")
+        else:
+            first.append(f"NULLIF({_trimmed(r)}, '') AS {s}")
         for depth, exprs in enumerate(_typed(col, tz), start=2):
             levels[depth].extend(exprs)
         errors[f"__e_{col.name}"] = col.name

@@ -18,7 +18,7 @@ import queue
 import threading
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import pyarrow as pa
 
@@ -85,7 +85,10 @@ def text_columns(names: list[str], columns: list[list[str | None]], lines: list[
     return pa.Table.from_arrays(arrays, names=[*names, "_line"])
 
 
-def prefetch(chunks: Iterator[Chunk], depth: int = 2) -> Iterator[Chunk]:
+T = TypeVar("T")
+
+
+def prefetch(chunks: Iterator[T], depth: int = 2) -> Iterator[T]:
     """``chunks``, read ahead in a background thread.
 
     Splitting CSV records is Python work, typing them is DuckDB work (which releases the GIL), so

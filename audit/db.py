@@ -7,6 +7,7 @@ Why these settings:
 - ``TimeZone = 'UTC'``: every timestamp is stored as an instant (``TIMESTAMPTZ``); conversions to
   local time are always explicit (``timezone(<policy tz>, ts)``), never a side effect of a session
   setting, so a run on a laptop in Berlin and on a CI runner in UTC give the same bytes.
+- ``checkpoint_threshold``: automatic checkpoints are off (see :func:`connect`).
 - ``preserve_insertion_order``: tables keep the order in which ingestion loaded them (input line
   order), which keeps outputs deterministic even before an explicit ``ORDER BY``.
 - ``lock_down`` runs after the data is loaded and before any SQL compiled from a policy: the policy
@@ -31,6 +32,10 @@ def connect(threads: int | None = None) -> duckdb.DuckDBPyConnection:
     con.execute("SET default_order = 'ASC'")
     con.execute("SET default_null_order = 'NULLS LAST'")
     con.execute("SET enable_progress_bar = false")
+    # No automatic checkpoints: in an in-memory database they only recompress tables, and the
+    # first commit after a large CREATE TABLE paid ~0.2 s for it (a third of the 1M-entry rules
+    # stage) without lowering the peak memory measurably (bench/, docs/benchmarks.md).
+    con.execute("SET checkpoint_threshold = '100GB'")
     if threads is not None:
         if threads < 1:
             raise ValueError(f"threads must be at least 1, got {threads}")

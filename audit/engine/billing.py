@@ -47,7 +47,7 @@ def create_entry_facts(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
     """Create the ``entry_facts`` view (see the module docstring)."""
     b = bundle.billing
     units = rounded_units_sql("seconds", b.unit_minutes * 60, b.rounding)
-    units_col = f"CAST({units} AS DECIMAL(18, 2))" if b.scope == "entry" else "CAST(NULL AS DECIMAL(18, 2))"
+    count = f"CAST({units} AS BIGINT)" if b.scope == "entry" else "CAST(NULL AS BIGINT)"
     if b.overrides:  # the customer's contract picks the list: needs the ticket's customer
         source = """SELECT te.*, tc.price_list FROM time_entries te JOIN ticket_class tc USING (ticket_id)"""
         price_list = "price_list"
@@ -66,8 +66,9 @@ def create_entry_facts(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
         SELECT entry_id, ticket_id, agent, started_at, seconds, local_date, price_list,
                strftime(local_date, '%Y-%m') AS month,
                {price_case(bundle, "local_date", price_list)} AS unit_price,
-               {units_col} AS units
-        FROM e
+               {price_case(bundle, "local_date", price_list, "cents")} AS unit_cents,
+               CAST(unit_count AS DECIMAL(18, 2)) AS units, unit_count
+        FROM (SELECT *, {count} AS unit_count FROM e)
         """
     )
 
@@ -80,29 +81,32 @@ def tm_time_sql(bundle: Bundle) -> str:
     (equal unless the price changed inside the month).
     """
     b = bundle.billing
+    # Whole units and whole cents: integer sums are exact and several times cheaper than
+    # DECIMAL sums (which DuckDB accumulates in 128 bits) over millions of entries.
     if b.scope == "entry":
-        units = "units_sum"
-        amount = "CAST(amount_exact AS DECIMAL(18, 2))"
-        money = "sum(units) AS units_sum, sum(units * unit_price) AS amount_exact"
+        units = "CAST(unit_sum AS DECIMAL(18, 2))"
+        amount = "audit_cents_to_eur(amount_cents)"
+        money = "sum(unit_count) AS unit_sum, sum(unit_count * unit_cents) AS amount_cents"
     else:
         units = f"CAST({rounded_units_sql('tracked_seconds', b.unit_minutes * 60, b.rounding)} AS DECIMAL(18, 2))"
         # Σ price × seconds / Σ seconds × units, rounded half-even to cents (exact integers).
         amount = f"""
             CASE WHEN tracked_seconds = 0 THEN CAST(0 AS DECIMAL(18, 2))
                  ELSE audit_cents_to_eur(audit_div_half_even(
-                        CAST(price_seconds * 100 AS HUGEINT) * CAST({units} * 100 AS HUGEINT),
+                        CAST(cent_seconds AS HUGEINT) * CAST({units} * 100 AS HUGEINT),
                         CAST(tracked_seconds AS HUGEINT) * 100)) END
         """
-        money = "sum(unit_price * seconds) AS price_seconds"
+        money = "sum(unit_cents * seconds) AS cent_seconds"
     return f"""
         SELECT ticket_id, month, entries, CAST(tracked_seconds AS BIGINT) AS tracked_seconds,
                {units} AS units,
                CASE WHEN unpriced_from IS NULL THEN {amount} END AS amount,
-               unpriced_from, min_price, max_price
+               unpriced_from, audit_cents_to_eur(min_cents) AS min_price,
+               audit_cents_to_eur(max_cents) AS max_price
         FROM (
             SELECT ticket_id, month, count(*) AS entries, sum(seconds) AS tracked_seconds, {money},
-                   min(unit_price) AS min_price, max(unit_price) AS max_price,
-                   min(local_date) FILTER (WHERE unit_price IS NULL) AS unpriced_from
+                   min(unit_cents) AS min_cents, max(unit_cents) AS max_cents,
+                   min(local_date) FILTER (WHERE unit_cents IS NULL) AS unpriced_from
             FROM entry_facts GROUP BY ticket_id, month
         )
     """

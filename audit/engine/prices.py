@@ -23,7 +23,8 @@ def _one_list(periods, date_sql: str, value: str) -> exp.Expression:
     case = exp.Case()
     for p in periods:
         cond = f"{date_sql} BETWEEN {lit(p.valid_from)} AND {lit(p.valid_to)}"
-        then = lit(p.unit_price) if value == "unit_price" else lit(p.pid)
+        then = {"unit_price": lambda: lit(p.unit_price), "pid": lambda: lit(p.pid),
+                "cents": lambda: lit(int(p.unit_price * 100))}[value]()
         case = case.when(exp.condition(cond, dialect=DIALECT), exp.condition(then, dialect=DIALECT))
     if not periods:
         return exp.Null()
@@ -31,12 +32,13 @@ def _one_list(periods, date_sql: str, value: str) -> exp.Expression:
 
 
 def price_case(bundle: Bundle, date_sql: str, list_sql: str | None, value: str = "unit_price") -> str:
-    """SQL for the price (``value="unit_price"``) or period id (``"pid"``) in force on ``date_sql``.
+    """SQL for the price (``value="unit_price"``), the price in whole cents (``"cents"``, exact:
+    a price has at most two decimals) or period id (``"pid"``) in force on ``date_sql``.
 
     ``list_sql`` is the expression naming the price list (``''`` = default, else a contract with
     an override); it may be None when the policy has no overrides.
     """
-    if value not in ("unit_price", "pid"):
+    if value not in ("unit_price", "cents", "pid"):
         raise ValueError(value)
     by_list: dict[str, list] = {}
     for p in price_periods(bundle):

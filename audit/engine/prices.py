@@ -19,12 +19,20 @@ from audit.engine.sql import DIALECT, lit
 from audit.policy.model import Bundle
 
 
+def _value_sql(period, value: str) -> str:
+    """The literal a price period contributes: its price, its price in cents, or its id."""
+    if value == "unit_price":
+        return lit(period.unit_price)
+    if value == "cents":
+        return lit(int(period.unit_price * 100))
+    return lit(period.pid)
+
+
 def _one_list(periods, date_sql: str, value: str) -> exp.Expression:
     case = exp.Case()
     for p in periods:
         cond = f"{date_sql} BETWEEN {lit(p.valid_from)} AND {lit(p.valid_to)}"
-        then = {"unit_price": lambda: lit(p.unit_price), "pid": lambda: lit(p.pid),
-                "cents": lambda: lit(int(p.unit_price * 100))}[value]()
+        then = _value_sql(p, value)
         case = case.when(exp.condition(cond, dialect=DIALECT), exp.condition(then, dialect=DIALECT))
     if not periods:
         return exp.Null()

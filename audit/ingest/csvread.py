@@ -23,7 +23,7 @@ import csv
 import gc
 import re
 from collections import deque
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -342,77 +342,68 @@ class CsvReader:
     # -- raw text for the quarantine ---------------------------------------------------------
 
     def raw_records(self, lines: Collection[int]) -> dict[int, str]:
-        """The exact text of the records starting on ``lines`` (several physical lines if quoted)."""
+        """The exact text of the records starting on ``lines`` (several physical lines if quoted).
+
+        Files the fast path read (UTF-8, LF/CRLF line ends only) are searched by byte blocks, and
+        only the wanted lines are decoded: a quarantine of 1 % of ten million lines takes about a
+        second instead of a Python loop over every line. Other files are read line by line as
+        the csv module read them."""
+        ranges = [(start, self._multiline.get(start, start)) for start in sorted(set(lines))]
         if self._lf_lines:
-            return self._raw_records_bytes(lines)
-        ranges = self._record_ranges(lines)
-        parts: dict[int, list[str]] = {}
-        out: dict[int, str] = {}
-        nxt = 0  # index of the first range not finished yet
-        if not ranges:
-            return out
+            encoding = self.file.encoding
+            return _collect_records(ranges, _byte_line_batches(self.file.path),
+                                    lambda parts: b"".join(parts).decode(encoding).rstrip("\r\n"))
         with _open_text(self.file.path, self.file.encoding) as f:
-            for number, text in enumerate(f, 1):
-                i = nxt
-                while i < len(ranges) and ranges[i][0] <= number:
-                    start, end = ranges[i]
-                    i += 1
-                    if start in out or number > end:
-                        continue
-                    parts.setdefault(start, []).append(text)
-                    if number == end:
-                        out[start] = "".join(parts.pop(start)).rstrip("\r\n")
-                while nxt < len(ranges) and ranges[nxt][0] in out:
-                    nxt += 1
-                if nxt == len(ranges):
-                    break
-        return out
+            return _collect_records(ranges, ((n, [text]) for n, text in enumerate(f, 1)),
+                                    lambda parts: "".join(parts).rstrip("\r\n"))
 
-    def _record_ranges(self, lines: Collection[int]) -> list[tuple[int, int]]:
-        """(first, last physical line) of the records starting on ``lines``, in line order."""
-        return [(start, self._multiline.get(start, start)) for start in sorted(set(lines))]
 
-    def _raw_records_bytes(self, lines: Collection[int]) -> dict[int, str]:
-        """:meth:`raw_records` for files the fast path read (UTF-8, LF/CRLF line ends only).
+def _collect_records(ranges: list[tuple[int, int]], batches: Iterator[tuple[int, list[Any]]],
+                     finish: Callable[[list[Any]], str]) -> dict[int, str]:
+    """``first line -> finish(its physical lines)`` for each ``(first, last)`` record range (in
+    line order), from ``batches`` of consecutive physical lines ``(number of the first, lines)``.
+    Stops reading once every range is complete."""
+    parts: dict[int, list[Any]] = {}
+    out: dict[int, str] = {}
+    nxt = 0  # index of the first range not complete yet
+    for first, lines in batches:
+        if nxt == len(ranges):
+            break
+        last = first + len(lines) - 1
+        i = nxt
+        while i < len(ranges) and ranges[i][0] <= last:
+            start, end = ranges[i]
+            i += 1
+            if start in out or end < first:
+                continue
+            parts.setdefault(start, []).extend(lines[max(start, first) - first:min(end, last) - first + 1])
+            if end <= last:
+                out[start] = finish(parts.pop(start))
+        while nxt < len(ranges) and ranges[nxt][0] in out:
+            nxt += 1
+    return out
 
-        The same text, found with C-speed byte operations: the file is read in blocks, a block
-        without a wanted line is only counted, and only the wanted lines are decoded. A quarantine
-        of 1 % of ten million lines takes about a second instead of a Python loop over every line.
-        """
-        ranges = self._record_ranges(lines)
-        parts: dict[int, list[bytes]] = {}
-        out: dict[int, str] = {}
-        first = 1  # line number of the block's first line
-        nxt = 0  # index of the first range not finished yet
-        carry = b""
-        with open(self.file.path, "rb") as f:
-            while nxt < len(ranges):
-                data = f.read(_RAW_BLOCK)
-                if not data and not carry:
-                    break
-                block = carry + data
-                cut = len(block) if not data else block.rfind(b"\n") + 1
-                if cut == 0:  # no line end yet: read on
-                    carry = block
-                    continue
-                block, carry = block[:cut], block[cut:]
-                lines = block.splitlines(keepends=True)
-                last = first + len(lines) - 1
-                i = nxt
-                while i < len(ranges) and ranges[i][0] <= last:
-                    start, end = ranges[i]
-                    i += 1
-                    if start in out:
-                        continue
-                    parts.setdefault(start, []).extend(lines[max(start, first) - first:min(end, last) - first + 1])
-                    if end <= last:
-                        out[start] = b"".join(parts.pop(start)).decode(self.file.encoding).rstrip("\r\n")
-                while nxt < len(ranges) and ranges[nxt][0] in out:
-                    nxt += 1
-                first = last + 1
-                if not data:
-                    break
-        return out
+
+def _byte_line_batches(path: Path) -> Iterator[tuple[int, list[bytes]]]:
+    """The file's physical lines (with their line ends) in blocks of :data:`_RAW_BLOCK` bytes,
+    as ``(number of the block's first line, lines)``; LF ends a line (CR only before LF)."""
+    first, carry = 1, b""
+    with open(path, "rb") as f:
+        while True:
+            data = f.read(_RAW_BLOCK)
+            if not data and not carry:
+                return
+            block = carry + data
+            cut = len(block) if not data else block.rfind(b"\n") + 1
+            if cut == 0:  # no line end yet: read on
+                carry = block
+                continue
+            block, carry = block[:cut], block[cut:]
+            lines = block.splitlines(keepends=True)
+            yield first, lines
+            first += len(lines)
+            if not data:
+                return
 
 
 #: Bytes per read when fetching raw records (a module constant so tests can make it tiny).

@@ -138,7 +138,7 @@ def parse_query(table: Table, present: set[str], timezone: str, relation: str,
         r, s = _n("r", col.name), _n("s", col.name)
         text = f"CAST({ident(col.name)} AS VARCHAR)" if col.name in present else "CAST(NULL AS VARCHAR)"
         first.append(f"{text} AS {r}")
-        if col.name in present and col.name in trimmed:
+        if col.name in trimmed:  # pretrim's columns are the chunk's, so present too
             first.append(f"{_n('t', col.name)} AS {s}")
         else:
             first.append(f"NULLIF({_trimmed(r)}, '') AS {s}")

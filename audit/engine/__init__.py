@@ -94,17 +94,20 @@ def release_inputs(con: duckdb.DuckDBPyConnection, tables: tuple[str, ...]) -> N
 TEXT_ONLY = ("finding_recon", "ticket_info", "line_facts", "ticket_class")
 
 
+def _drop(con: duckdb.DuckDBPyConnection, names: tuple[str, ...]) -> None:
+    """Drop the engine relations ``names`` (views and tables alike), if they exist."""
+    for name in names:
+        con.execute(f"DROP {'VIEW' if name in _VIEWS else 'TABLE'} IF EXISTS {name}")
+
+
 def release_text_inputs(con: duckdb.DuckDBPyConnection) -> None:
     """Drop :data:`TEXT_ONLY` (for one-shot runs; ``explain`` keeps every relation)."""
-    for name in TEXT_ONLY:
-        con.execute(f"DROP {'VIEW' if name in _VIEWS else 'TABLE'} IF EXISTS {name}")
+    _drop(con, TEXT_ONLY)
 
 
 def drop_relations(con: duckdb.DuckDBPyConnection) -> None:
     """Free the engine's relations (the result tables live on in polars)."""
-    for name in reversed(RELATIONS):
-        kind = "VIEW" if name in _VIEWS else "TABLE"
-        con.execute(f"DROP {kind} IF EXISTS {name}")
+    _drop(con, tuple(reversed(RELATIONS)))
 
 
 def run_engine(

@@ -65,10 +65,11 @@ def create_entry_facts(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
         )
         SELECT entry_id, ticket_id, agent, started_at, seconds, local_date, price_list,
                strftime(local_date, '%Y-%m') AS month,
-               {price_case(bundle, "local_date", price_list)} AS unit_price,
-               {price_case(bundle, "local_date", price_list, "cents")} AS unit_cents,
+               audit_cents_to_eur(unit_cents) AS unit_price, unit_cents,
                CAST(unit_count AS DECIMAL(18, 2)) AS units, unit_count
-        FROM (SELECT *, {count} AS unit_count FROM e)
+        FROM (SELECT *, {price_case(bundle, "local_date", price_list, "cents")} AS unit_cents,
+                     {count} AS unit_count
+              FROM e)
         """
     )
 

@@ -4,7 +4,8 @@ A price lookup is a range condition (``from <= local date <= to``); as a join ag
 table DuckDB has to evaluate it as a range join, which at 10 M time entries costs several times
 the rest of the reconciliation. The lists are tiny and known before any data is read, so the
 engine compiles them — like the classification rules — into a ``CASE`` that picks the period id
-(``pid`` of ``policy_prices``) or the price itself, evaluated vectorised in the same pass.
+(``pid`` of ``policy_prices``) or the price itself in whole cents, evaluated vectorised in the same
+pass.
 
 Override lists apply when the customer's contract has one (docs/semantics.md); a customer whose
 list has no period for the date gets NULL (no price in force), never the default list's price.
@@ -20,12 +21,8 @@ from audit.policy.model import Bundle
 
 
 def _value_sql(period, value: str) -> str:
-    """The literal a price period contributes: its price, its price in cents, or its id."""
-    if value == "unit_price":
-        return lit(period.unit_price)
-    if value == "cents":
-        return lit(int(period.unit_price * 100))
-    return lit(period.pid)
+    """The literal a price period contributes: its price in whole cents, or its id."""
+    return lit(int(period.unit_price * 100)) if value == "cents" else lit(period.pid)
 
 
 def _one_list(periods, date_sql: str, value: str) -> exp.Expression:
@@ -39,14 +36,14 @@ def _one_list(periods, date_sql: str, value: str) -> exp.Expression:
     return case
 
 
-def price_case(bundle: Bundle, date_sql: str, list_sql: str | None, value: str = "unit_price") -> str:
-    """SQL for the price (``value="unit_price"``), the price in whole cents (``"cents"``, exact:
-    a price has at most two decimals) or period id (``"pid"``) in force on ``date_sql``.
+def price_case(bundle: Bundle, date_sql: str, list_sql: str | None, value: str) -> str:
+    """SQL for the price in whole cents (``value="cents"``, exact: a price has at most two
+    decimals) or the period id (``"pid"``) in force on ``date_sql``.
 
     ``list_sql`` is the expression naming the price list (``''`` = default, else a contract with
     an override); it may be None when the policy has no overrides.
     """
-    if value not in ("unit_price", "cents", "pid"):
+    if value not in ("cents", "pid"):
         raise ValueError(value)
     by_list: dict[str, list] = {}
     for p in price_periods(bundle):

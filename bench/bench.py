@@ -7,7 +7,8 @@ Each size is generated once with the sample generator (cached in bench/data/) an
 measurement runs in a fresh child process, so peak memory (max RSS of the child, from
 ``wait4``) is that run's alone. The per-stage figures are one cold run of ``run_audit``; the
 rules stage is then compared with the hand-written query like for like: in one process over the
-same loaded tables, both run ``--rounds`` times alternately, and the medians are compared. Prints a Markdown table; ``--markdown FILE`` also writes it.
+same loaded tables, both run ``--rounds`` times alternately, and the medians are compared.
+Prints a Markdown table; ``--markdown FILE`` also writes it.
 Nothing here asserts a time: the numbers go into docs/benchmarks.md.
 """
 

@@ -162,23 +162,25 @@ def _money_by_kind(fmt: Formatter, findings: pl.DataFrame) -> Chart:
           fmt.money(r["waived_eur"])] for c, r in zip(cats, per, strict=True)],
         [False, True, True, True, True],
     )
-    figure, bars = None, 0
-    if per:
-        figure, bars = _figure(
-            [_bar(fmt.t("status.open"), cats, opened, [fmt.money(v) for v in opened],
-                  colour=BLUE, horizontal=True, position="outside"),
-             _bar(fmt.t("status.waived"), cats, waived, [fmt.money(v) for v in waived],
-                  colour=PURPLE, pattern="/", horizontal=True, position="outside")],
-            _money_bars_layout(fmt, len(per)),
-        )
+    figure, bars = _money_bars(fmt, cats, [(fmt.t("status.open"), opened, BLUE, ""),
+                                           (fmt.t("status.waived"), waived, PURPLE, "/")])
     return Chart("chart-money-by-kind", fmt.t("chart.kind.title"), fmt.t("chart.kind.caption"),
                  figure, table, bars, wide=True)
 
 
-def _money_bars_layout(fmt: Formatter, rows: int) -> dict:
-    """Layout of the horizontal money charts: one row of bars per category, EUR on the x axis."""
-    return _layout(fmt, height=110 + 44 * rows, horizontal=True, barmode="relative",
-                   value_title=fmt.t("axis.eur", currency=fmt.currency))
+def _money_bars(fmt: Formatter, cats: list[str],
+                series: list[tuple[str, list[Decimal | None], str, str]]) -> tuple[dict | None, int]:
+    """A horizontal money chart, one row of bars per category, EUR on the x axis, each bar
+    labelled with its amount: ``series`` is (name, values, colour, pattern) per trace.
+    ``(None, 0)`` when there is no category."""
+    if not cats:
+        return None, 0
+    traces = [_bar(name, cats, values, [fmt.money(v) for v in values], colour=colour,
+                   pattern=pattern, horizontal=True, position="outside")
+              for name, values, colour, pattern in series]
+    return _figure(traces, _layout(fmt, height=110 + 44 * len(cats), horizontal=True,
+                                   barmode="relative",
+                                   value_title=fmt.t("axis.eur", currency=fmt.currency)))
 
 
 def _top_customers(fmt: Formatter, recon: pl.DataFrame) -> Chart:
@@ -206,15 +208,8 @@ def _top_customers(fmt: Formatter, recon: pl.DataFrame) -> Chart:
           fmt.money(r["over"]), fmt.money(r["under"] + r["over"])] for r in per],
         [False, True, True, True],
     )
-    figure, bars = None, 0
-    if per:
-        figure, bars = _figure(
-            [_bar(fmt.t("money.under"), cats, under, [fmt.money(v) for v in under],
-                  colour=BLUE, horizontal=True, position="outside"),
-             _bar(fmt.t("money.over"), cats, over, [fmt.money(v) for v in over],
-                  colour=VERMILLION, pattern="x", horizontal=True, position="outside")],
-            _money_bars_layout(fmt, len(per)),
-        )
+    figure, bars = _money_bars(fmt, cats, [(fmt.t("money.under"), under, BLUE, ""),
+                                           (fmt.t("money.over"), over, VERMILLION, "x")])
     return Chart("chart-top-customers", fmt.t("chart.customers.title", n=TOP_CUSTOMERS),
                  fmt.t("chart.customers.caption"), figure, table, bars, wide=True)
 

@@ -66,12 +66,9 @@ def referenced_columns(*conditions: exp.Expression) -> set[str]:
 
 def facts_for(con: duckdb.DuckDBPyConnection, wanted: set[str]) -> str:
     """A subquery with the ``ticket_facts`` columns in ``wanted`` (plus every ticket column),
-    joining services/customers only when a wanted column comes from them, and ``ticket_class``
-    for ``policy_tier``. Skipping a join nobody reads makes a signal several times cheaper."""
-    base = _facts_select(con, wanted)
-    if "policy_tier" in wanted:
-        base = f"SELECT f.*, tc.policy_tier FROM ({base}) f JOIN ticket_class tc USING (ticket_id)"
-    return f"({base})"
+    joining services/customers only when a wanted column comes from them: skipping a join
+    nobody reads makes the classification pass several times cheaper."""
+    return f"({_facts_select(con, wanted)})"
 
 
 def compile_rule(text: str, loc: Location | None, extra_columns: tuple[str, ...] = ()) -> exp.Expression:
@@ -95,6 +92,25 @@ def decision_expression(bundle: Bundle) -> exp.Expression:
     return case.else_(otherwise)
 
 
+def signal_column(index: int) -> str:
+    """The ``ticket_class`` column telling whether signal ``index`` (its place in the bundle)
+    fires on the ticket."""
+    return f"signal_{index}"
+
+
+def fires_sql(condition: exp.Expression) -> str:
+    """SQL that is TRUE where ``condition`` is TRUE and FALSE otherwise (NULL included), as a
+    projection. Its top-level ``AND`` becomes nested ``CASE``s: DuckDB evaluates a ``THEN`` only
+    on the rows its ``WHEN`` let through, as a ``WHERE`` would, so a cheap first test (``tier =
+    'standard'``) spares the costly ones (a regular expression) on the rows it rules out."""
+    condition = condition.unnest()  # without enclosing parentheses
+    *tests, last = condition.flatten() if isinstance(condition, exp.And) else [condition]
+    sql = f"coalesce(({last.sql(dialect=DIALECT)}), false)"
+    for test in reversed(tests):
+        sql = f"CASE WHEN ({test.sql(dialect=DIALECT)}) THEN {sql} ELSE false END"
+    return sql
+
+
 def create_ticket_class(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
     """Create ``ticket_class`` (one row per ticket, narrow: it is read by every later stage) and
     the view ``ticket_info`` (the same with the deciding rule's attributes, the customer's name
@@ -102,11 +118,14 @@ def create_ticket_class(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
 
     ``ticket_class``: ticket_id, customer_id, recorded_tier, policy_tier, billable (NULL when
     unclassified), rule_idx (into ``policy_rules``; NULL when unclassified), price_list,
-    opened_month.
+    opened_month, and ``signal_<i>`` (BOOLEAN) per signal of the bundle. The signals are judged
+    in the same pass as the rules (their conditions may read ``policy_tier``): one read of the
+    tickets instead of one per signal.
     """
     opened_local = local_timestamp_sql(con, bundle.settings.timezone, "tickets", "opened_at", "d.opened_at")
     decision = decision_expression(bundle)
-    wanted = referenced_columns(decision)
+    signals = [compile_rule(s.when, s.loc, SIGNAL_COLUMNS) for s in bundle.signals]
+    wanted = referenced_columns(decision, *signals)
     if bundle.billing.overrides:
         wanted |= {"customer_contract"}
         contract = "customer_contract"
@@ -114,30 +133,34 @@ def create_ticket_class(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
         # No contract has its own price list, so every price_list is '' whatever the contract:
         # skip the join with customers that only fetched it (unless a rule reads customers).
         contract = "CAST(NULL AS VARCHAR)"
+    fired = "".join(f",\n            {fires_sql(cond)} AS {signal_column(i)}" for i, cond in enumerate(signals))
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE ticket_class AS
         WITH decided AS (
-            SELECT ticket_id, customer_id, tier, opened_at, {contract} AS customer_contract,
-                   {decision.sql(dialect=DIALECT)} AS rule_idx
+            SELECT *, {contract} AS _contract, {decision.sql(dialect=DIALECT)} AS _rule_idx
             FROM {facts_for(con, wanted)} AS ticket_facts
         ),
         overrides AS (
             SELECT DISTINCT price_list FROM policy_prices WHERE price_list <> ''
+        ),
+        judged AS (
+            SELECT d.*, r.tier AS policy_tier, pt.billable AS _billable, o.price_list AS _override
+            FROM decided d
+            LEFT JOIN policy_rules r ON r.idx = d._rule_idx
+            LEFT JOIN policy_tiers pt ON pt.tier_id = r.tier
+            LEFT JOIN overrides o ON o.price_list = d._contract
         )
         SELECT
             d.ticket_id,
             d.customer_id,
             d.tier AS recorded_tier,
-            r.tier AS policy_tier,
-            pt.billable,
-            d.rule_idx,
-            coalesce(o.price_list, '') AS price_list,
-            strftime({opened_local}, '%Y-%m') AS opened_month
-        FROM decided d
-        LEFT JOIN policy_rules r ON r.idx = d.rule_idx
-        LEFT JOIN policy_tiers pt ON pt.tier_id = r.tier
-        LEFT JOIN overrides o ON o.price_list = d.customer_contract
+            d.policy_tier,
+            d._billable AS billable,
+            d._rule_idx AS rule_idx,
+            coalesce(d._override, '') AS price_list,
+            strftime({opened_local}, '%Y-%m') AS opened_month{fired}
+        FROM judged d
         """
     )
     cls = section_loc(bundle, "classification")  # where an unclassified ticket points
@@ -154,13 +177,3 @@ def create_ticket_class(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
         LEFT JOIN policy_rules r ON r.idx = tc.rule_idx
         """
     )
-
-
-def signal_hits_sql(con: duckdb.DuckDBPyConnection, signal) -> str:
-    """SQL listing the ticket_ids a signal fires on (its condition may use ``policy_tier``)."""
-    cond = compile_rule(signal.when, signal.loc, SIGNAL_COLUMNS)
-    return f"""
-        SELECT ticket_facts.ticket_id
-        FROM {facts_for(con, referenced_columns(cond))} AS ticket_facts
-        WHERE ({cond.sql(dialect=DIALECT)})
-    """

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-from audit.engine.classify import signal_hits_sql
+from audit.engine.classify import signal_column
 from audit.engine.policy_tables import section_loc, where
 from audit.engine.sql import lit
 from audit.policy.model import Bundle
@@ -141,7 +141,7 @@ _AMOUNT_MESSAGE = """'line ' || l.line_id || ' (' || l.invoice_id || '): '
     || '; ' || audit_delta_words({product} - l.amount)"""
 
 
-def enabled_kinds(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> list[Kind]:
+def enabled_kinds(bundle: Bundle) -> list[Kind]:
     """Every kind the policy enables (built-ins in a fixed order, then its signals)."""
     kinds: list[Kind] = []
 
@@ -227,11 +227,10 @@ def enabled_kinds(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> list[Kind]:
                  billed_eur="l.amount", delta_eur=f"{product} - l.amount"),
             _AMOUNT_MESSAGE.format(product=product),
         ))
-    for signal in bundle.signals:
+    for i, signal in enumerate(bundle.signals):  # judged with the classification (ticket_class)
         text = signal.description.strip() or f"signal {signal.id}"
         kinds.append(Kind(
-            signal.kind, signal.severity, "ticket",
-            f"tc.ticket_id IN ({signal_hits_sql(con, signal)})",
+            signal.kind, signal.severity, "ticket", f"tc.{signal_column(i)}",
             rule_of(signal, "signals", signal.id),
             message=f"{lit(text)} || {lit(f' (signal {signal.id}: {signal.when.strip()})')}",
         ))
@@ -244,7 +243,7 @@ def create_findings(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
     Extra columns for the renderer: ``expired_id``/``expired_on`` (a matching waiver that had
     expired, for the message's note).
     """
-    kinds = enabled_kinds(con, bundle)
+    kinds = enabled_kinds(bundle)
     if kinds:
         union = "\nUNION ALL\n".join(f"({k.select()})" for k in kinds)
     else:  # nothing enabled: an empty relation of the right shape

@@ -204,7 +204,7 @@ def create_finding_messages(con: duckdb.DuckDBPyConnection, bundle: Bundle, peri
         """
     )
     parts = []
-    for k in enabled_kinds(con, bundle):
+    for k in enabled_kinds(bundle):
         match = f"f.kind = {lit(k.kind)}"
         if k.rule is not None:  # several signals may share a kind: tell them apart by rule
             match += f" AND f.rule_id = {lit(k.rule[0])}"

@@ -408,6 +408,34 @@ def test_signal_uses_subject_and_recorded_tier(tmp_path):
     assert f["message"].startswith("The subject mentions work that is usually extended support")
 
 
+
+FIRST_SIGNAL_END = "AND regexp_matches(lower(subject), 'iptables|firewall|backup|gelöscht|webdesign')"
+
+
+def test_signals_fire_only_where_every_part_is_true(tmp_path):
+    """Signals are judged with the classification: a NULL part (no subject) never fires, a second
+    signal may read policy_tier and OR, and each fires on its own tickets."""
+    second = (  # appended after the shipped signal
+        "\n  - id: extended-work-recorded-standard\n    kind: suspected_misclassification\n"
+        "    severity: info\n    when: >-\n      tier = 'standard' AND (policy_tier = 'extended'"
+        " OR subject LIKE '%dringend%')\n"
+    )
+    res = audit(
+        tmp_path,
+        tickets=[ticket("T-1", USAGE, "standard", subject="Backup weg"),         # signal 1
+                 ticket("T-2", USAGE, "standard", subject=None),                 # none: NULL subject
+                 ticket("T-3", WEB, "standard", subject="Neue Startseite"),      # signal 2 (policy tier)
+                 ticket("T-4", USAGE, "standard", subject="dringend: Passwort"),  # signal 2 (subject)
+                 ticket("T-5", WEB, "extended", subject="Firewall dringend")],   # none: recorded extended
+        edits={"findings.yaml": [(FIRST_SIGNAL_END, FIRST_SIGNAL_END + second)]},
+    )
+    hits = sorted((r["rule_id"], r["ticket_id"]) for r in
+                  res.findings.filter(kind="suspected_misclassification").iter_rows(named=True))
+    assert hits == [("extended-keywords-on-standard", "T-1"),
+                    ("extended-work-recorded-standard", "T-3"),
+                    ("extended-work-recorded-standard", "T-4")]
+
+
 # --- waivers -----------------------------------------------------------------------------------------
 
 

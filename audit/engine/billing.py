@@ -145,13 +145,17 @@ def tm_bill_sql() -> str:
     ``first_invoice`` is the lowest invoice_id with a positive-quantity line; ``dup_*`` sum the
     positive-quantity lines of every *other* invoice (the repeats ``duplicate_billing`` reports).
     Most ticket-months are billed on one invoice: one aggregation answers them, and only the
-    few on several invoices take a second pass over their lines.
+    few that may have several take a second pass over their lines. "May": when every line is
+    positive, the month has one invoice exactly when its lowest positive invoice is also its
+    highest; a month with a credit (or zero) line takes the second pass whatever its invoices
+    (one string minimum fewer per ticket-month; the second pass gives a one-invoice month the
+    same answer).
     """
     return """
         WITH one AS (
             SELECT ticket_id, month_start, count(*) AS lines,
-                   sum(quantity) AS units, sum(amount) AS eur,
-                   min(invoice_id) AS min_invoice, max(invoice_id) AS max_invoice,
+                   count(*) FILTER (WHERE quantity > 0) AS positive_lines,
+                   sum(quantity) AS units, sum(amount) AS eur, max(invoice_id) AS max_invoice,
                    min(invoice_id) FILTER (WHERE quantity > 0) AS first_invoice
             FROM line_facts GROUP BY ticket_id, month_start
         ),
@@ -162,14 +166,15 @@ def tm_bill_sql() -> str:
                    sum(l.quantity) FILTER (WHERE l.quantity > 0 AND l.invoice_id <> o.first_invoice) AS dup_units,
                    sum(l.amount) FILTER (WHERE l.quantity > 0 AND l.invoice_id <> o.first_invoice) AS dup_eur
             FROM line_facts l
-            JOIN (SELECT ticket_id, month_start, first_invoice FROM one WHERE min_invoice <> max_invoice) o
+            JOIN (SELECT ticket_id, month_start, first_invoice FROM one
+                  WHERE positive_lines < lines OR first_invoice <> max_invoice) o
                 USING (ticket_id, month_start)
             GROUP BY l.ticket_id, l.month_start
         )
         SELECT o.ticket_id, o.month_start, o.lines,
                CAST(o.units AS DECIMAL(18, 2)) AS billed_units,
                CAST(o.eur AS DECIMAL(18, 2)) AS billed_eur,
-               coalesce(s.invoice_ids, o.min_invoice) AS invoice_ids,
+               coalesce(s.invoice_ids, o.max_invoice) AS invoice_ids,
                o.first_invoice,
                coalesce(s.positive_invoices, CASE WHEN o.first_invoice IS NULL THEN 0 ELSE 1 END)
                    AS positive_invoices,

@@ -355,6 +355,31 @@ def test_credit_line_nets_out(tmp_path):
         D("4"), D("70.00"), D("0.00"), "GS-1,R-1")
 
 
+
+@pytest.mark.parametrize(("lines", "billed_units", "invoice_ids", "found"), [
+    # one invoice, every line positive: 4 units as expected
+    ([("R-1", "3"), ("R-1", "1")], "4", "R-1", []),
+    # one invoice with its own credit line: 6 − 2 = 4, no repeat
+    ([("R-1", "6"), ("R-1", "-2")], "4", "R-1", []),
+    # only a credit note: no positive invoice, −2 billed against 4 expected
+    ([("GS-1", "-2")], "-2", "GS-1", ["units_mismatch"]),
+    # a zero line on a second invoice repeats nothing
+    ([("R-2", "4"), ("R-1", "0")], "4", "R-1,R-2", []),
+    # the lowest invoice with a positive line is the first; the higher one repeats the bill
+    ([("R-3", "4"), ("R-2", "4"), ("GS-9", "-4")], "4", "GS-9,R-2,R-3", ["duplicate_billing", "units_mismatch"]),
+])
+def test_billed_side_of_a_ticket_month(tmp_path, lines, billed_units, invoice_ids, found):
+    """Invoices and credit lines of one ticket-month against 47 min tracked (4 units = 70.00 €)."""
+    res = audit(
+        tmp_path,
+        tickets=[ticket("T-1", WEB, "extended")],
+        entries=[entry("E-1", "T-1", "2026-03-10 10:00", minutes=47)],
+        lines=[line(f"L-{i}", inv, "T-1", "2026-03-31", qty, "17.50") for i, (inv, qty) in enumerate(lines)],
+    )
+    row = one(res.reconciliation, ticket_id="T-1")
+    assert (row["billed_units"], row["invoice_ids"]) == (D(billed_units), invoice_ids)
+    assert kinds(res.findings) == found
+
 def test_tier_mismatch_names_the_deciding_rule(tmp_path):
     res = audit(tmp_path, tickets=[ticket("T-1", WEB, "standard")])
     f = one(res.findings, kind="tier_mismatch")

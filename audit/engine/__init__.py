@@ -90,8 +90,9 @@ def release_inputs(con: duckdb.DuckDBPyConnection, tables: tuple[str, ...]) -> N
 
 
 #: Relations only the texts read (messages, explanations): a one-shot run drops them once
-#: :func:`~audit.engine.render.render_texts` is done, before the export needs memory.
-TEXT_ONLY = ("finding_recon", "ticket_info", "line_facts", "ticket_class")
+#: :func:`~audit.engine.render.render_texts` is done, before the export needs memory
+#: (``ticket_class`` lives on until the reconciliation is exported: it has the ticket's tiers).
+TEXT_ONLY = ("finding_recon", "ticket_info", "line_facts")
 
 
 def _drop(con: duckdb.DuckDBPyConnection, names: tuple[str, ...]) -> None:

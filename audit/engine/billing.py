@@ -207,8 +207,7 @@ def create_recon(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
             FROM tm_time t FULL JOIN tm_bill b USING (ticket_id, month_start)
         ),
         r AS (
-            SELECT j.ticket_id, j.month, tc.customer_id, tc.policy_tier,
-                   tc.recorded_tier, tc.rule_idx, tc.billable,
+            SELECT j.ticket_id, j.month, tc.rule_idx, tc.billable,
                    coalesce(j.entries, 0) AS entries,
                    coalesce(j.tracked_seconds, 0) AS tracked_seconds,
                    CAST(CASE WHEN tc.billable THEN coalesce(j.units, 0)

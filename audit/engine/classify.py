@@ -117,8 +117,10 @@ def create_ticket_class(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
     and the category, for messages and outputs).
 
     ``ticket_class``: ticket_id, customer_id, recorded_tier, policy_tier, billable (NULL when
-    unclassified), rule_idx (into ``policy_rules``; NULL when unclassified), price_list,
-    opened_month, and ``signal_<i>`` (BOOLEAN) per signal of the bundle. The signals are judged
+    unclassified), rule_idx (into ``policy_rules``; NULL when unclassified), opened_month_start
+    (first day of the local month the ticket was opened in, a DATE: cheaper to store than its
+    text), ``signal_<i>`` (BOOLEAN) per signal of the bundle, and price_list (only when contracts
+    have price lists of their own; ``''`` = the default list). The signals are judged
     in the same pass as the rules (their conditions may read ``policy_tier``): one read of the
     tickets instead of one per signal.
     """
@@ -129,10 +131,11 @@ def create_ticket_class(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
     if bundle.billing.overrides:
         wanted |= {"customer_contract"}
         contract = "customer_contract"
+        price_list = ",\n            coalesce(d._override, '') AS price_list"
     else:
-        # No contract has its own price list, so every price_list is '' whatever the contract:
-        # skip the join with customers that only fetched it (unless a rule reads customers).
-        contract = "CAST(NULL AS VARCHAR)"
+        # No contract has its own price list: no price_list column (every one would be ''), and
+        # no join with customers that only fetched the contract (unless a rule reads customers).
+        contract, price_list = "CAST(NULL AS VARCHAR)", ""
     fired = "".join(f",\n            {fires_sql(cond)} AS {signal_column(i)}" for i, cond in enumerate(signals))
     con.execute(
         f"""
@@ -158,8 +161,7 @@ def create_ticket_class(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
             d.policy_tier,
             d._billable AS billable,
             d._rule_idx AS rule_idx,
-            coalesce(d._override, '') AS price_list,
-            strftime({opened_local}, '%Y-%m') AS opened_month{fired}
+            date_trunc('month', CAST({opened_local} AS DATE)) AS opened_month_start{fired}{price_list}
         FROM judged d
         """
     )

@@ -34,10 +34,12 @@ FINDING_COLUMNS = (
 
 #: The columns every kind's query produces (``customer_name`` is added on export).
 RAW_COLUMNS = (
-    "kind", "severity", "rule_id", "policy_file", "policy_line", "ticket_id", "customer_id",
-    "month", "line_id", "entry_id", "recorded_tier", "policy_tier",
-    "expected_units", "billed_units", "expected_eur", "billed_eur", "delta_eur",
+    "kind", "severity", "rule_id", "policy_file", "policy_line", "ticket_id", "month", "line_id",
+    "entry_id", "expected_units", "billed_units", "expected_eur", "billed_eur", "delta_eur",
 )
+#: The columns every finding takes from its ticket's ``ticket_class`` row, whatever its kind
+#: (one join for all findings, so ``recon`` need not carry them).
+TICKET_COLUMNS = ("customer_id", "recorded_tier", "policy_tier")
 _MONEY = ("expected_units", "billed_units", "expected_eur", "billed_eur", "delta_eur")
 
 #: Kinds raised per ticket-month; their waived deltas make up ``waived_eur``.
@@ -50,23 +52,16 @@ TICKET_MONTH_KINDS = (
 SOURCES = {
     "ticket": (
         "ticket_class tc",
-        dict(ticket_id="tc.ticket_id", customer_id="tc.customer_id", month="tc.opened_month",
-             recorded_tier="tc.recorded_tier", policy_tier="tc.policy_tier"),
+        dict(ticket_id="tc.ticket_id", month="strftime(tc.opened_month_start, '%Y-%m')"),
     ),
     "ticket_rule": (  # with the deciding rule's id and place
         "ticket_class tc JOIN policy_rules pr ON pr.idx = tc.rule_idx",
-        dict(ticket_id="tc.ticket_id", customer_id="tc.customer_id", month="tc.opened_month",
-             recorded_tier="tc.recorded_tier", policy_tier="tc.policy_tier"),
+        dict(ticket_id="tc.ticket_id", month="strftime(tc.opened_month_start, '%Y-%m')"),
     ),
-    "recon": (
-        "recon r",
-        dict(ticket_id="r.ticket_id", customer_id="r.customer_id", month="r.month",
-             recorded_tier="r.recorded_tier", policy_tier="r.policy_tier"),
-    ),
+    "recon": ("recon r", dict(ticket_id="r.ticket_id", month="r.month")),
     "line": (
         "line_facts l JOIN ticket_class tc USING (ticket_id)",
-        dict(ticket_id="tc.ticket_id", customer_id="tc.customer_id", month="l.month",
-             recorded_tier="tc.recorded_tier", policy_tier="tc.policy_tier", line_id="l.line_id"),
+        dict(ticket_id="tc.ticket_id", month="l.month", line_id="l.line_id"),
     ),
 }
 
@@ -256,10 +251,11 @@ def create_findings(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
         WITH raw AS ({union}),
         ided AS (
             SELECT 'F-' || substr(sha256(
-                       kind || '|' || coalesce(ticket_id, '') || '|' || coalesce(month, '') || '|'
-                       || coalesce(line_id, '') || '|' || coalesce(entry_id, '') || '|'
-                       || coalesce(rule_id, '')), 1, 16) AS finding_id, *
-            FROM raw
+                       raw.kind || '|' || coalesce(raw.ticket_id, '') || '|' || coalesce(raw.month, '') || '|'
+                       || coalesce(raw.line_id, '') || '|' || coalesce(raw.entry_id, '') || '|'
+                       || coalesce(raw.rule_id, '')), 1, 16) AS finding_id,
+                   raw.*, {", ".join(f"tc.{c}" for c in TICKET_COLUMNS)}
+            FROM raw JOIN ticket_class tc USING (ticket_id)
         ),
         matches AS (
             SELECT f.finding_id, w.ord, w.waiver_id, w.expires_on,

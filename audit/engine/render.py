@@ -158,13 +158,14 @@ def create_recon_full(con: duckdb.DuckDBPyConnection, period: str | None) -> Non
     con.execute(
         f"""
         CREATE OR REPLACE TEMP VIEW recon_full AS
-        SELECT r.*, pr.rule_id, c.name AS customer_name, t.calc, inv.per_invoice,
+        SELECT r.*, tc.customer_id, tc.policy_tier, tc.recorded_tier, pr.rule_id,
+               c.name AS customer_name, t.calc, inv.per_invoice,
                concat_ws('; ',
                    CASE WHEN r.entries = 0 THEN 'no time tracked in ' || r.month
                         WHEN r.billable THEN t.calc
                         ELSE {_entries_head('r.entries')} || ', ' || audit_min(r.tracked_seconds) || ' in total' END,
                    CASE WHEN r.billable IS NULL THEN 'ticket unclassified: expected amount not computed'
-                        WHEN NOT r.billable THEN 'tier ' || r.policy_tier || ' (rule ' || pr.rule_id
+                        WHEN NOT r.billable THEN 'tier ' || tc.policy_tier || ' (rule ' || pr.rule_id
                                                  || ') is not billable: expected 0.00 €' END,
                    CASE WHEN r.lines = 0 THEN 'nothing invoiced'
                         ELSE 'invoiced ' || audit_units(r.billed_units) || ' = ' || audit_eur(r.billed_eur)
@@ -172,8 +173,9 @@ def create_recon_full(con: duckdb.DuckDBPyConnection, period: str | None) -> Non
                    CASE WHEN r.billable IS NOT NULL THEN audit_delta_words(r.delta_eur) END
                ) AS explanation
         FROM recon r
+        JOIN ticket_class tc USING (ticket_id)
         LEFT JOIN policy_rules pr ON pr.idx = r.rule_idx
-        LEFT JOIN customers c ON c.customer_id = r.customer_id
+        LEFT JOIN customers c ON c.customer_id = tc.customer_id
         LEFT JOIN tm_text t USING (ticket_id, month)
         LEFT JOIN recon_inv inv USING (ticket_id, month)
         """
@@ -226,7 +228,7 @@ def create_classifications(con: duckdb.DuckDBPyConnection, bundle: Bundle, perio
         WITH months AS (
             SELECT ticket_id, month, tracked_seconds, expected_units FROM recon
             UNION ALL
-            SELECT tc.ticket_id, tc.opened_month, 0, CASE WHEN tc.billable IS NOT NULL THEN 0 END
+            SELECT tc.ticket_id, strftime(tc.opened_month_start, '%Y-%m'), 0, CASE WHEN tc.billable IS NOT NULL THEN 0 END
             FROM ticket_class tc ANTI JOIN recon r USING (ticket_id)
         ),
         m AS (SELECT * FROM months WHERE {_in_period(period)}),
@@ -332,5 +334,5 @@ def export(con: duckdb.DuckDBPyConnection, period: str | None, *, drop: bool = F
             ORDER BY month, customer_id, ticket_id""",
         months("recon"),
     )
-    done("tm_text", "recon_inv")
+    done("tm_text", "recon_inv", "ticket_class")
     return {"findings": findings, "classifications": classifications, "reconciliation": reconciliation}

@@ -188,9 +188,10 @@ def create_recon(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
     """Create ``recon``: one row per ticket-month with tracked time or invoice lines (numbers).
 
     One statement: the tracked and the billed side are aggregated and joined without being
-    materialised. ``kept_units``/``kept_eur``: what was billed without the repeated invoices (the
-    first invoice plus credit lines), for ``units_mismatch`` when ``duplicate_billing`` explains
-    the rest. ``tracked_units``/``tracked_amount`` are the tracked side's, whatever the tier.
+    materialised. Only what cannot be derived from the row is stored (every column costs at
+    millions of rows): ``delta_eur`` (expected − billed) is added by ``recon_full``, the tiers
+    and customer come from ``ticket_class``. ``dup_units``/``dup_eur``: the repeated invoices
+    ``duplicate_billing`` reports (so ``billed − dup`` is the first invoice plus credit lines).
     """
     con.execute(
         f"""
@@ -205,30 +206,22 @@ def create_recon(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
                    b.lines, b.billed_units, b.billed_eur, b.invoice_ids, b.first_invoice,
                    b.positive_invoices, b.dup_units, b.dup_eur
             FROM tm_time t FULL JOIN tm_bill b USING (ticket_id, month_start)
-        ),
-        r AS (
-            SELECT j.ticket_id, j.month, tc.rule_idx, tc.billable,
-                   coalesce(j.entries, 0) AS entries,
-                   coalesce(j.tracked_seconds, 0) AS tracked_seconds,
-                   CAST(CASE WHEN tc.billable THEN coalesce(j.units, 0)
-                             WHEN NOT tc.billable THEN 0 END AS DECIMAL(18, 2)) AS expected_units,
-                   CAST(CASE WHEN tc.billable AND j.entries IS NULL THEN 0
-                             WHEN tc.billable THEN j.amount
-                             WHEN NOT tc.billable THEN 0 END AS DECIMAL(18, 2)) AS expected_eur,
-                   CAST(coalesce(j.billed_units, 0) AS DECIMAL(18, 2)) AS billed_units,
-                   CAST(coalesce(j.billed_eur, 0) AS DECIMAL(18, 2)) AS billed_eur,
-                   j.invoice_ids, coalesce(j.lines, 0) AS lines, j.first_invoice,
-                   coalesce(j.positive_invoices, 0) AS positive_invoices,
-                   coalesce(j.dup_units, 0) AS dup_units, coalesce(j.dup_eur, 0) AS dup_eur,
-                   j.units AS tracked_units, j.amount AS tracked_amount, j.unpriced_from,
-                   j.min_price, j.max_price
-            FROM j JOIN ticket_class tc USING (ticket_id)
         )
-        SELECT *,
-               CAST(expected_eur - billed_eur AS DECIMAL(18, 2)) AS delta_eur,
-               CAST(billed_units - dup_units AS DECIMAL(18, 2)) AS kept_units,
-               CAST(billed_eur - dup_eur AS DECIMAL(18, 2)) AS kept_eur
-        FROM r
+        SELECT j.ticket_id, j.month, tc.billable,
+               coalesce(j.entries, 0) AS entries,
+               coalesce(j.tracked_seconds, 0) AS tracked_seconds,
+               CAST(CASE WHEN tc.billable THEN coalesce(j.units, 0)
+                         WHEN NOT tc.billable THEN 0 END AS DECIMAL(18, 2)) AS expected_units,
+               CAST(CASE WHEN tc.billable AND j.entries IS NULL THEN 0
+                         WHEN tc.billable THEN j.amount
+                         WHEN NOT tc.billable THEN 0 END AS DECIMAL(18, 2)) AS expected_eur,
+               CAST(coalesce(j.billed_units, 0) AS DECIMAL(18, 2)) AS billed_units,
+               CAST(coalesce(j.billed_eur, 0) AS DECIMAL(18, 2)) AS billed_eur,
+               j.invoice_ids, coalesce(j.lines, 0) AS lines, j.first_invoice,
+               coalesce(j.positive_invoices, 0) AS positive_invoices,
+               coalesce(j.dup_units, 0) AS dup_units, coalesce(j.dup_eur, 0) AS dup_eur,
+               j.unpriced_from, j.min_price, j.max_price
+        FROM j JOIN ticket_class tc USING (ticket_id)
         """
     )
 

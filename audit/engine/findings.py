@@ -179,8 +179,8 @@ def enabled_kinds(bundle: Bundle) -> list[Kind]:
     if sev := on("units_mismatch"):
         # With a duplicate reported, only the first invoice (plus credit lines) is compared.
         dup = "(r.positive_invoices > 1)" if on("duplicate_billing") else "false"
-        units = f"CASE WHEN {dup} THEN r.kept_units ELSE r.billed_units END"
-        eur = f"CASE WHEN {dup} THEN r.kept_eur ELSE r.billed_eur END"
+        units = f"CASE WHEN {dup} THEN r.billed_units - r.dup_units ELSE r.billed_units END"
+        eur = f"CASE WHEN {dup} THEN r.billed_eur - r.dup_eur ELSE r.billed_eur END"
         kinds.append(Kind(
             "units_mismatch", sev, "recon",
             f"r.billable AND r.lines > 0 AND r.entries > 0 AND {units} <> r.expected_units", billing_rule,

@@ -105,8 +105,8 @@ def create_tm_text(con: duckdb.DuckDBPyConnection, bundle: Bundle, period: str |
             FROM per_price GROUP BY ticket_id, month
         ),
         t AS (
-            SELECT ticket_id, month, entries, tracked_seconds, tracked_units AS units, min_price,
-                   max_price, unpriced_from, tracked_amount AS amount_if_priced
+            SELECT ticket_id, month, entries, tracked_seconds, expected_units AS units, min_price,
+                   max_price, unpriced_from, expected_eur AS amount_if_priced
             FROM recon WHERE billable AND entries > 0 AND month = $month
         )
         SELECT t.ticket_id, t.month,
@@ -158,7 +158,8 @@ def create_recon_full(con: duckdb.DuckDBPyConnection, period: str | None) -> Non
     con.execute(
         f"""
         CREATE OR REPLACE TEMP VIEW recon_full AS
-        SELECT r.*, tc.customer_id, tc.policy_tier, tc.recorded_tier, pr.rule_id,
+        SELECT r.*, CAST(r.expected_eur - r.billed_eur AS DECIMAL(18, 2)) AS delta_eur,
+               tc.customer_id, tc.policy_tier, tc.recorded_tier, tc.rule_idx, pr.rule_id,
                c.name AS customer_name, t.calc, inv.per_invoice,
                concat_ws('; ',
                    CASE WHEN r.entries = 0 THEN 'no time tracked in ' || r.month
@@ -170,11 +171,11 @@ def create_recon_full(con: duckdb.DuckDBPyConnection, period: str | None) -> Non
                    CASE WHEN r.lines = 0 THEN 'nothing invoiced'
                         ELSE 'invoiced ' || audit_units(r.billed_units) || ' = ' || audit_eur(r.billed_eur)
                              || ' (' || replace(r.invoice_ids, ',', ', ') || ')' END,
-                   CASE WHEN r.billable IS NOT NULL THEN audit_delta_words(r.delta_eur) END
+                   CASE WHEN r.billable IS NOT NULL THEN audit_delta_words(r.expected_eur - r.billed_eur) END
                ) AS explanation
         FROM recon r
         JOIN ticket_class tc USING (ticket_id)
-        LEFT JOIN policy_rules pr ON pr.idx = r.rule_idx
+        LEFT JOIN policy_rules pr ON pr.idx = tc.rule_idx
         LEFT JOIN customers c ON c.customer_id = tc.customer_id
         LEFT JOIN tm_text t USING (ticket_id, month)
         LEFT JOIN recon_inv inv USING (ticket_id, month)

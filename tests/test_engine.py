@@ -501,6 +501,41 @@ def test_waiver_scope_must_match_every_field(tmp_path):
     assert one(res.findings, kind="units_mismatch")["status"] == "open"
 
 
+
+def _waiver(wid: str, scope: str, expires_on: str) -> str:
+    return (f"\n  - id: {wid}\n    scope: {scope}\n    reason: Test exception\n"
+            f"    approved_by: Test\n    approved_on: 2026-01-01\n    expires_on: {expires_on}")
+
+
+def test_first_covering_waiver_in_policy_order_wins(tmp_path):
+    """Waivers are tried in policy order: a finding takes the first that covers it; one that
+    only had expired notes the first expired waiver; quotes in a scope value are data."""
+    extra = (_waiver("W-exp", "{ticket: T-1}", "2026-01-31")             # T-1: matches, expired
+             + _waiver("W-t1", "{ticket: T-1, month: '2026-03'}", "2026-12-31")  # T-1: covers
+             + _waiver("W-late", "{kind: extended_unbilled}", "2026-12-31")      # covers, but later
+             + _waiver("W-quote", "{ticket: \"T-2' OR '1'='1\"}", "2026-12-31"))  # matches nothing
+    res = audit(
+        tmp_path,
+        tickets=[ticket(t, WEB, "extended") for t in ("T-1", "T-2", "T-3")],
+        entries=[entry(f"E-{t}", t, "2026-03-10 10:00", minutes=15) for t in ("T-1", "T-2", "T-3")],
+        edits={"waivers.yaml": [("expires_on: 2026-12-31", "expires_on: 2026-12-31" + extra)]},
+    )
+    got = {r["ticket_id"]: (r["status"], r["waiver_id"], r["message"].endswith("expired on 2026-01-31)"))
+           for r in res.findings.filter(kind="extended_unbilled").iter_rows(named=True)}
+    assert got == {"T-1": ("waived", "W-t1", False), "T-2": ("waived", "W-late", False),
+                   "T-3": ("waived", "W-late", False)}
+    only_expired = audit(
+        tmp_path,
+        tickets=[ticket("T-1", WEB, "extended")],
+        entries=[entry("E-1", "T-1", "2026-03-10 10:00", minutes=15)],
+        edits={"waivers.yaml": [("expires_on: 2026-12-31", "expires_on: 2026-12-31"
+                                 + _waiver("W-exp", "{ticket: T-1}", "2026-01-31")
+                                 + _waiver("W-exp2", "{ticket: T-1}", "2026-02-28"))]},
+    )
+    f = one(only_expired.findings, kind="extended_unbilled")
+    assert (f["status"], f["waiver_id"]) == ("open", None)
+    assert f["message"].endswith("(waiver W-exp expired on 2026-01-31)")
+
 # --- identity, order, period ------------------------------------------------------------------------
 
 

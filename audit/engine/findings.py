@@ -1,9 +1,10 @@
 """Findings: each kind of docs/semantics.md as one set-based query, then waivers, ids and order.
 
 A kind is one :class:`Kind`: the relation it is raised over (``ticket``: ``ticket_class tc``;
-``recon``: ``recon r``; ``line``: ``line_facts l`` with ``tc``), its condition, its numbers, and
-its message template. :func:`create_findings` runs the numbers of every enabled kind as one
-``UNION ALL``, stamps the stable ``finding_id`` and matches the waivers; the message templates
+``recon``: ``recon r``; ``line``: ``line_facts l``, ``line_ticket`` with ``tc``), its condition,
+its numbers, and its message template. :func:`create_findings` runs the numbers of every enabled
+kind as one ``UNION ALL``, adds the ticket's customer and tiers (:data:`TICKET_COLUMNS`) with one
+join, stamps the stable ``finding_id`` and matches the waivers; the message templates
 are applied later by :mod:`audit.engine.render` (texts are presentation, and only the findings
 that are exported need them). A kind the policy leaves out (or disables) is not queried.
 
@@ -59,9 +60,10 @@ SOURCES = {
         dict(ticket_id="tc.ticket_id", month="strftime(tc.opened_month_start, '%Y-%m')"),
     ),
     "recon": ("recon r", dict(ticket_id="r.ticket_id", month="r.month")),
-    "line": (
+    "line": ("line_facts l", dict(ticket_id="l.ticket_id", month="l.month", line_id="l.line_id")),
+    "line_ticket": (  # with the ticket's class (billable)
         "line_facts l JOIN ticket_class tc USING (ticket_id)",
-        dict(ticket_id="tc.ticket_id", month="l.month", line_id="l.line_id"),
+        dict(ticket_id="l.ticket_id", month="l.month", line_id="l.line_id"),
     ),
 }
 
@@ -204,7 +206,7 @@ def enabled_kinds(bundle: Bundle) -> list[Kind]:
     if sev := on("price_mismatch"):
         diff = "round_even(l.quantity * (l.list_price - l.unit_price), 2)"
         kinds.append(Kind(
-            "price_mismatch", sev, "line",
+            "price_mismatch", sev, "line_ticket",
             "tc.billable AND l.quantity > 0 AND l.list_price IS NOT NULL AND l.unit_price <> l.list_price",
             None,
             dict(rule_id="l.price_rule_id", policy_file="l.price_file", policy_line="l.price_line",
@@ -232,6 +234,35 @@ def enabled_kinds(bundle: Bundle) -> list[Kind]:
     return kinds
 
 
+def waiver_cases(bundle: Bundle) -> tuple[str, str, str]:
+    """SQL over a finding ``f`` for the waiver that covers it (``waiver_id``), else the first one
+    matching it that had expired (``expired_id``, ``expired_on``) — each the first in policy order.
+
+    A waiver matches when every field of its scope equals the finding's; it covers the finding
+    while the finding's month starts on or before ``expires_on``. The waivers are compiled into
+    ``CASE`` expressions (their values as literals, like the price list): a few comparisons per
+    finding instead of a join, a grouping and a join back.
+    """
+    covered, expired = [], []
+    for w in bundle.waivers:
+        sc = w.scope
+        match = " AND ".join(
+            f"f.{column} = {lit(value)}"
+            for column, value in (("ticket_id", sc.ticket), ("customer_id", sc.customer),
+                                  ("kind", sc.kind), ("month", sc.month))
+            if value is not None
+        )
+        in_time = f"CAST(f.month || '-01' AS DATE) <= {lit(w.expires_on)}"
+        covered.append((f"{match} AND {in_time}", lit(w.id), None))
+        expired.append((f"{match} AND NOT ({in_time})", lit(w.id), lit(w.expires_on)))
+
+    def case(arms: list[tuple[str, str, str | None]], pick: int, cast: str) -> str:
+        whens = " ".join(f"WHEN {arm[0]} THEN {arm[pick]}" for arm in arms)
+        return f"CAST(CASE {whens} END AS {cast})" if arms else f"CAST(NULL AS {cast})"
+
+    return case(covered, 1, "VARCHAR"), case(expired, 1, "VARCHAR"), case(expired, 2, "DATE")
+
+
 def create_findings(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
     """Create ``findings`` (without messages): every finding with id and waiver status.
 
@@ -245,10 +276,13 @@ def create_findings(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
         empty = Kind("", "info", "ticket", "false", None,
                      {c: "CAST(NULL AS VARCHAR)" for c in ("rule_id", "policy_file", "policy_line")})
         union = empty.select()
+    waiver_id, expired_id, expired_on = waiver_cases(bundle)
+    # The union is materialised once: fed straight into the table, its many small pipelines
+    # made the ordered insert measurably slower (bench/, 1 M entries).
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE findings AS
-        WITH raw AS ({union}),
+        WITH raw AS MATERIALIZED ({union}),
         ided AS (
             SELECT 'F-' || substr(sha256(
                        raw.kind || '|' || coalesce(raw.ticket_id, '') || '|' || coalesce(raw.month, '') || '|'
@@ -256,28 +290,11 @@ def create_findings(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
                        || coalesce(raw.rule_id, '')), 1, 16) AS finding_id,
                    raw.*, {", ".join(f"tc.{c}" for c in TICKET_COLUMNS)}
             FROM raw JOIN ticket_class tc USING (ticket_id)
-        ),
-        matches AS (
-            SELECT f.finding_id, w.ord, w.waiver_id, w.expires_on,
-                   CAST(f.month || '-01' AS DATE) <= w.expires_on AS valid
-            FROM ided f JOIN policy_waivers w
-              ON (w.ticket IS NULL OR w.ticket = f.ticket_id)
-             AND (w.customer IS NULL OR w.customer = f.customer_id)
-             AND (w.kind IS NULL OR w.kind = f.kind)
-             AND (w.month IS NULL OR w.month = f.month)
-        ),
-        pick AS (
-            SELECT finding_id,
-                   first(waiver_id ORDER BY ord) FILTER (WHERE valid) AS waiver_id,
-                   first(waiver_id ORDER BY ord) FILTER (WHERE NOT valid) AS expired_id,
-                   first(expires_on ORDER BY ord) FILTER (WHERE NOT valid) AS expired_on
-            FROM matches GROUP BY finding_id
         )
         SELECT f.*,
-               CASE WHEN p.waiver_id IS NOT NULL THEN 'waived' ELSE 'open' END AS status,
-               p.waiver_id,
-               CASE WHEN p.waiver_id IS NULL THEN p.expired_id END AS expired_id,
-               CASE WHEN p.waiver_id IS NULL THEN p.expired_on END AS expired_on
-        FROM ided f LEFT JOIN pick p USING (finding_id)
+               CASE WHEN f.waiver_id IS NOT NULL THEN 'waived' ELSE 'open' END AS status,
+               CASE WHEN f.waiver_id IS NULL THEN {expired_id} END AS expired_id,
+               CASE WHEN f.waiver_id IS NULL THEN {expired_on} END AS expired_on
+        FROM (SELECT f.*, {waiver_id} AS waiver_id FROM ided f) f
         """
     )

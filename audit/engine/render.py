@@ -188,7 +188,8 @@ _MESSAGE_SOURCES = {
     "ticket": "findings f JOIN ticket_info tc ON tc.ticket_id = f.ticket_id",
     "ticket_rule": "findings f JOIN ticket_info tc ON tc.ticket_id = f.ticket_id",
     "recon": "findings f JOIN finding_recon r ON r.ticket_id = f.ticket_id AND r.month = f.month",
-    "line": "findings f JOIN line_facts l ON l.line_id = f.line_id JOIN ticket_info tc ON tc.ticket_id = l.ticket_id",
+    "line": "findings f JOIN line_facts l ON l.line_id = f.line_id",
+    "line_ticket": "findings f JOIN line_facts l ON l.line_id = f.line_id",
 }
 assert set(_MESSAGE_SOURCES) == set(SOURCES)
 

@@ -7,7 +7,8 @@ Relations created (set-based, one pass each; the texts are added later by
                  price in force on that local date (override-aware), rounded units (scope
                  ``entry``). A view, not a table: at 10 M entries a copy would cost more memory
                  than recomputing the two cheap expressions in the passes that read it.
-``line_facts``   one row per invoice line: month of its service date, list price on that date.
+``line_facts``   one row per invoice line: month of its service date, list price on that date
+                 (and ``price_pid``, the period of ``policy_prices`` it comes from).
 ``recon``        per ticket-month: the tracked side (entries, seconds, expected units/amount) ⟗
                  the billed side (units, amount, invoices, and the split the duplicate rule needs:
                  first invoice + credit lines vs. the repeated invoices), with the policy tier
@@ -130,8 +131,7 @@ def create_line_facts(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
                strftime(il.service_date, '%Y-%m') AS month,
                date_trunc('month', il.service_date) AS month_start,
                il.quantity, il.unit_price, il.amount,
-               p.unit_price AS list_price, p.rule_id AS price_rule_id,
-               p.policy_file AS price_file, p.policy_line AS price_line
+               p.unit_price AS list_price, p.pid AS price_pid
         FROM invoice_lines il
         {ticket}
         LEFT JOIN policy_prices p ON p.pid = {pid}

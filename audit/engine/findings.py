@@ -1,7 +1,7 @@
 """Findings: each kind of docs/semantics.md as one set-based query, then waivers, ids and order.
 
 A kind is one :class:`Kind`: the relation it is raised over (``ticket``: ``ticket_class tc``;
-``recon``: ``recon r``; ``line``: ``line_facts l``, ``line_ticket`` with ``tc``), its condition,
+``recon``: ``recon r``; ``line``: ``line_facts l``, ``line_price`` with ``tc`` and the price period ``p``), its condition,
 its numbers, and its message template. :func:`create_findings` runs the numbers of every enabled
 kind as one ``UNION ALL``, adds the ticket's customer and tiers (:data:`TICKET_COLUMNS`) with one
 join, stamps the stable ``finding_id`` and matches the waivers; the message templates
@@ -61,8 +61,8 @@ SOURCES = {
     ),
     "recon": ("recon r", dict(ticket_id="r.ticket_id", month="r.month")),
     "line": ("line_facts l", dict(ticket_id="l.ticket_id", month="l.month", line_id="l.line_id")),
-    "line_ticket": (  # with the ticket's class (billable)
-        "line_facts l JOIN ticket_class tc USING (ticket_id)",
+    "line_price": (  # with the ticket's class (billable) and the list price's period
+        "line_facts l JOIN ticket_class tc USING (ticket_id) JOIN policy_prices p ON p.pid = l.price_pid",
         dict(ticket_id="l.ticket_id", month="l.month", line_id="l.line_id"),
     ),
 }
@@ -127,7 +127,7 @@ _DUPLICATE_MESSAGE = """'billed on ' || r.positive_invoices || ' invoices: ' || 
 
 _PRICE_MESSAGE = """'line ' || l.line_id || ' (' || l.invoice_id || ', '
     || strftime(l.service_date, '%Y-%m-%d') || '): ' || audit_units(l.quantity)
-    || ' × ' || audit_eur(l.unit_price) || ' invoiced, price list ' || l.price_rule_id
+    || ' × ' || audit_eur(l.unit_price) || ' invoiced, price list ' || p.rule_id
     || ' says ' || audit_eur(l.list_price) || ': ' || audit_units(l.quantity) || ' × '
     || audit_eur(l.list_price - l.unit_price) || ' = ' || audit_eur({diff}) || '; '
     || audit_delta_words({diff})"""
@@ -206,10 +206,10 @@ def enabled_kinds(bundle: Bundle) -> list[Kind]:
     if sev := on("price_mismatch"):
         diff = "round_even(l.quantity * (l.list_price - l.unit_price), 2)"
         kinds.append(Kind(
-            "price_mismatch", sev, "line_ticket",
+            "price_mismatch", sev, "line_price",
             "tc.billable AND l.quantity > 0 AND l.list_price IS NOT NULL AND l.unit_price <> l.list_price",
             None,
-            dict(rule_id="l.price_rule_id", policy_file="l.price_file", policy_line="l.price_line",
+            dict(rule_id="p.rule_id", policy_file="p.policy_file", policy_line="p.policy_line",
                  expected_units="l.quantity", billed_units="l.quantity",
                  expected_eur="round_even(l.quantity * l.list_price, 2)",
                  billed_eur="round_even(l.quantity * l.unit_price, 2)", delta_eur=diff),
@@ -284,10 +284,10 @@ def create_findings(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
         CREATE OR REPLACE TEMP TABLE findings AS
         WITH raw AS MATERIALIZED ({union}),
         ided AS (
-            SELECT 'F-' || substr(sha256(
-                       raw.kind || '|' || coalesce(raw.ticket_id, '') || '|' || coalesce(raw.month, '') || '|'
-                       || coalesce(raw.line_id, '') || '|' || coalesce(raw.entry_id, '') || '|'
-                       || coalesce(raw.rule_id, '')), 1, 16) AS finding_id,
+            SELECT 'F-' || substr(sha256(concat_ws('|',  -- one string built, not six
+                       raw.kind, coalesce(raw.ticket_id, ''), coalesce(raw.month, ''),
+                       coalesce(raw.line_id, ''), coalesce(raw.entry_id, ''),
+                       coalesce(raw.rule_id, ''))), 1, 16) AS finding_id,
                    raw.*, {", ".join(f"tc.{c}" for c in TICKET_COLUMNS)}
             FROM raw JOIN ticket_class tc USING (ticket_id)
         )

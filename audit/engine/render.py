@@ -189,7 +189,7 @@ _MESSAGE_SOURCES = {
     "ticket_rule": "findings f JOIN ticket_info tc ON tc.ticket_id = f.ticket_id",
     "recon": "findings f JOIN finding_recon r ON r.ticket_id = f.ticket_id AND r.month = f.month",
     "line": "findings f JOIN line_facts l ON l.line_id = f.line_id",
-    "line_ticket": "findings f JOIN line_facts l ON l.line_id = f.line_id",
+    "line_price": "findings f JOIN line_facts l ON l.line_id = f.line_id JOIN policy_prices p ON p.pid = l.price_pid",
 }
 assert set(_MESSAGE_SOURCES) == set(SOURCES)
 

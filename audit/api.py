@@ -141,13 +141,13 @@ def run_audit(
         # The connection is ours and closed below: loaded tables go as soon as nothing reads
         # them any more, which keeps the peak memory of a large audit down.
         release = partial(release_inputs, con)
-        release(("invoice_lines", "services"))
+        release(("services",))
         # Rendering (explanations, messages, the result tables) is presentation: it counts
         # towards the outputs stage, so "rules" measures the judgement alone.
         with timed(timings, "outputs"):
             say("writing explanations and messages")
             render_texts(con, bundle, period, release=release)
-            release(("tickets",))
+            release(("tickets", "invoice_lines"))
             release_text_inputs(con)
             tables = EngineResult(**export(con, period, drop=True))
             drop_relations(con)

@@ -36,7 +36,7 @@ RELATIONS = (
     "ticket_class", "ticket_info", "entry_facts", "line_facts", "recon", "findings",
     "tm_text", "recon_inv", "recon_full", "finding_recon", "finding_messages", "classifications",
 )
-_VIEWS = {"ticket_facts", "ticket_info", "entry_facts", "recon_full"}
+_VIEWS = {"ticket_facts", "ticket_info", "entry_facts", "line_facts", "recon_full"}
 
 
 @dataclass
@@ -74,7 +74,7 @@ _VIEWS_OVER = {
     "tickets": ("ticket_facts", "ticket_info"),
     "services": ("ticket_facts",),
     "customers": ("ticket_facts", "ticket_info", "recon_full"),
-    "invoice_lines": (),
+    "invoice_lines": ("line_facts",),
 }
 
 

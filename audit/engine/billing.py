@@ -7,8 +7,8 @@ Relations created (set-based, one pass each; the texts are added later by
                  price in force on that local date (override-aware), rounded units (scope
                  ``entry``). A view, not a table: at 10 M entries a copy would cost more memory
                  than recomputing the two cheap expressions in the passes that read it.
-``line_facts``   one row per invoice line: month of its service date, list price on that date
-                 (and ``price_pid``, the period of ``policy_prices`` it comes from).
+``line_facts``   VIEW, one row per invoice line: month of its service date, list price on that
+                 date (and ``price_pid``, the period of ``policy_prices`` it comes from).
 ``recon``        per ticket-month: the tracked side (entries, seconds, expected units/amount) ⟗
                  the billed side (units, amount, invoices, and the split the duplicate rule needs:
                  first invoice + credit lines vs. the repeated invoices), with the policy tier
@@ -118,23 +118,28 @@ def tm_time_sql(bundle: Bundle) -> str:
 
 
 def create_line_facts(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
-    """Create ``line_facts``: invoice lines with their month and the list price on the service date."""
+    """Create the ``line_facts`` view: invoice lines with their month and the list price on the
+    service date (and ``price_pid``, its period in ``policy_prices``).
+
+    A view, like ``entry_facts``: each reader computes the few columns it reads (the
+    reconciliation only the month), which costs less than storing a copy of every line."""
     overrides = bool(bundle.billing.overrides)
-    pid = price_case(bundle, "il.service_date", "tc.price_list" if overrides else None, "pid")
+    price_list = "tc.price_list" if overrides else None
+    cents = price_case(bundle, "il.service_date", price_list, "cents")
+    pid = price_case(bundle, "il.service_date", price_list, "pid")
     # The ticket's price list is needed only when contracts have their own; the contract makes
     # every line's ticket a loaded ticket, so without overrides the join would change nothing.
     ticket = "JOIN ticket_class tc USING (ticket_id)" if overrides else ""
     con.execute(
         f"""
-        CREATE OR REPLACE TEMP TABLE line_facts AS
+        CREATE OR REPLACE TEMP VIEW line_facts AS
         SELECT il.line_id, il.invoice_id, il.customer_id, il.ticket_id, il.service_date,
                strftime(il.service_date, '%Y-%m') AS month,
                date_trunc('month', il.service_date) AS month_start,
                il.quantity, il.unit_price, il.amount,
-               p.unit_price AS list_price, p.pid AS price_pid
+               audit_cents_to_eur({cents}) AS list_price, {pid} AS price_pid
         FROM invoice_lines il
         {ticket}
-        LEFT JOIN policy_prices p ON p.pid = {pid}
         """
     )
 

@@ -147,8 +147,10 @@ def create_line_facts(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
 def tm_bill_sql() -> str:
     """The billed side of each ticket-month (a SELECT, inlined into ``recon``).
 
-    ``first_invoice`` is the lowest invoice_id with a positive-quantity line; ``dup_*`` sum the
-    positive-quantity lines of every *other* invoice (the repeats ``duplicate_billing`` reports).
+    ``first_invoice`` is the lowest invoice_id with a positive-quantity line, kept only when
+    there are several (``positive_invoices > 1``: the only months whose texts name it); ``dup_*``
+    sum the positive-quantity lines of every *other* invoice (the repeats ``duplicate_billing``
+    reports).
     Most ticket-months are billed on one invoice: one aggregation answers them, and only the
     few that may have several take a second pass over their lines. "May": when every line is
     positive, the month has one invoice exactly when its lowest positive invoice is also its
@@ -180,7 +182,7 @@ def tm_bill_sql() -> str:
                CAST(o.units AS DECIMAL(18, 2)) AS billed_units,
                CAST(o.eur AS DECIMAL(18, 2)) AS billed_eur,
                coalesce(s.invoice_ids, o.max_invoice) AS invoice_ids,
-               o.first_invoice,
+               CASE WHEN s.positive_invoices > 1 THEN o.first_invoice END AS first_invoice,
                coalesce(s.positive_invoices, CASE WHEN o.first_invoice IS NULL THEN 0 ELSE 1 END)
                    AS positive_invoices,
                CAST(coalesce(s.dup_units, 0) AS DECIMAL(18, 2)) AS dup_units,

@@ -10,10 +10,9 @@ Relations created (set-based, one pass each; the texts are added later by
 ``line_facts``   VIEW, one row per invoice line: month of its service date, list price on that
                  date (and ``price_pid``, the period of ``policy_prices`` it comes from).
 ``recon``        per ticket-month: the tracked side (entries, seconds, expected units/amount) ⟗
-                 the billed side (units, amount, how many invoices, and the split the duplicate
-                 rule needs: the repeated invoices' units and euros), with whether the ticket's
-                 policy tier is billable and the expected and billed units and euros. The
-                 invoice list is text: :mod:`audit.engine.render` builds it.
+                 the billed side (units, amount, invoices, and the split the duplicate rule needs:
+                 first invoice + credit lines vs. the repeated invoices), with the policy tier
+                 and expected/billed/delta.
 
 The policy's unit length, rounding mode and scope select the SQL expressions below; they are the
 rule *kinds* docs/semantics.md defines, the values come from the bundle via :func:`lit`.
@@ -169,6 +168,7 @@ def tm_bill_sql() -> str:
         ),
         several AS (
             SELECT l.ticket_id, l.month_start,
+                   array_to_string(list_sort(list(DISTINCT l.invoice_id)), ',') AS invoice_ids,
                    count(DISTINCT l.invoice_id) FILTER (WHERE l.quantity > 0) AS positive_invoices,
                    sum(l.quantity) FILTER (WHERE l.quantity > 0 AND l.invoice_id <> o.first_invoice) AS dup_units,
                    sum(l.amount) FILTER (WHERE l.quantity > 0 AND l.invoice_id <> o.first_invoice) AS dup_eur
@@ -181,6 +181,7 @@ def tm_bill_sql() -> str:
         SELECT o.ticket_id, o.month_start, o.lines,
                CAST(o.units AS DECIMAL(18, 2)) AS billed_units,
                CAST(o.eur AS DECIMAL(18, 2)) AS billed_eur,
+               coalesce(s.invoice_ids, o.max_invoice) AS invoice_ids,
                CASE WHEN s.positive_invoices > 1 THEN o.first_invoice END AS first_invoice,
                coalesce(s.positive_invoices, CASE WHEN o.first_invoice IS NULL THEN 0 ELSE 1 END)
                    AS positive_invoices,
@@ -209,7 +210,7 @@ def create_recon(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
                    strftime(coalesce(t.month_start, b.month_start), '%Y-%m') AS month,
                    t.entries, t.tracked_seconds, t.units, t.amount, t.unpriced_from,
                    t.min_price, t.max_price,
-                   b.lines, b.billed_units, b.billed_eur, b.first_invoice,
+                   b.lines, b.billed_units, b.billed_eur, b.invoice_ids, b.first_invoice,
                    b.positive_invoices, b.dup_units, b.dup_eur
             FROM tm_time t FULL JOIN tm_bill b USING (ticket_id, month_start)
         )
@@ -223,7 +224,7 @@ def create_recon(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
                          WHEN NOT tc.billable THEN 0 END AS DECIMAL(18, 2)) AS expected_eur,
                CAST(coalesce(j.billed_units, 0) AS DECIMAL(18, 2)) AS billed_units,
                CAST(coalesce(j.billed_eur, 0) AS DECIMAL(18, 2)) AS billed_eur,
-               coalesce(j.lines, 0) AS lines, j.first_invoice,
+               j.invoice_ids, coalesce(j.lines, 0) AS lines, j.first_invoice,
                coalesce(j.positive_invoices, 0) AS positive_invoices,
                coalesce(j.dup_units, 0) AS dup_units, coalesce(j.dup_eur, 0) AS dup_eur,
                j.unpriced_from, j.min_price, j.max_price

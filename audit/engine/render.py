@@ -130,17 +130,13 @@ def create_tm_text(con: duckdb.DuckDBPyConnection, bundle: Bundle, period: str |
 
 
 def create_recon_full(con: duckdb.DuckDBPyConnection, period: str | None) -> None:
-    """Create the view ``recon_full``: ``recon`` with the delta, the ticket's customer, tiers and
-    rule, the customer's name, the invoice list (``invoice_ids``), the entry arithmetic
-    (``calc``), the invoices of a duplicate (``per_invoice``) and the ``explanation`` of
-    docs/outputs.md.
+    """Create the view ``recon_full``: ``recon`` with the rule id, the customer's name, the
+    entry arithmetic (``calc``), the invoices of a duplicate (``per_invoice``) and the
+    ``explanation`` of docs/outputs.md.
 
     A view, not a table: the explanation of every ticket-month is computed while it is exported
     (and for the few a message needs), never stored — at 10 M entries a stored copy would add a
-    gigabyte to the peak. Only the invoice texts are stored (``recon_inv``: the sorted invoice
-    ids of every billed ticket-month, and the per-invoice amounts of duplicates). The judgement
-    needs only how many invoices a month has and which is first (``recon``); the list is text.
-    """
+    gigabyte to the peak. Only the per-invoice texts of duplicates are stored (``recon_inv``)."""
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE recon_inv AS
@@ -152,21 +148,11 @@ def create_recon_full(con: duckdb.DuckDBPyConnection, period: str | None) -> Non
             FROM line_facts l SEMI JOIN d USING (ticket_id, month)
             WHERE l.quantity > 0
             GROUP BY l.ticket_id, l.month, l.invoice_id
-        ),
-        dup AS (
-            SELECT ticket_id, month,
-                   string_agg(invoice_id || ' ' || audit_units(units) || ' = ' || audit_eur(eur), ', '
-                              ORDER BY invoice_id) AS per_invoice
-            FROM per_invoice GROUP BY ticket_id, month
-        ),
-        ids AS (
-            SELECT ticket_id, month, string_agg(invoice_id, ',' ORDER BY invoice_id) AS invoice_ids
-            FROM (SELECT DISTINCT ticket_id, month, invoice_id FROM line_facts
-                  WHERE {_in_period(period)})
-            GROUP BY ticket_id, month
         )
-        SELECT ids.ticket_id, ids.month, ids.invoice_ids, dup.per_invoice
-        FROM ids LEFT JOIN dup USING (ticket_id, month)
+        SELECT ticket_id, month,
+               string_agg(invoice_id || ' ' || audit_units(units) || ' = ' || audit_eur(eur), ', '
+                          ORDER BY invoice_id) AS per_invoice
+        FROM per_invoice GROUP BY ticket_id, month
         """
     )
     con.execute(
@@ -174,7 +160,7 @@ def create_recon_full(con: duckdb.DuckDBPyConnection, period: str | None) -> Non
         CREATE OR REPLACE TEMP VIEW recon_full AS
         SELECT r.*, CAST(r.expected_eur - r.billed_eur AS DECIMAL(18, 2)) AS delta_eur,
                tc.customer_id, tc.policy_tier, tc.recorded_tier, tc.rule_idx, pr.rule_id,
-               c.name AS customer_name, inv.invoice_ids, t.calc, inv.per_invoice,
+               c.name AS customer_name, t.calc, inv.per_invoice,
                concat_ws('; ',
                    CASE WHEN r.entries = 0 THEN 'no time tracked in ' || r.month
                         WHEN r.billable THEN t.calc
@@ -184,7 +170,7 @@ def create_recon_full(con: duckdb.DuckDBPyConnection, period: str | None) -> Non
                                                  || ') is not billable: expected 0.00 €' END,
                    CASE WHEN r.lines = 0 THEN 'nothing invoiced'
                         ELSE 'invoiced ' || audit_units(r.billed_units) || ' = ' || audit_eur(r.billed_eur)
-                             || ' (' || replace(inv.invoice_ids, ',', ', ') || ')' END,
+                             || ' (' || replace(r.invoice_ids, ',', ', ') || ')' END,
                    CASE WHEN r.billable IS NOT NULL THEN audit_delta_words(r.expected_eur - r.billed_eur) END
                ) AS explanation
         FROM recon r

@@ -1,8 +1,11 @@
 """The policy bundle as small DuckDB relations the set-based stages join against.
 
 Everything EUserv-specific (tiers and whether they are billable, rules, price lists, contract
-overrides, waivers) enters the engine here, as rows of temp tables filled with bound parameters.
-The SQL of the later stages only knows the *shape* of these relations.
+overrides, waivers) enters the engine here, as rows of temp tables filled with bound parameters,
+or — where a per-row lookup would cost a join over millions of rows — as ``CASE`` expressions
+whose values are literals rendered by :func:`~audit.engine.sql.lit` (the rules' conditions, the
+price lists in :mod:`~audit.engine.prices`, the waivers in :mod:`~audit.engine.findings`).
+Either way the SQL of the later stages only knows the *shape* of the policy.
 
 Relations created:
 

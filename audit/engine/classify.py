@@ -92,6 +92,11 @@ def decision_expression(bundle: Bundle) -> exp.Expression:
     return case.else_(otherwise)
 
 
+def opened_month_sql(alias: str) -> str:
+    """The ``YYYY-MM`` of the local month a ``ticket_class`` row (``alias``) was opened in."""
+    return f"strftime({alias}.opened_month_start, '%Y-%m')"
+
+
 def signal_column(index: int) -> str:
     """The ``ticket_class`` column telling whether signal ``index`` (its place in the bundle)
     fires on the ticket."""

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-from audit.engine.classify import signal_column
+from audit.engine.classify import opened_month_sql, signal_column
 from audit.engine.policy_tables import section_loc, where
 from audit.engine.sql import lit
 from audit.policy.model import Bundle
@@ -49,21 +49,18 @@ TICKET_MONTH_KINDS = (
     "duplicate_billing",
 )
 
+_TICKET = dict(ticket_id="tc.ticket_id", month=opened_month_sql("tc"))
+_LINE = dict(ticket_id="l.ticket_id", month="l.month", line_id="l.line_id")
+
 #: How each source relation is read, and the columns every finding over it shares.
 SOURCES = {
-    "ticket": (
-        "ticket_class tc",
-        dict(ticket_id="tc.ticket_id", month="strftime(tc.opened_month_start, '%Y-%m')"),
-    ),
-    "ticket_rule": (  # with the deciding rule's id and place
-        "ticket_class tc JOIN policy_rules pr ON pr.idx = tc.rule_idx",
-        dict(ticket_id="tc.ticket_id", month="strftime(tc.opened_month_start, '%Y-%m')"),
-    ),
+    "ticket": ("ticket_class tc", _TICKET),
+    "ticket_rule": ("ticket_class tc JOIN policy_rules pr ON pr.idx = tc.rule_idx", _TICKET),  # + the rule
     "recon": ("recon r", dict(ticket_id="r.ticket_id", month="r.month")),
-    "line": ("line_facts l", dict(ticket_id="l.ticket_id", month="l.month", line_id="l.line_id")),
+    "line": ("line_facts l", _LINE),
     "line_price": (  # with the ticket's class (billable) and the list price's period
         "line_facts l JOIN ticket_class tc USING (ticket_id) JOIN policy_prices p ON p.pid = l.price_pid",
-        dict(ticket_id="l.ticket_id", month="l.month", line_id="l.line_id"),
+        _LINE,
     ),
 }
 
@@ -243,7 +240,7 @@ def waiver_cases(bundle: Bundle) -> tuple[str, str, str]:
     ``CASE`` expressions (their values as literals, like the price list): a few comparisons per
     finding instead of a join, a grouping and a join back.
     """
-    covered, expired = [], []
+    covered, expired_id, expired_on = [], [], []
     for w in bundle.waivers:
         sc = w.scope
         match = " AND ".join(
@@ -253,14 +250,14 @@ def waiver_cases(bundle: Bundle) -> tuple[str, str, str]:
             if value is not None
         )
         in_time = f"CAST(f.month || '-01' AS DATE) <= {lit(w.expires_on)}"
-        covered.append((f"{match} AND {in_time}", lit(w.id), None))
-        expired.append((f"{match} AND NOT ({in_time})", lit(w.id), lit(w.expires_on)))
+        covered.append(f"WHEN {match} AND {in_time} THEN {lit(w.id)}")
+        expired_id.append(f"WHEN {match} AND NOT ({in_time}) THEN {lit(w.id)}")
+        expired_on.append(f"WHEN {match} AND NOT ({in_time}) THEN {lit(w.expires_on)}")
 
-    def case(arms: list[tuple[str, str, str | None]], pick: int, cast: str) -> str:
-        whens = " ".join(f"WHEN {arm[0]} THEN {arm[pick]}" for arm in arms)
-        return f"CAST(CASE {whens} END AS {cast})" if arms else f"CAST(NULL AS {cast})"
+    def first(whens: list[str], cast: str) -> str:  # the first arm that holds, in policy order
+        return f"CAST(CASE {' '.join(whens)} END AS {cast})" if whens else f"CAST(NULL AS {cast})"
 
-    return case(covered, 1, "VARCHAR"), case(expired, 1, "VARCHAR"), case(expired, 2, "DATE")
+    return first(covered, "VARCHAR"), first(expired_id, "VARCHAR"), first(expired_on, "DATE")
 
 
 def create_findings(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:

@@ -18,6 +18,7 @@ from collections.abc import Callable
 import duckdb
 import polars as pl
 
+from audit.engine.classify import opened_month_sql
 from audit.engine.findings import FINDING_COLUMNS, SOURCES, enabled_kinds
 from audit.engine.policy_tables import section_loc
 from audit.engine.sql import lit
@@ -158,8 +159,7 @@ def create_recon_full(con: duckdb.DuckDBPyConnection, period: str | None) -> Non
     con.execute(
         f"""
         CREATE OR REPLACE TEMP VIEW recon_full AS
-        SELECT r.*, CAST(r.expected_eur - r.billed_eur AS DECIMAL(18, 2)) AS delta_eur,
-               tc.customer_id, tc.policy_tier, tc.recorded_tier, tc.rule_idx, pr.rule_id,
+        SELECT r.*, tc.customer_id, tc.policy_tier, tc.recorded_tier, tc.rule_idx, pr.rule_id,
                c.name AS customer_name, t.calc, inv.per_invoice,
                concat_ws('; ',
                    CASE WHEN r.entries = 0 THEN 'no time tracked in ' || r.month
@@ -171,9 +171,9 @@ def create_recon_full(con: duckdb.DuckDBPyConnection, period: str | None) -> Non
                    CASE WHEN r.lines = 0 THEN 'nothing invoiced'
                         ELSE 'invoiced ' || audit_units(r.billed_units) || ' = ' || audit_eur(r.billed_eur)
                              || ' (' || replace(r.invoice_ids, ',', ', ') || ')' END,
-                   CASE WHEN r.billable IS NOT NULL THEN audit_delta_words(r.expected_eur - r.billed_eur) END
+                   CASE WHEN r.billable IS NOT NULL THEN audit_delta_words(r.delta_eur) END
                ) AS explanation
-        FROM recon r
+        FROM (SELECT *, CAST(expected_eur - billed_eur AS DECIMAL(18, 2)) AS delta_eur FROM recon) r
         JOIN ticket_class tc USING (ticket_id)
         LEFT JOIN policy_rules pr ON pr.idx = tc.rule_idx
         LEFT JOIN customers c ON c.customer_id = tc.customer_id
@@ -230,7 +230,7 @@ def create_classifications(con: duckdb.DuckDBPyConnection, bundle: Bundle, perio
         WITH months AS (
             SELECT ticket_id, month, tracked_seconds, expected_units FROM recon
             UNION ALL
-            SELECT tc.ticket_id, strftime(tc.opened_month_start, '%Y-%m'), 0, CASE WHEN tc.billable IS NOT NULL THEN 0 END
+            SELECT tc.ticket_id, {opened_month_sql("tc")}, 0, CASE WHEN tc.billable IS NOT NULL THEN 0 END
             FROM ticket_class tc ANTI JOIN recon r USING (ticket_id)
         ),
         m AS (SELECT * FROM months WHERE {_in_period(period)}),

@@ -83,6 +83,24 @@ CONDITION_COLUMN_INFO: dict[str, ConditionColumn] = _condition_columns()
 #: Column names a condition may use -> the column of the engine's ``ticket_facts`` relation.
 CONDITION_COLUMNS: dict[str, str] = {name: c.column for name, c in CONDITION_COLUMN_INFO.items()}
 
+
+def _contract_vocabularies() -> dict[str, tuple[str, ...]]:
+    """``ticket_facts`` column -> the values the data contract lets through (its in_set lists).
+
+    An empty set (``tickets.tier``) is filled from the policy's tiers; it is left out here.
+    """
+    out: dict[str, tuple[str, ...]] = {}
+    for table, prefix in (("tickets", ""), ("services", "service_"), ("customers", "customer_")):
+        for e in TABLES[table].expectations:
+            values = tuple(e.kwargs.get("value_set") or ())
+            if e.type == "expect_column_values_to_be_in_set" and values:
+                out[prefix + e.kwargs["column"]] = values
+    return out
+
+
+#: Vocabularies every bundle knows without declaring them (``audit.policy.check`` uses them).
+CONTRACT_VOCABULARIES: dict[str, tuple[str, ...]] = _contract_vocabularies()
+
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 # --------------------------------------------------------------------------------------------
@@ -191,6 +209,27 @@ def compile_condition(
             exp.column(columns[_written(node)].column) if isinstance(node, exp.Column) else node
         )
     ).sql(dialect="duckdb")
+
+
+def checked_condition(text: str, extra_columns: Iterable[str] = ()) -> exp.Expression:
+    """The checked sqlglot tree of a condition, with column names as written (for analysis).
+
+    Raises :class:`PolicyError` (without positions) when the condition is not valid; the loader
+    has reported those already, so the policy checker only calls this on a loaded bundle.
+    """
+    columns = dict(CONDITION_COLUMN_INFO)
+    columns.update({name: ConditionColumn(name, "text", "") for name in extra_columns})
+    try:
+        return _Checker(text, columns).check()
+    except _Problems as found:
+        raise PolicyError(
+            diagnostics=[Diagnostic(Location("<condition>"), m, h) for _, m, h in found.problems]
+        ) from None
+
+
+def written_column(column: exp.Column) -> str:
+    """A column reference as the policy author wrote it, normalised: ``service.managed``."""
+    return _written(column)
 
 
 # --------------------------------------------------------------------------------------------

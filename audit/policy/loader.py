@@ -34,7 +34,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from audit.errors import Diagnostic, DiagnosticCollector, Location, PolicyError, did_you_mean
-from audit.policy.expr import compile_condition
+from audit.policy.expr import CONDITION_COLUMN_INFO, CONTRACT_VOCABULARIES, compile_condition
 from audit.policy.model import (
     FINDING_KINDS,
     Billing,
@@ -63,6 +63,11 @@ def load_policy(path: str | Path) -> Bundle:
 
     Raises :class:`PolicyError` listing every problem found, each with ``file:line:col``.
     """
+    return load_policy_sources(path)[0]
+
+
+def load_policy_sources(path: str | Path) -> tuple[Bundle, PolicySources]:
+    """:func:`load_policy`, and where each section is written (for ``support-audit check``)."""
     path = Path(path)
     out = DiagnosticCollector()
     root, files = _bundle_files(path)
@@ -79,12 +84,33 @@ def load_policy(path: str | Path) -> Bundle:
         section.validate(out)
     _Checks(sections, out).run()
     out.raise_if_any()
-    return Bundle(
+    bundle = Bundle(
         **{name: section.value for name, section in sections.items()},
         root=str(root.resolve()),
         file_hashes={doc.name: doc.sha256 for doc in docs},
         section_locs={name: section.doc.loc((name,)) for name, section in sections.items()},
     )
+    return bundle, PolicySources({name: section.doc for name, section in sections.items()})
+
+
+@dataclass(frozen=True)
+class PolicySources:
+    """Where the sections of a loaded bundle are written: positions for later checks."""
+
+    docs: dict[str, _Doc]
+
+    def at(self, section: str, *path: str | int, key: bool = False) -> Location:
+        """``file:line:col`` (the file as the user named it) of the node at ``section.path``."""
+        return self.docs[section].at((section, *path), key=key)
+
+    def condition(self, section: str, *path: str | int) -> tuple[Location, list[tuple[int, int]]]:
+        """Where a condition's text starts, and the (line, col) of each of its characters."""
+        doc = self.docs[section]
+        node: Any = doc.data
+        for step in (section, *path):
+            node = node[step]
+        line, col = _position(doc.data, (section, *path), key=False)
+        return Location(doc.shown, line + 1, col + 1), _scalar_positions(doc, line, col, str(node))
 
 
 # --------------------------------------------------------------------------------------------
@@ -500,6 +526,7 @@ class _Checks:
                 )
         self.signals()
         self.waivers()
+        self.vocabularies()
 
     def unique(
         self,
@@ -654,6 +681,52 @@ class _Checks:
                     f"the waiver expires ({waiver.expires_on}) before it was approved ({waiver.approved_on})",
                     "check both dates",
                 )
+
+    def vocabularies(self) -> None:
+        """Each key names a text column once; a column the contract or the tiers fix is not redeclared."""
+        seen: dict[str, str] = {}
+        for name, values in self.raw("vocabularies").items():
+            where = self.at("vocabularies", name, key=True)
+            info = CONDITION_COLUMN_INFO.get(str(name).lower())
+            if info is None:
+                hint = did_you_mean(str(name).lower(), CONDITION_COLUMN_INFO) or (
+                    "see the column list in docs/policy.md"
+                )
+                self.out.add(where, f"vocabulary for unknown column '{name}'", hint)
+                continue
+            if info.type != "text":
+                self.out.add(
+                    where,
+                    f"vocabulary for column '{name}', which is not text",
+                    "a vocabulary lists the text values a column may hold",
+                )
+            elif info.column == "tier" or info.column in CONTRACT_VOCABULARIES:
+                known = CONTRACT_VOCABULARIES.get(info.column)
+                source = f"the data contract ({', '.join(known)})" if known else "the tiers section"
+                self.out.add(
+                    where, f"vocabulary for '{name}' is already known from {source}", "remove it"
+                )
+            elif info.column in seen:
+                self.out.add(
+                    where,
+                    f"vocabulary for '{name}' is declared twice (also as '{seen[info.column]}')",
+                    "keep one",
+                )
+            seen.setdefault(info.column, str(name))
+            if isinstance(values, list):
+                if not values:
+                    self.out.add(
+                        where, f"vocabulary for '{name}' is empty", "list the values, or remove it"
+                    )
+                first: dict[object, int] = {}
+                for i, value in enumerate(values):
+                    if value in first:
+                        self.out.add(
+                            self.at("vocabularies", name, i),
+                            f"vocabulary value '{value}' is listed twice",
+                            "keep one",
+                        )
+                    first.setdefault(value, i)
 
 
 def _period(p: PricePeriod) -> str:

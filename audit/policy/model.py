@@ -206,6 +206,13 @@ class Bundle(BaseModel):
     )
     signals: list[Signal] = Field(default_factory=list, description="Hints of misclassification.")
     waivers: list[Waiver] = Field(default_factory=list, description="Approved exceptions.")
+    vocabularies: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description=(
+            "Allowed values of condition columns (e.g. category: [webdesign, …]); "
+            "`support-audit check` flags conditions comparing with any other value."
+        ),
+    )
 
     # Filled by the loader, not from YAML:
     root: SkipJsonSchema[str] = Field(default="", exclude=True)

@@ -50,7 +50,7 @@ def test_explain_walks_rules_billing_and_findings(tmp_path):
     assert "  category = webdesign" in lines
     # rules in order, with their value, up to the deciding one
     assert "      when category = 'documentation'  ⇒ FALSE" in lines
-    assert "      when cause = 'customer'  ⇒ NULL" in lines  # no cause recorded: NULL, counts as false
+    assert "      when cause = 'customer' AND category <> 'documentation'  ⇒ NULL" in lines  # no cause: NULL, false
     assert "      when category = 'webdesign'  ⇒ TRUE  ← decides" in lines
     assert any(ln.startswith("   8. customer-center-data") and "not evaluated" in ln for ln in lines)
     assert "Recorded tier: standard; policy tier: extended (billable)  → differs" in lines

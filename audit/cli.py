@@ -145,18 +145,21 @@ def report(out: Path, lang: str | None, previous: Path | None, cdn: bool, top_n:
 
 @cli.command()
 @click.option("--policy", type=click.Path(exists=True, path_type=Path), default=Path("policies"),
-              show_default=True)
-def check(policy: Path) -> None:
-    """Validate a policy bundle (syntax, schema, conditions, price periods). Exit 2 when invalid."""
-    from audit.policy.loader import load_policy
+              show_default=True, help="Policy bundle directory (or one YAML file).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "sarif"]), default="text",
+              show_default=True, help="text for people, json (a list of problems) or sarif (SARIF 2.1.0).")
+@click.option("--strict", is_flag=True, help="Warnings fail too (exit 2).")
+@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, metavar="YYYY-MM-DD",
+              help="Date waivers are checked against (default: today).")
+def check(policy: Path, fmt: str, strict: bool, as_of: object) -> None:
+    """Check a policy bundle without data: every problem with a code (docs/check.md), a severity
+    and file:line:col. Exit 2 on an error (with --strict also on a warning), else 0."""
+    from audit.policy.check import check_policy
+    from audit.policy.check_output import render
 
-    bundle = load_policy(policy)
-    md = bundle.metadata
-    click.echo(
-        f"ok: {md.name} {md.version}: {len(bundle.tiers)} tiers, {len(bundle.classification.rules)} rules, "
-        f"{len(bundle.billing.prices)} price periods, {len(bundle.signals)} signals, "
-        f"{len(bundle.waivers)} waivers (sha256 {bundle.digest[:12]})"
-    )
+    report = check_policy(policy, as_of=as_of.date() if as_of is not None else None)  # type: ignore[attr-defined]
+    click.echo(render(report, fmt, strict), nl=False)
+    sys.exit(report.exit_code(strict))
 
 
 @cli.command()

@@ -1,0 +1,380 @@
+"""``support-audit check``: codes, severities and exact positions of every defect, the three
+output formats (SARIF validated against the official 2.1.0 schema), --strict, --as-of, and the
+rule analysis checked against DuckDB's own evaluation of the same conditions.
+
+Cases live in tests/fixtures/policies/check/<case>/: each overlays files on the clean bundle
+in check/base/ and lists in expected.txt exactly what check reports with --as-of 2026-06-15
+(paths as the user typed them: ``policies/…``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import json
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+from decimal import Decimal
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from audit.cli import main
+from audit.errors import Location
+from audit.policy.check import CODES, Problem, _eval, check_policy, code_of
+from audit.policy.check_output import render
+
+ROOT = Path(__file__).resolve().parent.parent
+POLICIES = ROOT / "policies"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "policies"
+CHECK = FIXTURES / "check"
+CASES = sorted(p.name for p in CHECK.iterdir() if p.is_dir() and p.name != "base")
+AS_OF = dt.date(2026, 6, 15)
+SARIF_SCHEMA = Path(__file__).resolve().parent / "fixtures" / "sarif" / "sarif-schema-2.1.0.json"
+LINE = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+):(?P<col>\d+): (?P<code>SA\d{3}) \[(?P<sev>\w+)\] ")
+
+
+def bundle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str | None = None) -> Path:
+    """The clean check bundle copied to ``tmp_path/policies``, with a case laid over it."""
+    target = tmp_path / "policies"
+    shutil.copytree(CHECK / "base", target)
+    if case:
+        for overlay in (CHECK / case).glob("*.y*ml"):
+            shutil.copy(overlay, target / overlay.name)
+    monkeypatch.chdir(tmp_path)
+    return Path("policies")
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exc:
+        main(list(argv))
+    out, err = capsys.readouterr()
+    return exc.value.code, out, err
+
+
+# --------------------------------------------------------------------------------------------
+# Each defect: code, severity, file, line, column
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_each_case_reports_its_defects_at_their_place(
+    case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    expected = (CHECK / case / "expected.txt").read_text(encoding="utf-8").splitlines()
+    report = check_policy(bundle(tmp_path, monkeypatch, case), as_of=AS_OF)
+    assert [str(p) for p in report.problems] == expected
+    for problem, line in zip(report.problems, expected, strict=True):
+        m = LINE.match(line)
+        assert m, line
+        assert problem.location == Location(m["file"], int(m["line"]), int(m["col"]))
+        assert (problem.code, problem.severity) == (m["code"], m["sev"])
+        assert CODES[problem.code].severity == problem.severity
+
+
+def test_the_cases_cover_every_analysis_code() -> None:
+    found = {
+        LINE.match(line)["code"]
+        for case in CASES
+        for line in (CHECK / case / "expected.txt").read_text(encoding="utf-8").splitlines()
+    }
+    analysis = {c for c in CODES if c >= "SA200"}
+    assert analysis <= found, analysis - found
+
+
+def test_the_clean_base_and_the_shipped_bundle_pass_strict(capsys, tmp_path, monkeypatch) -> None:
+    assert check_policy(bundle(tmp_path, monkeypatch), as_of=AS_OF).problems == []
+    code, out, _ = run_cli(capsys, "check", "--policy", str(POLICIES), "--strict", "--as-of", "2026-07-01")
+    assert code == 0, out
+    # the one thing worth knowing: managed-service-fault is a deliberate exception
+    assert [ln.split(" ", 2)[1] for ln in out.splitlines()[:-1]] == ["SA206"]
+    assert "'managed-service-fault' (line 38, tier standard) is an exception" in out
+    assert out.splitlines()[-1].startswith("ok: euserv-support 1.0.0: 2 tiers, 10 rules")
+
+
+def test_the_shipped_vocabulary_holds_every_category_of_the_sample_data() -> None:
+    import csv
+
+    with open(ROOT / "sample_data" / "tickets.csv", encoding="utf-8-sig", newline="") as fh:
+        used = {row["category"] for row in csv.DictReader(fh)}
+    from audit.sample.vocab import UNKNOWN_CATEGORY_SUBJECTS
+
+    vocabulary = set(check_policy(POLICIES, as_of=AS_OF).bundle.vocabularies["category"])
+    assert used <= vocabulary
+    assert set(UNKNOWN_CATEGORY_SUBJECTS) <= vocabulary  # what the generator may also write
+
+
+def test_a_shipped_rule_with_a_typo_is_an_error_with_did_you_mean(capsys, tmp_path) -> None:
+    target = tmp_path / "p"
+    shutil.copytree(POLICIES, target)
+    cls = target / "classification.yaml"
+    cls.write_text(cls.read_text().replace("category = 'webdesign'", "category = 'webdesgin'"))
+    code, out, _ = run_cli(capsys, "check", "--policy", str(target), "--as-of", "2026-07-01")
+    assert code == 2
+    assert f"{target}/classification.yaml:50:24: SA201 [error] 'webdesgin' is not in the vocabulary" in out
+    assert "(did you mean 'webdesign'?)" in out
+
+
+# --------------------------------------------------------------------------------------------
+# The loader's problems keep their text and get codes
+
+
+@pytest.mark.parametrize("case", sorted(p.name for p in (FIXTURES / "bad").iterdir() if p.is_dir()))
+def test_every_loader_problem_has_a_specific_code(
+    case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "policies"
+    shutil.copytree(FIXTURES / "valid", target)
+    for overlay in (FIXTURES / "bad" / case).glob("*.y*ml"):
+        shutil.copy(overlay, target / overlay.name)
+    monkeypatch.chdir(tmp_path)
+    report = check_policy(Path("policies"), as_of=AS_OF)
+    expected = (FIXTURES / "bad" / case / "expected.txt").read_text(encoding="utf-8").splitlines()
+    assert report.bundle is None
+    # the same problems, in the same order, with the loader's exact text
+    assert [str(Location(p.location.file, p.location.line, p.location.col)) + ": " + p.message
+            + (f" ({p.hint})" if p.hint else "") for p in report.problems] == expected
+    assert all(p.code != "SA199" and p.severity == "error" for p in report.problems)
+
+
+@pytest.mark.parametrize(
+    ("case", "codes"),
+    [
+        ("unknown-column", ["SA122"]),
+        ("overlapping-prices", ["SA130"]),
+        ("price-gap", ["SA131"]),
+        ("yaml-syntax", ["SA101"]),
+        ("hostile-read-csv", ["SA121"]),
+        ("float-price", ["SA106"]),
+        ("unknown-tier", ["SA108"]),
+    ],
+)
+def test_loader_codes(case: str, codes: list[str], tmp_path, monkeypatch) -> None:
+    target = tmp_path / "policies"
+    shutil.copytree(FIXTURES / "valid", target)
+    for overlay in (FIXTURES / "bad" / case).glob("*.y*ml"):
+        shutil.copy(overlay, target / overlay.name)
+    monkeypatch.chdir(tmp_path)
+    assert sorted({p.code for p in check_policy(Path("policies")).problems}) == codes
+
+
+def test_unmapped_messages_fall_back_to_sa199() -> None:
+    from audit.errors import Diagnostic
+
+    assert code_of(Diagnostic(Location("x"), "something new")) == "SA199"
+    assert code_of(Diagnostic(Location("x"), "cannot compare a (text) with 1 (a number)")) == "SA123"
+
+
+def test_run_still_refuses_an_invalid_bundle_with_exit_2(capsys, tmp_path) -> None:
+    target = tmp_path / "p"
+    shutil.copytree(POLICIES, target)
+    (target / "vocabularies.yaml").write_text("vocabularies:\n  categroy: [x]\n")
+    code, _, err = run_cli(capsys, "run", "--policy", str(target), "--out", str(tmp_path / "o"))
+    assert code == 2
+    assert "vocabularies.yaml:2:3: vocabulary for unknown column 'categroy' (did you mean 'category'?)" in err
+
+
+# --------------------------------------------------------------------------------------------
+# Exit codes, --strict, --as-of
+
+
+def test_strict_turns_warnings_into_exit_2(capsys, tmp_path, monkeypatch) -> None:
+    path = str(bundle(tmp_path, monkeypatch, "waivers"))
+    code, out, _ = run_cli(capsys, "check", "--policy", path, "--as-of", "2026-06-15")
+    assert code == 0 and out.splitlines()[-1].startswith("ok: ")
+    code, out, _ = run_cli(capsys, "check", "--policy", path, "--as-of", "2026-06-15", "--strict")
+    assert code == 2 and out.splitlines()[-1].startswith("failed: ")
+    assert out.splitlines()[-1].endswith("0 errors, 2 warnings, 1 info (as of 2026-06-15, strict)")
+
+
+def test_info_never_fails_and_errors_always_do(capsys, tmp_path, monkeypatch) -> None:
+    path = str(bundle(tmp_path, monkeypatch, "not-analysed"))
+    assert run_cli(capsys, "check", "--policy", path, "--strict")[0] == 0
+    path = str(bundle(tmp_path / "x", monkeypatch, "shadowed"))
+    assert run_cli(capsys, "check", "--policy", path)[0] == 2
+
+
+def test_as_of_decides_which_waivers_expired(tmp_path, monkeypatch) -> None:
+    path = bundle(tmp_path, monkeypatch, "waivers")
+
+    def codes(day: dt.date) -> list[tuple[str, str]]:
+        return [(p.code, p.message.split("'")[1]) for p in check_policy(path, as_of=day).problems
+                if p.code in ("SA220", "SA221")]
+
+    assert codes(dt.date(2026, 3, 1)) == [("SA221", "W-old")]  # 30 days left
+    assert codes(dt.date(2026, 3, 31)) == [("SA221", "W-old")]  # its last day
+    assert codes(dt.date(2026, 4, 1)) == [("SA220", "W-old")]
+    assert codes(dt.date(2026, 7, 16)) == [("SA220", "W-old"), ("SA220", "W-soon")]
+
+
+def test_a_bad_as_of_is_a_usage_error(capsys) -> None:
+    code, _, err = run_cli(capsys, "check", "--policy", str(POLICIES), "--as-of", "2026-02-30")
+    assert code == 4 and "--as-of" in err
+
+
+# --------------------------------------------------------------------------------------------
+# JSON and SARIF
+
+
+def test_json_is_a_list_of_problems(capsys, tmp_path, monkeypatch) -> None:
+    path = str(bundle(tmp_path, monkeypatch, "prices"))
+    code, out, _ = run_cli(capsys, "check", "--policy", path, "--format", "json", "--as-of", "2026-06-15")
+    assert code == 2
+    data = json.loads(out)
+    assert data[1] == {
+        "code": "SA201",
+        "name": "unknown-value",
+        "severity": "error",
+        "file": "policies/billing.yaml",
+        "line": 9,
+        "column": 17,
+        "message": "'premum' is not in the vocabulary of customer.contract: no customer has this price list",
+        "hint": "did you mean 'premium'?",
+    }
+    assert [d["code"] for d in data] == ["SA210", "SA201", "SA211"]
+
+
+@pytest.fixture(scope="module")
+def sarif_validator() -> jsonschema.Draft4Validator:
+    schema = json.loads(SARIF_SCHEMA.read_text(encoding="utf-8"))
+    jsonschema.Draft4Validator.check_schema(schema)
+    return jsonschema.Draft4Validator(schema)
+
+
+@pytest.mark.parametrize("case", ["shadowed", "prices", "bad-vocabulary", None])
+def test_sarif_is_valid_and_annotates_the_policy_lines(
+    case, capsys, tmp_path, monkeypatch, sarif_validator
+) -> None:
+    path = str(bundle(tmp_path, monkeypatch, case))
+    code, out, _ = run_cli(capsys, "check", "--policy", path, "--format", "sarif", "--as-of", "2026-06-15")
+    log = json.loads(out)
+    errors = sorted(sarif_validator.iter_errors(log), key=str)
+    assert not errors, errors[0]
+    run = log["runs"][0]
+    rules = run["tool"]["driver"]["rules"]
+    assert [r["id"] for r in rules] == list(CODES)
+    for rule in rules:
+        assert rule["helpUri"].endswith(f"docs/check.md#{rule['id'].lower()}")
+        assert rule["defaultConfiguration"]["level"] in ("error", "warning", "note")
+        assert rule["name"] and rule["shortDescription"]["text"]
+    expected = check_policy(Path(path), as_of=AS_OF).problems
+    assert len(run["results"]) == len(expected)
+    for result, problem in zip(run["results"], expected, strict=True):
+        assert rules[result["ruleIndex"]]["id"] == result["ruleId"] == problem.code
+        physical = result["locations"][0]["physicalLocation"]
+        assert physical["artifactLocation"] == {"uri": problem.location.file, "uriBaseId": "%SRCROOT%"}
+        assert physical["region"] == {"startLine": problem.location.line, "startColumn": problem.location.col}
+        assert result["level"] == {"error": "error", "warning": "warning", "info": "note"}[problem.severity]
+    assert code == (0 if case is None else 2)
+
+
+def test_sarif_help_links_point_at_the_repository_in_github_actions(monkeypatch) -> None:
+    from audit.policy.check_output import sarif
+
+    monkeypatch.setenv("GITHUB_SERVER_URL", "https://github.com")
+    monkeypatch.setenv("GITHUB_REPOSITORY", "acme/support-policies")
+    monkeypatch.setenv("GITHUB_SHA", "abc123")
+    monkeypatch.delenv("SUPPORT_AUDIT_DOCS_URL", raising=False)
+    log = sarif(check_policy(POLICIES, as_of=AS_OF))
+    rule = log["runs"][0]["tool"]["driver"]["rules"][0]
+    assert rule["helpUri"] == "https://github.com/acme/support-policies/blob/abc123/docs/check.md#sa100"
+
+
+def test_a_problem_without_a_line_has_no_region(tmp_path, monkeypatch) -> None:
+    from audit.policy.check_output import sarif
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "empty").mkdir()
+    log = sarif(check_policy(Path("empty"), as_of=AS_OF))
+    (result,) = log["runs"][0]["results"]
+    assert result["ruleId"] == "SA100"
+    assert "region" not in result["locations"][0]["physicalLocation"]
+
+
+# --------------------------------------------------------------------------------------------
+# Docs and speed
+
+
+def test_every_code_is_documented() -> None:
+    text = (ROOT / "docs" / "check.md").read_text(encoding="utf-8")
+    for code in CODES.values():
+        heading = f"### {code.id} {code.name}"
+        assert heading in text, heading
+        section = text.split(heading, 1)[1].split("\n### ", 1)[0]
+        assert f"Severity: **{code.severity}**" in section, code.id
+
+
+def test_check_never_imports_the_heavy_libraries() -> None:
+    script = textwrap.dedent(
+        f"""
+        import sys
+        from audit.cli import main
+        try:
+            main(["check", "--policy", {str(POLICIES)!r}, "--format", "sarif", "--as-of", "2026-07-01"])
+        except SystemExit as exit:
+            assert exit.code == 0, exit.code
+        heavy = ("duckdb", "great_expectations", "plotly", "polars", "pyarrow", "pandas")
+        print(sorted(m for m in heavy if m in sys.modules))
+        """
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert run.stdout.splitlines()[-1] == "[]"
+
+
+def test_output_is_deterministic(tmp_path, monkeypatch) -> None:
+    path = bundle(tmp_path, monkeypatch, "overlap")
+    first = render(check_policy(path, as_of=AS_OF), "sarif")
+    assert render(check_policy(path, as_of=AS_OF), "sarif") == first
+
+
+# --------------------------------------------------------------------------------------------
+# The evaluator the analysis rests on agrees with DuckDB on every combination
+
+
+CONDITIONS = [
+    "cause = 'customer' AND category <> 'documentation'",
+    "category = 'service_fault' AND service.managed AND cause IS DISTINCT FROM 'customer'",
+    "NOT coalesce(service.managed, false) OR cause IS NOT DISTINCT FROM NULL",
+    "category IN ('webdesign', 'data_loss') AND cause NOT IN ('customer')",
+    "category NOT IN ('webdesign') OR service.managed IS TRUE",
+    "service.managed IS FALSE AND NOT (cause IS NULL)",
+    "category LIKE 'web%' OR category ILIKE '%LOSS'",
+    "upper(category) = 'WEBDESIGN' OR length(category) BETWEEN 9 AND 13",
+    "contains(category, 'fault') AND NOT starts_with(category, 'x') AND ends_with(category, 't')",
+    "trim(coalesce(cause, ' none ')) = 'none' OR cause > 'p'",
+    "service.managed = (cause = 'customer')",
+    "NOT (category = 'webdesign' OR cause = 'unknown')",
+]
+
+
+def test_the_evaluator_agrees_with_duckdb() -> None:
+    import duckdb
+
+    from audit.policy.expr import checked_condition, compile_condition
+
+    categories = ["webdesign", "data_loss", "service_fault", "documentation"]
+    envs = [
+        {"category": cat, "cause": cause, "service_managed": managed}
+        for cat, cause, managed in itertools.product(
+            categories, ["provider", "customer", "unknown", None], [True, False, None]
+        )
+    ]
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t (k INTEGER, category VARCHAR, cause VARCHAR, service_managed BOOLEAN)")
+    con.executemany("INSERT INTO t VALUES (?, ?, ?, ?)",
+                    [(k, e["category"], e["cause"], e["service_managed"]) for k, e in enumerate(envs)])
+    for text in CONDITIONS:
+        sql = compile_condition(text, loc=Location("test"))
+        duck = dict(con.execute(f"SELECT k, ({sql}) FROM t ORDER BY k").fetchall())
+        tree = checked_condition(text)
+        ours = {k: _eval(tree, env) for k, env in enumerate(envs)}
+        ours = {k: v if not isinstance(v, Decimal) else int(v) for k, v in ours.items()}
+        assert ours == duck, text
+
+
+def test_problem_text_format() -> None:
+    p = Problem("SA201", Location("policies/x.yaml", 3, 7), "bad", "fix it")
+    assert str(p) == "policies/x.yaml:3:7: SA201 [error] bad (fix it)"

@@ -378,3 +378,39 @@ def test_the_evaluator_agrees_with_duckdb() -> None:
 def test_problem_text_format() -> None:
     p = Problem("SA201", Location("policies/x.yaml", 3, 7), "bad", "fix it")
     assert str(p) == "policies/x.yaml:3:7: SA201 [error] bad (fix it)"
+
+
+def test_the_bit_sets_agree_with_evaluating_each_combination() -> None:
+    from audit.policy.check import _Space
+    from audit.policy.expr import checked_condition
+
+    columns = ["category", "cause", "service_managed"]
+    domains = [["webdesign", "data_loss", "service_fault", "documentation"],
+               ["provider", "customer", "unknown", None], [True, False, None]]
+    space = _Space(columns, domains)
+    assert space.size == 48
+    for text in CONDITIONS:
+        tree = checked_condition(text)
+        expected = sum(1 << k for k in range(space.size) if _eval(tree, space.assignment(k)) is True)
+        assert space.true(tree) == expected, text
+
+
+def test_comparing_free_text_with_another_column_is_not_analysed(tmp_path, monkeypatch) -> None:
+    """'channel' may hold any text, so 'channel = cause' cannot be decided from listed values."""
+    path = bundle(tmp_path, monkeypatch)
+    (path / "classification.yaml").write_text(textwrap.dedent("""\
+        classification:
+          rules:
+            - id: odd
+              tier: extended
+              when: channel = cause
+            - id: customer-caused
+              tier: extended
+              when: cause = 'customer'
+            - id: customer-how-to
+              tier: standard
+              when: cause = 'customer' AND category = 'software_usage'
+    """))
+    problems = [(p.code, p.location.line) for p in check_policy(path, as_of=AS_OF).problems]
+    # 'odd' is not analysed; the later rule is still shadowed by the analysed 'customer-caused'
+    assert problems == [("SA207", 5), ("SA202", 11)]

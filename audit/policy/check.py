@@ -100,7 +100,7 @@ SEVERITIES = ("error", "warning", "info")
 DOCS_PAGE = "docs/check.md"
 EXPIRING_DAYS = 30
 #: Above this many value combinations the rules are not analysed (reported as SA207).
-MAX_COMBINATIONS = 200_000
+MAX_COMBINATIONS = 1_000_000
 
 # Loader messages -> codes. The loader's texts are stable (tests pin them); the first pattern
 # that matches wins, SA199 catches anything new (a test keeps every fixture off SA199).
@@ -211,9 +211,10 @@ class _Incomplete(Exception):
 
 @dataclass(frozen=True)
 class _Other:
-    """A value of ``column`` the policy never names: unequal to every literal."""
+    """A value of ``column`` other than the ``listed`` ones the domain names explicitly."""
 
     column: str
+    listed: frozenset = frozenset()
 
     def __repr__(self) -> str:
         return "<any other value>"
@@ -321,16 +322,45 @@ def _eval(node: exp.Expression, env: dict[str, Any]) -> Any:
 
 
 def _equal(a: Any, b: Any) -> bool:
-    if isinstance(a, _Other) or isinstance(b, _Other):
-        if isinstance(a, _Other) and isinstance(b, _Other):
-            raise _Incomplete("two unlisted values compared")
-        return False
+    for other, value in ((a, b), (b, a)):
+        if isinstance(other, _Other):
+            if isinstance(value, _Other) or value not in other.listed:
+                # "any other value" might be this one: not decidable from the listed values
+                raise _Incomplete("a comparison of two columns")
+            return False
     return a == b
 
 
 def _concrete(*values: Any) -> None:
     if any(isinstance(v, _Other) for v in values):
         raise _Incomplete("an ordering, pattern or function on free text")
+
+
+_EQUALITIES = (exp.EQ, exp.NEQ, exp.NullSafeEQ, exp.NullSafeNEQ)
+_ORDERINGS = (exp.LT, exp.LTE, exp.GT, exp.GTE)
+
+
+def _compared(tree: exp.Expression, ordering: bool = True) -> list[tuple[str, exp.Expression]]:
+    """(column, the other operand) of every comparison and IN list with a column on one side."""
+    from audit.policy.expr import CONDITION_COLUMNS, written_column
+
+    def column_of(node: exp.Expression) -> str | None:
+        while isinstance(node, exp.Paren):
+            node = node.this
+        if isinstance(node, exp.Column):
+            return CONDITION_COLUMNS.get(written_column(node), written_column(node))
+        return None
+
+    kinds = _EQUALITIES + _ORDERINGS if ordering else _EQUALITIES
+    pairs: list[tuple[str, exp.Expression]] = []
+    for node in tree.walk():
+        if isinstance(node, kinds):
+            for a, b in ((node.this, node.expression), (node.expression, node.this)):
+                if (col := column_of(a)) is not None:
+                    pairs.append((col, b))
+        elif isinstance(node, exp.In) and (col := column_of(node.this)) is not None:
+            pairs += [(col, item) for item in node.expressions]
+    return pairs
 
 
 def _columns_read(tree: exp.Expression) -> set[str]:
@@ -360,6 +390,80 @@ def _describe(env: dict[str, Any], columns: list[str]) -> str:
         else:
             parts.append(f"{name} = '{value}'")
     return ", ".join(parts)
+
+
+class _Space:
+    """Every combination of the values of ``columns``, as bit positions of Python integers.
+
+    A set of combinations (the tickets a condition is true for) is an int with one bit per
+    combination, so AND/OR/NOT of conditions and "is every ticket of A also in B" are a few
+    big-integer operations. Only a predicate that is not AND/OR/NOT (``x = 'a'``,
+    ``coalesce(m, false)``) is evaluated value by value, over the columns it reads alone.
+    """
+
+    def __init__(self, columns: list[str], domains: list[list[Any]]):
+        self.columns, self.domains = columns, domains
+        self.size = 1
+        for d in domains:
+            self.size *= len(d)
+        self.all = (1 << self.size) - 1
+        self.strides: list[int] = []
+        stride = 1
+        for d in reversed(domains):
+            self.strides.insert(0, stride)
+            stride *= len(d)
+        self._masks: dict[tuple[int, int], int] = {}
+
+    def mask(self, i: int, v: int) -> int:
+        """The combinations where column ``i`` has its ``v``-th value."""
+        key = (i, v)
+        if key not in self._masks:
+            stride, d = self.strides[i], len(self.domains[i])
+            period = stride * d
+            mask, width = ((1 << stride) - 1) << (v * stride), period
+            while width < self.size:  # repeat the period by doubling: linear in the size
+                mask |= mask << width
+                width *= 2
+            self._masks[key] = mask & self.all
+        return self._masks[key]
+
+    def assignment(self, index: int) -> dict[str, Any]:
+        return {
+            c: d[(index // s) % len(d)]
+            for c, d, s in zip(self.columns, self.domains, self.strides, strict=True)
+        }
+
+    def true(self, tree: exp.Expression) -> int:
+        return self._sym(tree)[0]
+
+    def _sym(self, node: exp.Expression) -> tuple[int, int]:
+        """(combinations where ``node`` is TRUE, where it is FALSE); the rest is NULL."""
+        if isinstance(node, exp.Paren):
+            return self._sym(node.this)
+        if isinstance(node, exp.And):
+            (ta, fa), (tb, fb) = self._sym(node.this), self._sym(node.expression)
+            return ta & tb, fa | fb
+        if isinstance(node, exp.Or):
+            (ta, fa), (tb, fb) = self._sym(node.this), self._sym(node.expression)
+            return ta | tb, fa & fb
+        if isinstance(node, exp.Not):
+            t, f = self._sym(node.this)
+            return f, t
+        read = sorted({self.columns.index(c) for c in _columns_read(node)})
+        true = false = 0
+        for combo in itertools.product(*(range(len(self.domains[i])) for i in read)):
+            env = {self.columns[i]: self.domains[i][v] for i, v in zip(read, combo, strict=True)}
+            value = _truth(_eval(node, env))
+            if value is None:
+                continue
+            where = self.all
+            for i, v in zip(read, combo, strict=True):
+                where &= self.mask(i, v)
+            if value:
+                true |= where
+            else:
+                false |= where
+        return true, false
 
 
 # --------------------------------------------------------------------------------------------
@@ -442,24 +546,7 @@ class _Analysis:
     # -- values outside a vocabulary -------------------------------------------------------
 
     def values(self, cond: _Condition) -> None:
-        from audit.policy.expr import CONDITION_COLUMNS, written_column
-
-        def column_of(node: exp.Expression) -> str | None:
-            while isinstance(node, exp.Paren):
-                node = node.this
-            if isinstance(node, exp.Column):
-                return CONDITION_COLUMNS.get(written_column(node), written_column(node))
-            return None
-
-        pairs: list[tuple[str, exp.Expression]] = []
-        for node in cond.tree.walk():
-            if isinstance(node, (exp.EQ, exp.NEQ, exp.NullSafeEQ, exp.NullSafeNEQ)):
-                for a, b in ((node.this, node.expression), (node.expression, node.this)):
-                    if (col := column_of(a)) is not None:
-                        pairs.append((col, b))
-            elif isinstance(node, exp.In) and (col := column_of(node.this)) is not None:
-                pairs += [(col, item) for item in node.expressions]
-        for column, literal in pairs:
+        for column, literal in _compared(cond.tree, ordering=False):
             if column not in self.vocab or not (isinstance(literal, exp.Literal) and literal.is_string):
                 continue
             values, _closed = self.vocab[column]
@@ -504,68 +591,69 @@ class _Analysis:
             vocab, closed = self.vocab[column]
             values = list(vocab)
             if not closed:  # data outside a declared vocabulary is not rejected: it may come
-                values += [*sorted(literals.get(column, set()) - set(vocab)), _Other(column)]
+                values += sorted(literals.get(column, set()) - set(vocab))
+                values.append(_Other(column, frozenset(values)))
         elif typ == "text":
-            values = [*sorted(literals.get(column, ())), _Other(column)]
+            values = sorted(literals.get(column, ()))
+            values.append(_Other(column, frozenset(values)))
         else:  # numbers and timestamps: only tests that do not look at the value are exact
             values = [_Other(column)]
         if self.nullable.get(column, True):
             values.append(None)
         return values
 
+    def space(self, conds: list[_Condition], literals: dict[str, set[str]]) -> _Space:
+        columns = sorted(set().union(*(c.columns for c in conds)) if conds else set())
+        return _Space(columns, [self.domain(c, literals) for c in columns])
+
     def rules(self, rules: list[_Condition]) -> None:
         literals = self._literals(rules)
-        analysable: list[_Condition] = []
+        full = self.space(rules, literals)
+        if full.size > MAX_COMBINATIONS:  # analyse what fits: the rules that are small alone
+            small = [c for c in rules if self.space([c], literals).size <= MAX_COMBINATIONS]
+            full = self.space(small, literals)
+            while full.size > MAX_COMBINATIONS and small:
+                small.pop()
+                full = self.space(small, literals)
+        truth: dict[int, int] = {}
         for cond in rules:
-            reason = self._incomplete(cond, literals)
-            if reason:
-                self.add(
-                    "SA207",
-                    cond.loc,
-                    f"rule '{cond.ident}' is not analysed for shadowing and overlaps: {reason}",
-                    "docs/check.md says which conditions are analysed",
-                )
+            if not cond.columns <= set(full.columns):
+                reason = f"together with the rules before it, its columns have more than {MAX_COMBINATIONS} combinations of values"
             else:
-                analysable.append(cond)
-        columns = sorted(set().union(*(c.columns for c in analysable)) if analysable else set())
-        domains = [self.domain(c, literals) for c in columns]
-        size = 1
-        for d in domains:
-            size *= len(d)
-        if size > MAX_COMBINATIONS:
-            first = analysable[0].loc if analysable else self.sources.at("classification")
+                try:
+                    truth[id(cond)] = full.true(cond.tree)
+                    continue
+                except _Incomplete as why:
+                    reason = f"it uses {why} on a column whose values are not all known"
             self.add(
                 "SA207",
-                first,
-                f"the rules are not analysed: {size} combinations of values exceed {MAX_COMBINATIONS}",
-                "declare smaller vocabularies",
+                cond.loc,
+                f"rule '{cond.ident}' is not analysed for shadowing and overlaps: {reason}",
+                "docs/check.md says which conditions are analysed",
             )
-            return
-        envs = [dict(zip(columns, combo, strict=True)) for combo in itertools.product(*domains)]
-        truth = {id(c): {k for k, env in enumerate(envs) if _eval(c.tree, env) is True} for c in analysable}
         tiers = {c.ident: r.tier for c, r in zip(rules, self.bundle.classification.rules, strict=True)}
         lines = {c.ident: c.loc.line for c in rules}
-        position = {id(c): i for i, c in enumerate(rules)}
-        before_all: set[int] = set()  # tickets decided by an earlier analysable rule
-        decider: dict[int, str] = {}  # ticket -> the analysable rule that decides it
+        before = 0  # tickets an earlier analysed rule decides
+        effective: dict[str, int] = {}  # rule -> the tickets it decides (among analysed rules)
+        blocked = False  # an unanalysed rule came first: what the later ones decide is unknown
         shadowed: set[str] = set()
-        for cond in analysable:
-            mine = truth[id(cond)]
-            tier = tiers[cond.ident]
+        for cond in rules:
+            if id(cond) not in truth:
+                blocked = True
+                continue
+            mine, tier = truth[id(cond)], tiers[cond.ident]
             if not mine:
-                if cond.unknown_values:
-                    continue
-                self.add(
-                    "SA204",
-                    cond.loc,
-                    f"rule '{cond.ident}' never matches: its condition is false or NULL for every ticket",
-                    "check the condition for contradictions",
-                )
-            elif mine <= before_all:
-                winners = sorted({decider[k] for k in mine}, key=lambda r: lines[r])
+                if not cond.unknown_values:
+                    self.add(
+                        "SA204",
+                        cond.loc,
+                        f"rule '{cond.ident}' never matches: its condition is false or NULL for every ticket",
+                        "check the condition for contradictions",
+                    )
+            elif mine & ~before == 0:
+                winners = [r for r, region in effective.items() if region & mine]
                 named = ", ".join(f"'{w}' (line {lines[w]})" for w in winners)
-                unknown_before = any(position[id(c)] < position[id(cond)] for c in rules if c not in analysable)
-                same = all(tiers[w] == tier for w in winners) and not unknown_before
+                same = all(tiers[w] == tier for w in winners) and not blocked
                 self.add(
                     "SA203" if same else "SA202",
                     cond.loc,
@@ -573,25 +661,12 @@ class _Analysis:
                     "remove the rule" if same else "move it before those rules, or narrow them",
                 )
                 shadowed.add(cond.ident)
-            for k in mine - before_all:
-                decider[k] = cond.ident
-            before_all |= mine
-        self.overlaps(rules, analysable, truth, envs, columns, tiers, lines, shadowed)
-
-    def overlaps(self, rules, analysable, truth, envs, columns, tiers, lines, shadowed) -> None:
-        earlier: set[int] = set()
-        effective: dict[str, set[int]] = {}
-        blocked = False  # an unanalysed rule before: what the later ones decide is unknown
-        first_columns = {c.ident: c.columns for c in rules}
-        for cond in rules:
-            if cond not in analysable:
-                blocked = True
-                continue
-            if not blocked:
-                effective[cond.ident] = truth[id(cond)] - earlier
-            earlier |= truth[id(cond)]
-        for later in analysable:
-            if later.ident in shadowed:
+            effective[cond.ident] = mine & ~before
+            if blocked:
+                effective.pop(cond.ident)  # its region may be taken by the unanalysed rule
+            before |= mine
+        for later in rules:
+            if id(later) not in truth or later.ident in shadowed:
                 continue
             for first_id, region in effective.items():
                 if lines[first_id] >= lines[later.ident] or tiers[first_id] == tiers[later.ident]:
@@ -599,9 +674,10 @@ class _Analysis:
                 both = region & truth[id(later)]
                 if not both:
                     continue
-                shown = [c for c in columns if c in later.columns or c in first_columns[first_id]]
-                example = _describe(envs[min(both)], shown)
-                if region <= truth[id(later)]:
+                first = next(c for c in rules if c.ident == first_id)
+                shown = [c for c in full.columns if c in later.columns or c in first.columns]
+                example = _describe(full.assignment((both & -both).bit_length() - 1), shown)
+                if region & ~truth[id(later)] == 0:
                     self.add(
                         "SA206",
                         later.loc,
@@ -620,49 +696,31 @@ class _Analysis:
                     )
 
     def _literals(self, conds: list[_Condition]) -> dict[str, set[str]]:
-        from audit.policy.expr import CONDITION_COLUMNS, written_column
-
+        """Column -> the text literals it is compared with (=, <>, IS DISTINCT FROM, IN, < …)."""
         out: dict[str, set[str]] = {}
         for cond in conds:
-            for node in cond.tree.walk():
-                if isinstance(node, exp.Literal) and node.is_string:
-                    for col in cond.tree.find_all(exp.Column):
-                        name = CONDITION_COLUMNS.get(written_column(col), written_column(col))
-                        out.setdefault(name, set()).add(node.this)
+            for column, literal in _compared(cond.tree):
+                if isinstance(literal, exp.Literal) and literal.is_string:
+                    out.setdefault(column, set()).add(literal.this)
         return out
 
-    def _incomplete(self, cond: _Condition, literals: dict[str, set[str]]) -> str:
-        """Why ``cond`` cannot be evaluated exactly over its columns' domains ("" when it can)."""
-        columns = sorted(cond.columns)
-        domains = [self.domain(c, literals) for c in columns]
-        size = 1
-        for d in domains:
-            size *= len(d)
-        if size > MAX_COMBINATIONS:
-            return f"{size} combinations of values"
-        try:
-            for combo in itertools.product(*domains):
-                _eval(cond.tree, dict(zip(columns, combo, strict=True)))
-        except _Incomplete as why:
-            return f"it uses {why} on a column whose values are not all known"
-        return ""
-
     def never_true(self, cond: _Condition, what: str) -> None:
-        literals = self._literals([cond])
-        if cond.unknown_values or self._incomplete(cond, literals):
+        if cond.unknown_values:
             return
-        columns = sorted(cond.columns)
-        domains = [self.domain(c, literals) for c in columns]
-        if not any(
-            _eval(cond.tree, dict(zip(columns, combo, strict=True))) is True
-            for combo in itertools.product(*domains)
-        ):
-            self.add(
-                "SA204",
-                cond.loc,
-                f"{what} '{cond.ident}' never matches: its condition is false or NULL for every ticket",
-                "check the condition for contradictions",
-            )
+        space = self.space([cond], self._literals([cond]))
+        if space.size > MAX_COMBINATIONS:
+            return
+        try:
+            if space.true(cond.tree):
+                return
+        except _Incomplete:
+            return
+        self.add(
+            "SA204",
+            cond.loc,
+            f"{what} '{cond.ident}' never matches: its condition is false or NULL for every ticket",
+            "check the condition for contradictions",
+        )
 
     # -- price lists ------------------------------------------------------------------------
 

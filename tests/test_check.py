@@ -414,3 +414,28 @@ def test_comparing_free_text_with_another_column_is_not_analysed(tmp_path, monke
     problems = [(p.code, p.location.line) for p in check_policy(path, as_of=AS_OF).problems]
     # 'odd' is not analysed; the later rule is still shadowed by the analysed 'customer-caused'
     assert problems == [("SA207", 5), ("SA202", 11)]
+
+
+def test_a_rule_after_an_unanalysed_one_names_who_shadows_it(tmp_path, monkeypatch) -> None:
+    path = bundle(tmp_path, monkeypatch)
+    (path / "classification.yaml").write_text(textwrap.dedent("""\
+        classification:
+          rules:
+            - id: firewall
+              tier: extended
+              when: contains(subject, 'firewall')
+            - id: web
+              tier: extended
+              when: category = 'webdesign'
+            - id: web-by-customer
+              tier: standard
+              when: category = 'webdesign' AND cause = 'customer'
+    """))
+    messages = [(p.code, p.message) for p in check_policy(path, as_of=AS_OF).problems]
+    assert messages == [
+        ("SA207", "rule 'firewall' is not analysed for shadowing and overlaps: it applies an ordering, "
+                  "a pattern or a function to a column whose values are not all known (free text, a "
+                  "declared vocabulary, a timestamp)"),
+        ("SA202", "rule 'web-by-customer' never decides: every ticket it matches is decided earlier "
+                  "by 'web' (line 8)"),
+    ]

@@ -226,7 +226,7 @@ _NO_SERVICE_PREFIX = "service_"  # a ticket without a service: every service col
 def _truth(v: Any) -> bool | None:
     if v is None or isinstance(v, bool):
         return v
-    raise _Incomplete("not true/false")
+    raise _Incomplete("a value that is not true/false is used as a condition")
 
 
 def _eval(node: exp.Expression, env: dict[str, Any]) -> Any:
@@ -299,14 +299,14 @@ def _eval(node: exp.Expression, env: dict[str, Any]) -> Any:
                 return value
         return None
     if isinstance(node, exp.RegexpLike):
-        raise _Incomplete("regexp_matches")
+        raise _Incomplete("it calls regexp_matches (regular expressions are not evaluated)")
     if isinstance(node, (exp.Lower, exp.Upper, exp.Trim, exp.Length)):
         a = _eval(node.this, env)
         if a is None:
             return None
         _concrete(a)
         if not a.isascii():
-            raise _Incomplete("case rules of non-ASCII text")
+            raise _Incomplete("it changes the case of non-ASCII text")
         if isinstance(node, exp.Length):
             return Decimal(len(a))
         return a.lower() if isinstance(node, exp.Lower) else a.upper() if isinstance(node, exp.Upper) else a.strip(" ")
@@ -318,7 +318,7 @@ def _eval(node: exp.Expression, env: dict[str, Any]) -> Any:
         if isinstance(node, exp.Contains):
             return b in a
         return a.startswith(b) if isinstance(node, exp.StartsWith) else a.endswith(b)
-    raise _Incomplete(node.key)
+    raise _Incomplete(f"it uses {node.key}")
 
 
 def _equal(a: Any, b: Any) -> bool:
@@ -326,14 +326,17 @@ def _equal(a: Any, b: Any) -> bool:
         if isinstance(other, _Other):
             if isinstance(value, _Other) or value not in other.listed:
                 # "any other value" might be this one: not decidable from the listed values
-                raise _Incomplete("a comparison of two columns")
+                raise _Incomplete("it compares a column whose values are not all known with another column")
             return False
     return a == b
 
 
 def _concrete(*values: Any) -> None:
     if any(isinstance(v, _Other) for v in values):
-        raise _Incomplete("an ordering, pattern or function on free text")
+        raise _Incomplete(
+            "it applies an ordering, a pattern or a function to a column whose values are not all "
+            "known (free text, a declared vocabulary, a timestamp)"
+        )
 
 
 _EQUALITIES = (exp.EQ, exp.NEQ, exp.NullSafeEQ, exp.NullSafeNEQ)
@@ -624,7 +627,7 @@ class _Analysis:
                     truth[id(cond)] = full.true(cond.tree)
                     continue
                 except _Incomplete as why:
-                    reason = f"it uses {why} on a column whose values are not all known"
+                    reason = str(why)
             self.add(
                 "SA207",
                 cond.loc,
@@ -634,7 +637,8 @@ class _Analysis:
         tiers = {c.ident: r.tier for c, r in zip(rules, self.bundle.classification.rules, strict=True)}
         lines = {c.ident: c.loc.line for c in rules}
         before = 0  # tickets an earlier analysed rule decides
-        effective: dict[str, int] = {}  # rule -> the tickets it decides (among analysed rules)
+        decides: dict[str, int] = {}  # rule -> the tickets it decides among the analysed rules
+        effective: dict[str, int] = {}  # the same, for rules no unanalysed rule comes before
         blocked = False  # an unanalysed rule came first: what the later ones decide is unknown
         shadowed: set[str] = set()
         for cond in rules:
@@ -651,7 +655,7 @@ class _Analysis:
                         "check the condition for contradictions",
                     )
             elif mine & ~before == 0:
-                winners = [r for r, region in effective.items() if region & mine]
+                winners = [r for r, region in decides.items() if region & mine]
                 named = ", ".join(f"'{w}' (line {lines[w]})" for w in winners)
                 same = all(tiers[w] == tier for w in winners) and not blocked
                 self.add(
@@ -661,9 +665,9 @@ class _Analysis:
                     "remove the rule" if same else "move it before those rules, or narrow them",
                 )
                 shadowed.add(cond.ident)
-            effective[cond.ident] = mine & ~before
-            if blocked:
-                effective.pop(cond.ident)  # its region may be taken by the unanalysed rule
+            decides[cond.ident] = mine & ~before
+            if not blocked:  # else an unanalysed rule may take some of it first
+                effective[cond.ident] = decides[cond.ident]
             before |= mine
         for later in rules:
             if id(later) not in truth or later.ident in shadowed:

@@ -93,6 +93,9 @@ def test_the_clean_base_and_the_shipped_bundle_pass_strict(capsys, tmp_path, mon
     assert [ln.split(" ", 2)[1] for ln in out.splitlines()[:-1]] == ["SA206"]
     assert "'managed-service-fault' (line 38, tier standard) is an exception" in out
     assert out.splitlines()[-1].startswith("ok: euserv-support 1.0.0: 2 tiers, 10 rules")
+    # after the shipped waiver's end it still passes: an expired waiver is info (docs/check.md)
+    code, out, _ = run_cli(capsys, "check", "--policy", str(POLICIES), "--strict", "--as-of", "2027-01-05")
+    assert code == 0 and "SA220 [info] waiver 'W-2026-001' expired on 2026-12-31" in out
 
 
 def test_the_shipped_vocabulary_holds_every_category_of_the_sample_data() -> None:
@@ -187,7 +190,7 @@ def test_strict_turns_warnings_into_exit_2(capsys, tmp_path, monkeypatch) -> Non
     assert code == 0 and out.splitlines()[-1].startswith("ok: ")
     code, out, _ = run_cli(capsys, "check", "--policy", path, "--as-of", "2026-06-15", "--strict")
     assert code == 2 and out.splitlines()[-1].startswith("failed: ")
-    assert out.splitlines()[-1].endswith("0 errors, 2 warnings, 1 info (as of 2026-06-15, strict)")
+    assert out.splitlines()[-1].endswith("0 errors, 1 warning, 2 info (as of 2026-06-15, strict)")
 
 
 def test_info_never_fails_and_errors_always_do(capsys, tmp_path, monkeypatch) -> None:

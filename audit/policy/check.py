@@ -87,7 +87,7 @@ _CODE_LIST = (
     Code("SA207", "not-analysed", "info", "A rule could not be analysed exhaustively; nothing is claimed about it."),
     Code("SA210", "price-list-starts-late", "warning", "A price list starts after the bundle's effective_from: earlier work has no price."),
     Code("SA211", "price-list-ends", "warning", "A price list's last period has an end date: later work has no price."),
-    Code("SA220", "waiver-expired", "warning", "A waiver expired before the --as-of date."),
+    Code("SA220", "waiver-expired", "info", "A waiver expired before the --as-of date."),
     Code("SA221", "waiver-expiring", "info", "A waiver expires within 30 days of the --as-of date."),
     Code("SA222", "waiver-kind-off", "warning", "A waiver's scope names a finding kind that is switched off: it can never apply."),
     Code("SA230", "unused-vocabulary", "warning", "A vocabulary no condition or price override uses."),
@@ -218,9 +218,6 @@ class _Other:
 
     def __repr__(self) -> str:
         return "<any other value>"
-
-
-_NO_SERVICE_PREFIX = "service_"  # a ticket without a service: every service column is NULL
 
 
 def _truth(v: Any) -> bool | None:
@@ -475,7 +472,7 @@ class _Space:
 
 @dataclass(eq=False)  # compared by identity
 class _Condition:
-    """One analysed condition: a classification rule (index >= 0) or a signal."""
+    """One analysed condition: a classification rule's or a signal's ``when``."""
 
     section: str
     path: tuple[str | int, ...]

@@ -210,6 +210,8 @@ class Row:
     table: str
     values: dict[str, str]
     at: Location
+    #: A ticket whose recorded tier the case left out: it gets the tier the policy decides.
+    tier_follows_policy: bool = False
 
 
 @dataclass
@@ -478,7 +480,6 @@ class _Preparer:
             line_dates.setdefault(tid, date)
             line_rows.append(Row("invoice_lines", values, self.at("invoice_lines", i)))
 
-        expected_tiers = self.expected_tiers(ticket_ids)
         first_tier = self.bundle.tiers[0].id if self.bundle.tiers else ""
         for i, (row, tid) in enumerate(zip(tickets, ticket_ids, strict=True)):
             if row.get("category") is None:
@@ -493,8 +494,8 @@ class _Preparer:
                        "opened_at": values.get("opened_at") or opened,
                        "priority": values.get("priority") or "normal",
                        "channel": values.get("channel", "email"),
-                       "tier": values.get("tier") or expected_tiers.get(tid) or first_tier}
-            rows.append(Row("tickets", values, self.at("tickets", i)))
+                       "tier": values.get("tier") or first_tier}
+            rows.append(Row("tickets", values, self.at("tickets", i), tier_follows_policy=not row.get("tier")))
         customer_of = {r.values["ticket_id"]: r.values["customer_id"] for r in rows if r.table == "tickets"}
         for r in line_rows:
             r.values.setdefault("customer_id", customer_of.get(r.values["ticket_id"], customer_ids[0]))
@@ -524,18 +525,6 @@ class _Preparer:
             begin = begin.replace(tzinfo=tz)  # fold=0: an ambiguous time is its first occurrence
         end = (begin.astimezone(dt.UTC) + dt.timedelta(seconds=secs)).astimezone(begin.tzinfo)
         return end.isoformat()
-
-    def expected_tiers(self, ticket_ids: list[str]) -> dict[str, str]:
-        """The tier each ticket is expected to get: the default of its recorded tier."""
-        e = self.case.expect
-        out: dict[str, str] = {}
-        if "tier" in e.model_fields_set and e.tier and len(ticket_ids) == 1:
-            out[ticket_ids[0]] = e.tier
-        for t in e.tickets:
-            tid = t.ticket or (ticket_ids[0] if len(ticket_ids) == 1 else None)
-            if tid and t.tier:
-                out.setdefault(tid, t.tier)
-        return out
 
     # -- the expectations -------------------------------------------------------------------
 

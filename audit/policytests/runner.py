@@ -158,6 +158,8 @@ def run_batch(bundle: Bundle, cases: list[PreparedCase]) -> tuple[list[CaseResul
             ingest = load_data(con, Path(tmp), timezone=bundle.settings.timezone,
                                tier_ids=bundle.tier_ids, gx="off")
             lock_down(con)
+            _recorded_tiers(con, bundle, [r.values["ticket_id"] for c in cases for r in c.rows
+                                          if r.tier_follows_policy])
             evaluate(con, bundle)
             tables = render_results(con, bundle, None, keep=True)
             actual = Actual.read(con, tables)
@@ -184,6 +186,29 @@ def run_batch(bundle: Bundle, cases: list[PreparedCase]) -> tuple[list[CaseResul
     for r in results:
         r.seconds = each
     return results, facts
+
+
+def _recorded_tiers(con: duckdb.DuckDBPyConnection, bundle: Bundle, tickets: list[str]) -> None:
+    """Tickets whose case leaves the recorded tier out were recorded in the tier the policy
+    gives them (an unclassified one keeps the bundle's first tier): a case about billing does not
+    raise a tier mismatch it never asked about. The same CASE expression as the classification
+    decides; a rule that reads ``tier`` itself sees the first tier here."""
+    from audit.engine.classify import decision_expression, facts_for, referenced_columns
+    from audit.engine.sql import DIALECT
+
+    if not tickets:
+        return
+    decision = decision_expression(bundle)
+    tier_of = {i: r.tier for i, r in enumerate(bundle.classification.rules, start=1)}
+    if bundle.classification.default_tier is not None:
+        tier_of[0] = bundle.classification.default_tier
+    rows = con.execute(
+        f"""SELECT ticket_id, {decision.sql(dialect=DIALECT)}
+            FROM {facts_for(con, referenced_columns(decision))} AS ticket_facts
+            WHERE ticket_id IN (SELECT unnest(?))""", [tickets]).fetchall()
+    updates = [(tier_of[idx], tid) for tid, idx in rows if idx in tier_of]
+    if updates:
+        con.executemany("UPDATE tickets SET tier = ? WHERE ticket_id = ?", updates)
 
 
 def _explain(con: duckdb.DuckDBPyConnection, bundle: Bundle, case: PreparedCase, actual: Actual) -> str:

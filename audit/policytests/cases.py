@@ -281,26 +281,44 @@ def load_cases(policy: str | Path, bundle: Bundle) -> Suite:
             out.add(Location(doc.shown, 1, 1), "a case file is a mapping", "start it with 'cases:'")
             continue
         suite.files.append(doc.name)
-        plain = _plain(doc.data)
-        try:
-            parsed = CaseFile.model_validate(plain)
-        except ValidationError as error:
-            reported: set[tuple] = set()
-            for problem in error.errors(include_url=False):
-                _report(problem, doc, out, reported)
-            continue
-        for i, case in enumerate(parsed.cases):
+        for i, case, defaults in _validated(doc, out):
             at = doc.at(("cases", i), key=True)
             if case.id in seen:
                 out.add(doc.at(("cases", i, "id")), f"duplicate case id '{case.id}'",
                         f"it is already used at {seen[case.id]}")
                 continue
             seen[case.id] = at
-            prepared = _Preparer(doc, i, len(suite.cases) + 1, case, parsed.defaults, bundle, out).run()
+            prepared = _Preparer(doc, i, len(suite.cases) + 1, case, defaults, bundle, out).run()
             if prepared is not None:
                 suite.cases.append(prepared)
     out.raise_if_any()
     return suite
+
+
+class _FileShape(_Model):
+    defaults: Defaults | None = None
+    cases: list[dict[str, Any]]
+
+
+def _validated(doc: _Doc, out: DiagnosticCollector) -> list[tuple[int, Case, Defaults | None]]:
+    """(index, case, the file's defaults) for every case that is valid on its own; the problems
+    of the file and of every other case are reported (one case's typo hides nothing else)."""
+    plain = _plain(doc.data)
+    reported: set[tuple] = set()
+    try:
+        shape = _FileShape.model_validate(plain)
+    except ValidationError as error:
+        for problem in error.errors(include_url=False):
+            _report(problem, doc, out, reported)
+        return []
+    valid = []
+    for i, raw in enumerate(shape.cases):
+        try:
+            valid.append((i, Case.model_validate(raw), shape.defaults))
+        except ValidationError as error:
+            for problem in error.errors(include_url=False):
+                _report({**problem, "loc": ("cases", i, *problem["loc"])}, doc, out, reported)
+    return valid
 
 
 _TAGS = ("str", "int", "bool", "none", "[key]")

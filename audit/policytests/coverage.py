@@ -59,8 +59,8 @@ def _values(con: duckdb.DuckDBPyConnection, sql: str) -> set[Any]:
     return {r[0] for r in con.execute(sql).fetchall() if r[0] is not None}
 
 
-def coverage_facts(con: duckdb.DuckDBPyConnection, bundle: Bundle, tables: Any) -> CoverageFacts:
-    """Read what was exercised from an evaluated connection and its result tables."""
+def coverage_facts(con: duckdb.DuckDBPyConnection, bundle: Bundle, findings: list[dict[str, Any]]) -> CoverageFacts:
+    """Read what was exercised from an evaluated connection and its findings."""
     b = bundle.billing
     unit = b.unit_minutes * 60
     if b.scope == "entry":
@@ -77,9 +77,9 @@ def coverage_facts(con: duckdb.DuckDBPyConnection, bundle: Bundle, tables: Any) 
             UNION
             SELECT DISTINCT l.price_pid FROM line_facts l JOIN ticket_class tc USING (ticket_id) WHERE tc.billable"""),
         rounded=bool(con.execute(rounded.format(unit=unit)).fetchall()[0][0]),
-        kinds=set(tables.findings["kind"].to_list()),
-        signals=set(zip(tables.findings["kind"].to_list(), tables.findings["rule_id"].to_list(), strict=True)),
-        waivers={w for w in tables.findings["waiver_id"].to_list() if w},
+        kinds={f["kind"] for f in findings},
+        signals={(f["kind"], f["rule_id"]) for f in findings},
+        waivers={f["waiver_id"] for f in findings if f["waiver_id"]},
     )
     if b.overrides:
         facts.overrides = _values(con, "SELECT DISTINCT price_list FROM ticket_class WHERE billable")

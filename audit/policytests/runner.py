@@ -147,7 +147,8 @@ def _write_exports(directory: Path, cases: list[PreparedCase]) -> dict[tuple[str
 def run_batch(bundle: Bundle, cases: list[PreparedCase]) -> tuple[list[CaseResult], CoverageFacts]:
     """Load the cases' rows, evaluate them once, and check every case."""
     from audit.db import connect, lock_down
-    from audit.engine import evaluate, render_results
+    from audit.engine import evaluate
+    from audit.engine.render import render_texts
     from audit.ingest import load_data
 
     t0 = time.perf_counter()
@@ -161,9 +162,9 @@ def run_batch(bundle: Bundle, cases: list[PreparedCase]) -> tuple[list[CaseResul
             _recorded_tiers(con, bundle, [r.values["ticket_id"] for c in cases for r in c.rows
                                           if r.tier_follows_policy])
             evaluate(con, bundle)
-            tables = render_results(con, bundle, None, keep=True)
-            actual = Actual.read(con, tables)
-            facts = coverage_facts(con, bundle, tables)
+            render_texts(con, bundle, None)
+            actual = Actual.read(con)
+            facts = coverage_facts(con, bundle, actual.all_findings)
             quarantined: dict[int, list[str]] = defaultdict(list)
             for q in ingest.quarantine.to_pylist():
                 case, at = origin[(q["table"], q["line"])]
@@ -223,26 +224,37 @@ def _explain(con: duckdb.DuckDBPyConnection, bundle: Bundle, case: PreparedCase,
 
 @dataclass
 class Actual:
-    """The engine's answers, by ticket."""
+    """The engine's answers, by ticket: read from the relations ``run`` exports and ``explain``
+    shows (the findings with their messages, ``recon_full`` with its explanation), in one query
+    each rather than the month-by-month export a large run needs."""
 
     classes: dict[str, dict[str, Any]]
     months: dict[str, list[dict[str, Any]]]
     findings: dict[str, list[dict[str, Any]]]
+    all_findings: list[dict[str, Any]]
 
     @classmethod
-    def read(cls, con: duckdb.DuckDBPyConnection, tables: Any) -> Actual:
-        cur = con.execute(
-            """SELECT tc.ticket_id, tc.policy_tier, tc.recorded_tier, pr.rule_id, pr.policy_file, pr.policy_line
-               FROM ticket_class tc LEFT JOIN policy_rules pr ON pr.idx = tc.rule_idx""")
-        names = [d[0] for d in cur.description]
-        classes = {r[0]: dict(zip(names, r, strict=True)) for r in cur.fetchall()}
+    def read(cls, con: duckdb.DuckDBPyConnection) -> Actual:
+        from audit.engine.render import findings_query
+
+        classes = {r["ticket_id"]: r for r in _dicts(con, """
+            SELECT tc.ticket_id, tc.policy_tier, tc.recorded_tier, pr.rule_id, pr.policy_file, pr.policy_line
+            FROM ticket_class tc LEFT JOIN policy_rules pr ON pr.idx = tc.rule_idx""")}
         months: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for r in tables.reconciliation.iter_rows(named=True):
+        for r in _dicts(con, f"SELECT ticket_id, month, {', '.join(MONTH_FIELDS)}, explanation "
+                             "FROM recon_full ORDER BY ticket_id, month"):
             months[r["ticket_id"]].append(r)
+        all_findings = _dicts(con, findings_query(None))
         findings: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for f in tables.findings.iter_rows(named=True):
+        for f in all_findings:
             findings[f["ticket_id"]].append(f)
-        return cls(classes, dict(months), dict(findings))
+        return cls(classes, dict(months), dict(findings), all_findings)
+
+
+def _dicts(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict[str, Any]]:
+    cur = con.execute(sql)
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
 
 def _shown(value: Any) -> str:

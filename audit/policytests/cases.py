@@ -43,7 +43,7 @@ DEFAULT_DATE = "2026-06-10"
 DEFAULT_START = "10:00:00"
 DEFAULT_OPENED = "09:00:00"
 
-Scalar = str | int | bool | None
+Scalar = str | int | float | bool | None  # floats only from Python: YAML keeps them as text
 MONEY_FIELDS = ("expected_units", "expected_eur", "billed_units", "billed_eur", "delta_eur")
 MONTH_FIELDS = ("entries", "tracked_seconds", *MONEY_FIELDS)
 _MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"

@@ -383,3 +383,58 @@ def test_case_schema_is_current_and_accepts_the_shipped_cases():
         document = json.loads(json.dumps(yaml.load(path.read_text(encoding="utf-8")), default=str))
         assert list(validator.iter_errors(document)) == [], path
     assert list(validator.iter_errors({"cases": [{"id": "x", "tickets": [{"categroy": "a"}], "expect": {}}]}))
+
+
+# --------------------------------------------------------------------------------------------
+# Other policy shapes: contract overrides, ticket-month rounding, an invalid policy
+
+
+def test_contract_override_and_its_prices_are_coverage_items(tmp_path):
+    bundle = copy_bundle(tmp_path, ("billing.yaml", "  overrides: []",
+                                    '  overrides:\n    - contract: premium\n      prices: [{from: 2026-01-01, unit_price: "15.00"}]'))
+    shutil.rmtree(bundle / "tests")
+    write_cases(bundle, "premium.yaml", """\
+        cases:
+          - id: premium-price
+            customers: [{contract: premium}]
+            tickets: [{category: webdesign}]
+            time_entries: [{minutes: 20}]
+            invoice_lines: [{quantity: 2, unit_price: 17.50}]
+            expect:
+              expected_eur: 30.00
+              findings: [{kind: price_mismatch, rule: "billing.overrides[premium].prices@2026-01-01", delta_eur: -5.00}]
+        """)
+    run = run_policy_tests(bundle)
+    assert [r.outcome for r in run.results] == ["passed"], run.results[0].problems
+    items = {(i.kind, i.name): i.covered for i in run.coverage.items if i.kind in ("override", "price")}
+    assert items == {
+        ("override", "contract premium"): True,
+        ("price", "billing.overrides[premium].prices@2026-01-01 (15.00)"): True,
+        ("price", "billing.prices@2020-01-01 (17.50)"): False,
+        ("price", "billing.prices@2026-07-01 (19.00)"): False,
+    }
+
+
+def test_ticket_month_scope_rounds_the_month_and_covers_rounding(tmp_path):
+    bundle = copy_bundle(tmp_path, ("billing.yaml", "scope: entry", "scope: ticket_month"))
+    shutil.rmtree(bundle / "tests")
+    write_cases(bundle, "scope.yaml", """\
+        cases:
+          - id: two-short-entries
+            tickets: [{category: webdesign}]
+            time_entries: [{minutes: 5}, {minutes: 5}]
+            expect: {tracked_seconds: 600, expected_units: 1, expected_eur: 17.50}
+        """)
+    run = run_policy_tests(bundle)
+    assert run.results[0].outcome == "passed", run.results[0].problems
+    (rounding,) = [i for i in run.coverage.items if i.kind == "rounding"]
+    assert rounding.covered and rounding.name == "rounding ceil, unit 15 min, scope ticket_month"
+    assert rounding.where == f"{bundle / 'billing.yaml'}:5:3"
+
+
+def test_invalid_policy_is_exit_2_before_any_case(capsys, tmp_path):
+    bundle = copy_bundle(tmp_path, ("classification.yaml", "      tier: standard\n      clause: STD-3",
+                                    "      tier: standrd\n      clause: STD-3"))
+    code, out, err = run_cli(capsys, "test", "--policy", str(bundle))
+    assert code == 2 and out == ""
+    assert f"{bundle / 'classification.yaml'}:9:13: unknown tier 'standrd' (did you mean 'standard'?)" in err

@@ -400,12 +400,14 @@ class _Preparer:
     def error(self, where: Location, message: str, hint: str = "") -> None:
         self.out.add(where, message, hint)
 
-    def given(self, table: str) -> list[dict[str, Any]]:
-        """The rows of ``table`` as written, under the file's defaults for that table."""
+    def given(self, table: str, *, implicit: int = 0) -> list[dict[str, Any]]:
+        """The rows of ``table`` as written (else ``implicit`` rows), under the file's defaults
+        for that table."""
         base = {}
         if self.defaults is not None and getattr(self.defaults, table) is not None:
             base = getattr(self.defaults, table).model_dump(exclude_unset=True)
-        return [{**base, **row.model_dump(exclude_unset=True)} for row in getattr(self.case, table)]
+        rows = [row.model_dump(exclude_unset=True) for row in getattr(self.case, table)] or [{}] * implicit
+        return [{**base, **row} for row in rows]
 
     def auto(self, letter: str, i: int) -> str:
         return f"c{self.number}-{letter}{i}"
@@ -426,7 +428,7 @@ class _Preparer:
                 out.append(value)
             return out
 
-        customers = self.given("customers") or [{}]
+        customers = self.given("customers", implicit=1)
         customer_ids = ids("customers", "K", customers, "customer_id")
         services = self.given("services")
         service_ids = ids("services", "S", services, "service_id")

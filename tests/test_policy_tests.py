@@ -394,9 +394,10 @@ def test_contract_override_and_its_prices_are_coverage_items(tmp_path):
                                     '  overrides:\n    - contract: premium\n      prices: [{from: 2026-01-01, unit_price: "15.00"}]'))
     shutil.rmtree(bundle / "tests")
     write_cases(bundle, "premium.yaml", """\
+        defaults:
+          customers: {contract: premium}   # also for the customer a case does not list
         cases:
           - id: premium-price
-            customers: [{contract: premium}]
             tickets: [{category: webdesign}]
             time_entries: [{minutes: 20}]
             invoice_lines: [{quantity: 2, unit_price: 17.50}]

@@ -167,9 +167,12 @@ def run_batch(bundle: Bundle, cases: list[PreparedCase]) -> tuple[list[CaseResul
             facts = coverage_facts(con, bundle, actual.all_findings)
             quarantined: dict[int, list[str]] = defaultdict(list)
             for q in ingest.quarantine.to_pylist():
-                case, at = origin[(q["table"], q["line"])]
                 value = f" ({q['column']} = {q['value']!r})" if q["column"] else ""
-                quarantined[case.number].append(f"{at}: {q['table']} row not loaded: {q['reason']}{value}")
+                found = origin.get((q["table"], q["line"]))
+                # A record the writer did not start on that line cannot happen with csv.writer;
+                # should it, every case of the batch says so rather than one being blamed.
+                for case, at in [found] if found else [(c, c.at) for c in cases]:
+                    quarantined[case.number].append(f"{at}: {q['table']} row not loaded: {q['reason']}{value}")
             results = []
             for case in cases:
                 problems = quarantined.get(case.number)

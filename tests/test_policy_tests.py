@@ -439,3 +439,19 @@ def test_invalid_policy_is_exit_2_before_any_case(capsys, tmp_path):
     code, out, err = run_cli(capsys, "test", "--policy", str(bundle))
     assert code == 2 and out == ""
     assert f"{bundle / 'classification.yaml'}:9:13: unknown tier 'standrd' (did you mean 'standard'?)" in err
+
+
+def test_default_tier_decides_and_is_a_coverage_item(tmp_path):
+    bundle = copy_bundle(tmp_path, ("classification.yaml", "default_tier: null", "default_tier: standard"))
+    shutil.rmtree(bundle / "tests")
+    write_cases(bundle, "default.yaml", """\
+        cases:
+          - id: unknown-category-falls-to-default
+            tickets: [{category: billing_question}]
+            time_entries: [{minutes: 20}]
+            expect: {tier: standard, rule: classification.default_tier, expected_eur: 0.00, no_other_findings: true}
+        """)
+    run = run_policy_tests(bundle)
+    assert run.results[0].outcome == "passed", run.results[0].problems
+    (default,) = [i for i in run.coverage.items if i.name.startswith("default_tier")]
+    assert default.covered and default.name == "default_tier → standard"

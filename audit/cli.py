@@ -162,6 +162,45 @@ def check(policy: Path, fmt: str, strict: bool, as_of: object) -> None:
     sys.exit(report.exit_code(strict))
 
 
+@cli.command("test")
+@click.option("--policy", type=click.Path(exists=True, path_type=Path), default=Path("policies"),
+              show_default=True, help="Policy bundle directory; its cases are in <bundle>/tests/*.yaml.")
+@click.option("--junit", "junit", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write JUnit XML (one testcase per case) to this file.")
+@click.option("--min-coverage", type=click.FloatRange(0, 100), default=None, metavar="PCT",
+              help="Exit 1 when the policy coverage is below PCT percent.")
+@click.option("--fail-on-empty", is_flag=True, help="Exit 1 when no case ran.")
+@click.option("-k", "pattern", default=None, metavar="PATTERN",
+              help="Run only cases whose file::id or name contains PATTERN (case-insensitive).")
+@click.option("-v", "--verbose", is_flag=True, help="List every case, also the ones that pass.")
+def test_command(policy: Path, junit: Path | None, min_coverage: float | None, fail_on_empty: bool,
+                 pattern: str | None, verbose: bool) -> None:
+    """Run the policy's test cases through the engine; report failures and rule coverage.
+
+    Exit 0 all cases pass, 1 a case failed (or coverage below --min-coverage, or no case with
+    --fail-on-empty), 2 invalid policy or case file.
+    """
+    from audit.policytests import run_policy_tests
+    from audit.policytests.report import text_report, write_junit
+
+    result = run_policy_tests(policy, pattern=pattern)
+    click.echo(text_report(result, verbose=verbose), nl=False)
+    if junit is not None:
+        write_junit(result, junit)
+        click.echo(f"junit: {junit}")
+    code = 0 if result.ok else 1
+    if not result.results:
+        where = f"matching -k {pattern!r} " if pattern else ""
+        click.echo(f"{'error' if fail_on_empty else 'warning'}: no test case {where}in "
+                   f"{result.suite.directory}", err=True)
+        code = 1 if fail_on_empty else code
+    if min_coverage is not None and result.coverage.percent < min_coverage:
+        click.echo(f"error: coverage {result.coverage.percent:.1f} % is below --min-coverage "
+                   f"{min_coverage:g} %", err=True)
+        code = 1
+    sys.exit(code)
+
+
 @cli.command()
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write to this file instead of stdout.")

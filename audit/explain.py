@@ -180,6 +180,27 @@ def _finding_lines(con, ticket_id: str, month: str | None) -> list[str]:
     return out
 
 
+def explain_evaluated(con: duckdb.DuckDBPyConnection, bundle: Bundle, ticket_id: str,
+                      month: str | None = None) -> str:
+    """The judgement of a loaded ``ticket_id`` as text, on a connection where
+    :func:`~audit.engine.evaluate` and :func:`~audit.engine.render.render_texts` (for ``month``,
+    or all months) have run. ``support-audit test`` shows it under a failing case."""
+    facts = _rows(con, "SELECT * FROM ticket_facts WHERE ticket_id = ?", [ticket_id])
+    (tc,) = _rows(con, "SELECT * FROM ticket_class WHERE ticket_id = ?", [ticket_id])
+    md = bundle.metadata
+    out = [
+        f"Ticket {ticket_id} — policy {md.name} {md.version} (sha256 {bundle.digest[:12]})"
+        + (f", month {month}" if month else ""),
+        "Facts the rules see (ticket_facts):",
+    ]
+    tz = bundle.settings.timezone
+    out += [f"  {k} = {_v(v, tz)}" for k, v in facts[0].items()]
+    out += _classification_lines(con, bundle, ticket_id, tc)
+    out += _billing_lines(con, bundle, ticket_id, month)
+    out += _finding_lines(con, ticket_id, month)
+    return "\n".join(out) + "\n"
+
+
 def explain(policy: str | Path, data: str | Path, ticket_id: str, month: str | None = None) -> str:
     """The judgement of ``ticket_id`` as text (all months, or only ``month``)."""
     from audit.api import check_period, open_audit_db
@@ -191,21 +212,8 @@ def explain(policy: str | Path, data: str | Path, ticket_id: str, month: str | N
     try:
         evaluate(con, bundle)
         render_texts(con, bundle, month)
-        facts = _rows(con, "SELECT * FROM ticket_facts WHERE ticket_id = ?", [ticket_id])
-        if not facts:
+        if not _rows(con, "SELECT ticket_id FROM ticket_facts WHERE ticket_id = ?", [ticket_id]):
             raise _unknown_ticket(con, ingest, ticket_id)
-        (tc,) = _rows(con, "SELECT * FROM ticket_class WHERE ticket_id = ?", [ticket_id])
-        md = bundle.metadata
-        out = [
-            f"Ticket {ticket_id} — policy {md.name} {md.version} (sha256 {bundle.digest[:12]})"
-            + (f", month {month}" if month else ""),
-            "Facts the rules see (ticket_facts):",
-        ]
-        tz = bundle.settings.timezone
-        out += [f"  {k} = {_v(v, tz)}" for k, v in facts[0].items()]
-        out += _classification_lines(con, bundle, ticket_id, tc)
-        out += _billing_lines(con, bundle, ticket_id, month)
-        out += _finding_lines(con, ticket_id, month)
-        return "\n".join(out) + "\n"
+        return explain_evaluated(con, bundle, ticket_id, month)
     finally:
         con.close()

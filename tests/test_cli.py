@@ -28,7 +28,7 @@ def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
 def test_help_lists_commands_and_exit_codes(capsys):
     code, out, _ = run_cli(capsys, "--help")
     assert code == 0
-    for command in ("run", "explain", "report", "check", "schema", "sample-data"):
+    for command in ("run", "explain", "report", "check", "test", "schema", "sample-data"):
         assert command in out
     assert "2 invalid policy" in out and "3" in out
 

@@ -181,9 +181,12 @@ def _read(file: Path, root: Path, given: Path, out: DiagnosticCollector) -> _Doc
     return doc
 
 
-def _parse_yaml(doc: _Doc, out: DiagnosticCollector) -> Any:
-    """The round-trip document (None for an empty file); marks ``doc`` broken when unreadable."""
-    yaml = YAML(typ="rt")
+def _parse_yaml(doc: _Doc, out: DiagnosticCollector,
+                make_yaml: typing.Callable[[], YAML] = lambda: YAML(typ="rt")) -> Any:
+    """The round-trip document (None for an empty file); marks ``doc`` broken when unreadable.
+
+    ``make_yaml`` builds the parser (the policy tests read dates and decimals as text)."""
+    yaml = make_yaml()
     try:
         return yaml.load(doc.text)
     except DuplicateKeyError:
@@ -193,7 +196,7 @@ def _parse_yaml(doc: _Doc, out: DiagnosticCollector) -> Any:
                 f"duplicate key '{key}'",
                 f"it is already set at line {first.line + 1}; keep one",
             )
-        lenient = YAML(typ="rt")  # go on, so that the rest of the file is checked too
+        lenient = make_yaml()  # go on, so that the rest of the file is checked too
         lenient.allow_duplicate_keys = True
         return lenient.load(doc.text)
     except MarkedYAMLError as error:

@@ -275,6 +275,8 @@ def test_git_revision_errors(policy_repo, tmp_path, monkeypatch, capsys):
     assert "has no 'nowhere'" in capsys.readouterr().err
     assert run_cli("diff", "--base", "git:HEAD", *common) == 4
     assert "git:REV:PATH" in capsys.readouterr().err
+    assert run_cli("diff", "--base", "git:origin/:policies", *common) == 4  # "git:origin/$UNSET:…"
+    assert "an unset shell variable" in capsys.readouterr().err
     plain = tmp_path / "plain"
     plain.mkdir()
     with pytest.raises(UsageError, match="not inside a git repository"):
@@ -320,3 +322,13 @@ def test_data_strings_are_escaped_in_markdown_and_html(webdesign_doc):
     assert "default-src &#39;none&#39;; script-src &#39;none&#39;" in html
     assert "http://e.vil" in html  # as text only
     assert 'href="http://e.vil' not in html and "<link" not in html
+
+
+def test_period_restricts_the_comparison(tmp_path):
+    head = edited_policy(tmp_path, VARIANTS["july_price_plus_1"])
+    june = diff_policies(POLICY, head, SAMPLE, period="2026-06", gx="off").doc
+    assert june["period"] == "2026-06" and june["changed"] is False
+    july = diff_policies(POLICY, head, SAMPLE, period="2026-07", gx="off").doc
+    assert [r["month"] for r in july["money"]["by_month"]] == ["2026-07"]
+    assert {r["month"] for r in july["changes"]["ticket_months"]} == {"2026-07"}
+    assert july["money"]["total"]["expected_eur"]["change"] == july["money"]["by_month"][0]["expected_eur"]["change"]

@@ -160,13 +160,12 @@ def _example(row: dict[str, Any]) -> dict[str, Any]:
 
 def _examples(changed: pl.DataFrame, keys: tuple[str, ...]) -> dict[tuple, list[dict]]:
     """Up to :data:`EXAMPLES` ticket-months per group, the largest change first."""
-    ranked = changed.sort(pl.col("magnitude"), *keys, "ticket_id", "month",
-                          descending=[True, *([False] * (len(keys) + 2))], nulls_last=True)
+    ranked = changed.sort(pl.col("magnitude"), "ticket_id", "month",
+                          descending=[True, False, False], nulls_last=True)
+    top = ranked.group_by(keys, maintain_order=True).head(EXAMPLES)
     out: dict[tuple, list[dict]] = {}
-    for row in ranked.iter_rows(named=True):
-        group = out.setdefault(tuple(row[k] for k in keys), [])
-        if len(group) < EXAMPLES:
-            group.append(_example(row))
+    for row in top.iter_rows(named=True):
+        out.setdefault(tuple(row[k] for k in keys), []).append(_example(row))
     return out
 
 
@@ -209,18 +208,27 @@ def money_totals(tm: pl.DataFrame) -> dict[str, Any]:
     return totals
 
 
+def _text(column: str) -> pl.Expr:
+    """A money column as the JSON string (two decimals), computed by polars for whole lists."""
+    return pl.col(column).cast(MONEY).cast(pl.Utf8)
+
+
 def ticket_month_rows(tm: pl.DataFrame) -> list[dict[str, Any]]:
     """The changed ticket-months, numbers only (their texts are in the examples and in
     each run's reconciliation)."""
-    changed = tm.filter("changed")
+    changed = tm.filter("changed").select(
+        "ticket_id", "month", "customer_id", "base_policy_tier", "head_policy_tier", "base_rule",
+        "head_rule", *(_text(c).alias(c) for c in (
+            "billed", "base_expected", "head_expected", "change_expected", "base_delta",
+            "head_delta", "change_delta")),
+    )
     return [
-        {"ticket_id": r["ticket_id"], "month": r["month"], "customer_id": r["customer_id"],
-         "tier": {"base": r["base_policy_tier"], "head": r["head_policy_tier"]},
-         "rule": {"base": r["base_rule"], "head": r["head_rule"]},
-         "billed_eur": money(r["billed"]),
-         "expected_eur": _triple(r["base_expected"], r["head_expected"]),
-         "delta_eur": _triple(r["base_delta"], r["head_delta"])}
-        for r in changed.iter_rows(named=True)
+        {"ticket_id": r[0], "month": r[1], "customer_id": r[2],
+         "tier": {"base": r[3], "head": r[4]}, "rule": {"base": r[5], "head": r[6]},
+         "billed_eur": r[7] if r[7] is not None else "0.00",
+         "expected_eur": {"base": r[8], "head": r[9], "change": r[10]},
+         "delta_eur": {"base": r[11], "head": r[12], "change": r[13]}}
+        for r in changed.iter_rows()
     ]
 
 

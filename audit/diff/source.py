@@ -46,6 +46,10 @@ def parse_git_spec(spec: str) -> tuple[str, str]:
     body = spec[len(GIT_PREFIX):]
     rev, sep, path = body.partition(":")
     path = path.strip("/")
+    if (sep and not rev) or rev.endswith("/"):
+        raise UsageError(f"{spec!r}: the revision is empty or ends in '/' (an unset shell "
+                         "variable, such as BASE_REF?); write git:REV:PATH, e.g. "
+                         "git:origin/main:policies")
     if not sep or not rev or not path:
         raise UsageError(
             f"{spec!r}: write a git revision as git:REV:PATH, e.g. git:origin/main:policies "

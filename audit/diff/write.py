@@ -37,8 +37,23 @@ FINDING_CHANGE_TITLES = {"appeared": "new", "disappeared": "gone", "amount_chang
                          "status_changed": "status changed", "severity_changed": "severity changed"}
 
 
+def _compact(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, allow_nan=False)
+
+
 def json_text(doc: dict[str, Any]) -> str:
-    return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
+    """diff.json: indented, except one line per item of the long lists under ``changes`` (a
+    diff of a million entries lists hundreds of thousands; indenting them all would take
+    Python's slow encoder and triple the file)."""
+    changes = doc.get("changes") or {}
+    marks = {name: f"\u0000changes:{name}\u0000" for name in changes}
+    shell = {**doc, "changes": dict(marks)} if changes else doc
+    text = json.dumps(shell, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)
+    for name, mark in marks.items():
+        items = changes[name]
+        body = ("[\n" + ",\n".join("      " + _compact(i) for i in items) + "\n    ]") if items else "[]"
+        text = text.replace(json.dumps(mark), body, 1)
+    return text + "\n"
 
 
 def signed(amount: str | Decimal) -> str:

@@ -305,7 +305,7 @@ def test_markdown_is_capped_headline_first(webdesign_doc):
     assert len(short.encode("utf-8")) <= 2500 < len(full.encode("utf-8"))
     assert short.splitlines()[2] == full.splitlines()[2]
     assert short.splitlines()[2].startswith("**Expected revenue -")
-    assert "cut here" in short and short.rstrip().endswith("next to this file.")
+    assert "cut here" in short and short.rstrip().endswith("(in CI: the job's artifacts).")
 
 
 def test_data_strings_are_escaped_in_markdown_and_html(webdesign_doc):

@@ -190,7 +190,8 @@ def render_markdown(doc: dict[str, Any], limit: int = MD_LIMIT) -> str:
                          *_md_table(["kind", *FINDING_CHANGE_TITLES.values(), "base open Δ",
                                      "head open Δ", "Δ"], body, len(body), "kinds"), ""])
     pointer = ("Full details — every changed ticket, ticket-month and finding with its "
-               "arithmetic — are in diff.json and diff.html next to this file.")
+               "arithmetic — are in diff.json and diff.html, written next to this file (in CI: "
+               "the job's artifacts).")
     text = "\n".join(lines)
     for section in sections:
         if not section:

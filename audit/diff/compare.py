@@ -273,16 +273,17 @@ def compare_findings(base: pl.DataFrame, head: pl.DataFrame) -> tuple[dict[str, 
         by_kind.append({"kind": r["kind"], "findings": {"base": r["base"], "head": r["head"]},
                         **{name: r[name] for name in FINDING_CHANGES},
                         "open_delta_eur": _triple(r["base_open"], r["head_open"])})
+    listed = both.filter(pl.col("change").is_not_null()).select(
+        "finding_id", "change", "kind", "ticket_id", "customer_id", "month", "line_id",
+        "base_status", "head_status", "base_severity", "head_severity",
+        _text("base_delta_eur"), _text("head_delta_eur"), "base_message", "head_message",
+    )
     rows = [
-        {"finding_id": r["finding_id"], "change": r["change"], "kind": r["kind"],
-         "ticket_id": r["ticket_id"], "customer_id": r["customer_id"], "month": r["month"],
-         "line_id": r["line_id"],
-         "status": {"base": r["base_status"], "head": r["head_status"]},
-         "severity": {"base": r["base_severity"], "head": r["head_severity"]},
-         "delta_eur": {"base": None if r["base_delta_eur"] is None else money(r["base_delta_eur"]),
-                       "head": None if r["head_delta_eur"] is None else money(r["head_delta_eur"])},
-         "message": {"base": r["base_message"], "head": r["head_message"]}}
-        for r in both.filter(pl.col("change").is_not_null()).iter_rows(named=True)
+        {"finding_id": r[0], "change": r[1], "kind": r[2], "ticket_id": r[3], "customer_id": r[4],
+         "month": r[5], "line_id": r[6], "status": {"base": r[7], "head": r[8]},
+         "severity": {"base": r[9], "head": r[10]}, "delta_eur": {"base": r[11], "head": r[12]},
+         "message": {"base": r[13], "head": r[14]}}
+        for r in listed.iter_rows()
     ]
     summary = {"base": base.height, "head": head.height, **counts, "by_kind": by_kind}
     return summary, rows

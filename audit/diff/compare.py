@@ -267,17 +267,26 @@ def compare_findings(base: pl.DataFrame, head: pl.DataFrame) -> tuple[dict[str, 
         *(pl.col("change").eq(name).sum().alias(name) for name in FINDING_CHANGES),
         pl.col("base_open").sum(), pl.col("head_open").sum(),
     ).sort("kind")
+    listed = both.filter(pl.col("change").is_not_null()).select(
+        "finding_id", "change", "kind", "ticket_id", "customer_id", "month", "line_id",
+        "base_status", "head_status", "base_severity", "head_severity",
+        _text("base_delta_eur"), _text("head_delta_eur"), "base_message", "head_message",
+        (_zero_if_null("head_delta_eur") - _zero_if_null("base_delta_eur")).abs().alias("magnitude"),
+    )
+    examples: dict[str, list[dict]] = {}
+    top = (listed.sort(pl.col("magnitude"), "finding_id", descending=[True, False])
+           .group_by("kind", maintain_order=True).head(EXAMPLES))
+    for r in top.iter_rows(named=True):
+        examples.setdefault(r["kind"], []).append(
+            {"finding_id": r["finding_id"], "change": r["change"], "ticket_id": r["ticket_id"],
+             "month": r["month"], "delta_eur": {"base": r["base_delta_eur"], "head": r["head_delta_eur"]}})
     for r in per_kind.iter_rows(named=True):
         if not any(r[name] for name in FINDING_CHANGES):
             continue
         by_kind.append({"kind": r["kind"], "findings": {"base": r["base"], "head": r["head"]},
                         **{name: r[name] for name in FINDING_CHANGES},
-                        "open_delta_eur": _triple(r["base_open"], r["head_open"])})
-    listed = both.filter(pl.col("change").is_not_null()).select(
-        "finding_id", "change", "kind", "ticket_id", "customer_id", "month", "line_id",
-        "base_status", "head_status", "base_severity", "head_severity",
-        _text("base_delta_eur"), _text("head_delta_eur"), "base_message", "head_message",
-    )
+                        "open_delta_eur": _triple(r["base_open"], r["head_open"]),
+                        "examples": examples.get(r["kind"], [])})
     rows = [
         {"finding_id": r[0], "change": r[1], "kind": r[2], "ticket_id": r[3], "customer_id": r[4],
          "month": r[5], "line_id": r[6], "status": {"base": r[7], "head": r[8]},

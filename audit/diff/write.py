@@ -76,6 +76,12 @@ def group_label(row: dict[str, Any], keys: tuple[str, ...]) -> str:
     return value if value is not None else "(none)"
 
 
+def finding_label(ex: dict[str, Any]) -> str:
+    """``T-1 2026-07 12.00→14.00`` (``–`` for the side without the finding)."""
+    b, h = ex["delta_eur"]["base"] or "–", ex["delta_eur"]["head"] or "–"
+    return f"{ex['ticket_id']} {ex['month']} {b}→{h}"
+
+
 def example_label(ex: dict[str, Any]) -> str:
     return f"{ex['ticket_id']} {ex['month']} {signed(ex['expected_eur']['change'])}"
 
@@ -185,10 +191,11 @@ def render_markdown(doc: dict[str, Any], limit: int = MD_LIMIT) -> str:
     if f["by_kind"]:
         body = [[md_text(k["kind"]), *(str(k[c]) for c in FINDING_CHANGE_TITLES),
                  k["open_delta_eur"]["base"], k["open_delta_eur"]["head"],
-                 signed(k["open_delta_eur"]["change"])] for k in f["by_kind"]]
+                 signed(k["open_delta_eur"]["change"]),
+                 ", ".join(md_text(finding_label(e)) for e in k["examples"])] for k in f["by_kind"]]
         sections.append(["### Findings by kind", "",
                          *_md_table(["kind", *FINDING_CHANGE_TITLES.values(), "base open Δ",
-                                     "head open Δ", "Δ"], body, len(body), "kinds"), ""])
+                                     "head open Δ", "Δ", "examples"], body, len(body), "kinds"), ""])
     pointer = ("Full details — every changed ticket, ticket-month and finding with its "
                "arithmetic — are in diff.json and diff.html, written next to this file (in CI: "
                "the job's artifacts).")
@@ -229,6 +236,7 @@ def _html_context(doc: dict[str, Any], when) -> dict[str, Any]:
         "findings": changes["findings"][:HTML_ROWS],
         "limit": HTML_ROWS,
         "finding_changes": FINDING_CHANGE_TITLES,
+        "finding_label": finding_label,
         "generated_at": when.strftime("%Y-%m-%d %H:%M UTC"),
         "generated_iso": when.isoformat(),
     }

@@ -11,7 +11,8 @@ project's own sample generator (as bench/bench.py, cached in bench/data/). The h
 copy of ``policies/`` with one change (``--change``: the July price +1.00, web design moved to
 standard, or a 30-minute unit).
 
-Both commands run as whole CLI processes, alternately, ``--rounds`` times each, so both see the
+``run`` (with its report.html, as a user runs it), ``run --no-report`` and ``diff`` run as whole
+CLI processes, alternately, ``--rounds`` times each, so all three see the
 same state of a shared machine; the table gives wall seconds (min / median), the peak RSS of
 each process (``wait4``) and the ratio of the medians. A final child runs ``diff_policies``
 once for its per-stage seconds. Nothing here asserts a time: the numbers go into
@@ -113,15 +114,19 @@ def main() -> None:
                    str(tmp / "run"), "--fail-on", "never", "--gx", args.gx, "-q"]
         diff_cmd = [*CLI, "diff", "--base", "policies", "--head", str(head), "--data", str(data),
                     "--out", str(tmp / "diff"), "--gx", args.gx, "-q"]
-        runs, diffs = [], []
-        for i in range(args.rounds):  # alternate: both see the same state of the machine
+        bare_cmd = [*run_cmd, "--no-report"]
+        runs, bares, diffs = [], [], []
+        for i in range(args.rounds):  # alternate: all see the same state of the machine
             runs.append(timed_process(run_cmd)[:2])
+            bares.append(timed_process(bare_cmd)[:2])
             diffs.append(timed_process(diff_cmd)[:2])
-            print(f"round {i + 1}: run {runs[-1][0]:.2f}s, diff {diffs[-1][0]:.2f}s", file=sys.stderr)
+            print(f"round {i + 1}: run {runs[-1][0]:.2f}s, run --no-report {bares[-1][0]:.2f}s, "
+                  f"diff {diffs[-1][0]:.2f}s", file=sys.stderr)
         _, _, out = timed_process([sys.executable, "-c", CHILD_STAGES, "policies", str(head),
                                    str(data), str(tmp / "stages"), args.gx])
         stages = json.loads(out.strip().splitlines()[-1])
     r_wall = [w for w, _ in runs]
+    b_wall = [w for w, _ in bares]
     d_wall = [w for w, _ in diffs]
     t = stages["timings"]
     lines = [
@@ -133,10 +138,13 @@ def main() -> None:
         "|---|---:|---:|---:|",
         f"| run (with report.html) | {min(r_wall):.2f} | {statistics.median(r_wall):.2f} | "
         f"{max(m for _, m in runs):,.0f} |",
+        f"| run --no-report | {min(b_wall):.2f} | {statistics.median(b_wall):.2f} | "
+        f"{max(m for _, m in bares):,.0f} |",
         f"| diff (json, md, html) | {min(d_wall):.2f} | {statistics.median(d_wall):.2f} | "
         f"{max(m for _, m in diffs):,.0f} |",
         "",
-        f"diff / run (medians): {statistics.median(d_wall) / statistics.median(r_wall):.2f}×",
+        f"diff / run (medians): {statistics.median(d_wall) / statistics.median(r_wall):.2f}×; "
+        f"diff / run --no-report: {statistics.median(d_wall) / statistics.median(b_wall):.2f}×",
         "",
         "diff stages (s): " + ", ".join(f"{k} {v:.2f}" for k, v in t.items())
         + f"; {stages['ticket_months_changed']:,} of {stages['ticket_months']:,} ticket-months "

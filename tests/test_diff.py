@@ -245,7 +245,10 @@ def policy_repo(tmp_path):
     path = repo / "policies" / "billing.yaml"
     path.write_text(path.read_text(encoding="utf-8").replace('unit_price: "19.00"', 'unit_price: "20.00"'),
                     encoding="utf-8")
-    _git(repo, "commit", "-q", "-am", "July price + 1.00")
+    # a symlink in the tree is not followed (it would read a file outside the bundle)
+    (repo / "policies" / "secrets.yaml").symlink_to("/etc/hostname")
+    _git(repo, "add", "policies")
+    _git(repo, "commit", "-q", "-m", "July price + 1.00")
     return repo
 
 
@@ -264,6 +267,7 @@ def test_git_revisions_are_read_without_a_checkout(policy_repo, tmp_path, monkey
     assert doc["money"] == plain["money"] and doc["findings"] == plain["findings"]
     assert doc["money"]["total"]["expected_eur"]["change"] != "0.00"
     assert doc["base"]["files"] == plain["base"]["files"]
+    assert set(doc["head"]["files"]) == set(plain["head"]["files"])  # no secrets.yaml
 
 
 def test_git_revision_errors(policy_repo, tmp_path, monkeypatch, capsys):

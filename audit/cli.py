@@ -202,6 +202,50 @@ def test_command(policy: Path, junit: Path | None, min_coverage: float | None, f
 
 
 @cli.command()
+@click.option("--base", required=True, metavar="POLICY",
+              help="The policy before the change: a bundle directory, a YAML file, or git:REV:PATH "
+                   "(e.g. git:origin/main:policies).")
+@click.option("--head", required=True, metavar="POLICY", help="The policy after the change (same forms).")
+@click.option("--data", "data", type=_dir(), required=True, help="Directory with one export per table.")
+@click.option("--out", "out", type=_dir(must_exist=False), required=True,
+              help="Output directory for diff.json, diff.md and diff.html.")
+@click.option("--period", default=None, metavar="YYYY-MM", help=PERIOD_HELP)
+@click.option("--fail-if-revenue-delta-above", "revenue_limit", default=None, metavar="EUR",
+              help="Exit 1 when the expected revenue changes by more than this amount (either way).")
+@click.option("--fail-if-tier-changes-above", "tier_limit", type=click.IntRange(0), default=None,
+              metavar="N", help="Exit 1 when more than N tickets change their policy tier.")
+@click.option("--gx", type=click.Choice(["full", "sample", "off"]), default="sample", show_default=True,
+              help="Great Expectations validation of the data, as for run.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+def diff(base: str, head: str, data: Path, out: Path, period: str | None, revenue_limit: str | None,
+         tier_limit: int | None, gx: str, quiet: bool) -> None:
+    """Show what a policy change does to tiers, findings and money (the data is loaded once).
+
+    Exit codes: 0 no gate exceeded, 1 a gate exceeded, 2 invalid or incompatible policy,
+    3 unusable data, 4 bad command line (also: unknown git revision or path).
+    """
+    from audit.diff import diff_policies
+
+    result = diff_policies(base, head, data, out, period=period, gx=gx,
+                           fail_if_revenue_delta_above=revenue_limit,
+                           fail_if_tier_changes_above=tier_limit, progress=_Progress(quiet))
+    doc = result.doc
+    total, cur = doc["money"]["total"], doc["currency"]
+    exp = total["expected_eur"]
+    click.echo(f"expected revenue: {exp['base']} -> {exp['head']} {cur} (change {exp['change']} {cur})")
+    click.echo(f"under-billed change {total['under_billed_eur']['change']} {cur}, over-billed change "
+               f"{total['over_billed_eur']['change']} {cur}")
+    f = doc["findings"]
+    click.echo(f"tickets changing tier: {doc['tiers']['changed']}; findings: {f['appeared']} new, "
+               f"{f['disappeared']} gone, {f['amount_changed']} changed amount")
+    for g in doc["gates"]:
+        click.echo(f"gate {g['gate']}: {g['value']} (limit {g['limit']}): "
+                   f"{'EXCEEDED' if g['exceeded'] else 'ok'}")
+    click.echo(f"outputs: {(out / 'diff.md').resolve()} (+ diff.json, diff.html)")
+    sys.exit(result.exit_code)
+
+
+@cli.command()
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write to this file instead of stdout.")
 def schema(out: Path | None) -> None:

@@ -39,10 +39,10 @@ PARSE = "parse_error"
 _DE_NUMBER = re.compile(r"^-?\d+(,\d{1,2})?$")
 
 
-def load_policy() -> dict:
+def load_policy(root: Path = POLICY) -> dict:
     yaml = YAML(typ="safe", pure=True)
     doc: dict = {}
-    for path in sorted(POLICY.glob("*.yaml")):
+    for path in sorted(root.glob("*.yaml")):
         doc.update(yaml.load(path.read_text(encoding="utf-8")))
     return doc
 
@@ -190,9 +190,11 @@ def classify(data: Loaded, policy: dict) -> tuple[dict[str, str | None], set[str
     return tiers, fired
 
 
-def audit(directory: Path) -> dict:
-    """Findings, quarantine, rows and money of ``directory`` per docs/semantics.md."""
-    policy = load_policy()
+def audit(directory: Path, policy_dir: Path = POLICY) -> dict:
+    """Findings, quarantine, rows and money of ``directory`` per docs/semantics.md; also the
+    policy tier per ticket and (expected, billed) per classified ticket-month, for the diff's
+    oracle (tests/test_diff.py)."""
+    policy = load_policy(policy_dir)
     tz = ZoneInfo(policy["settings"]["timezone"])
     billing = policy["billing"]
     assert (billing["rounding"], billing["scope"], billing["overrides"]) == ("ceil", "entry", [])
@@ -247,6 +249,7 @@ def audit(directory: Path) -> dict:
                 add(kind, tid, opened, None)
 
     money = {"under": Decimal("0.00"), "over": Decimal("0.00"), "waived": Decimal("0.00")}
+    recon: dict[tuple[str, str], tuple[Decimal, Decimal]] = {}
     for key in sorted(set(tracked) | set(billed)):
         tid, mon = key
         ptier = tiers[tid]
@@ -280,11 +283,13 @@ def audit(directory: Path) -> dict:
             if ln["amount"] != ln["quantity"] * ln["unit_price"]:
                 add("amount_mismatch", tid, mon, ln["quantity"] * ln["unit_price"] - ln["amount"], ln["line_id"])
         delta = expected - billed_eur
+        recon[key] = (expected, billed_eur)
         money["under" if delta > 0 else "over"] += delta
         for f in findings[n_before:]:
             if f[4] == "waived" and f[3] is None:
                 money["waived"] += Decimal(f[5])
-    return {"findings": findings, "quarantine": data.quarantine, "rows": data.rows, "money": money}
+    return {"findings": findings, "quarantine": data.quarantine, "rows": data.rows, "money": money,
+            "tiers": tiers, "recon": recon, "data": data}
 
 
 def compare(directory: Path) -> None:

@@ -209,6 +209,20 @@ class _Problems(Exception):
 # Public API
 
 
+def _columns_with(extra_columns: Iterable[str]) -> dict[str, ConditionColumn]:
+    """The condition columns plus ``extra_columns``: a signal fact keeps its type, any other
+    extra name (``policy_tier``) is a text column."""
+    columns = dict(CONDITION_COLUMN_INFO)
+    for name in extra_columns:
+        if name in SIGNAL_FACTS:
+            columns[name] = SIGNAL_FACTS[name]
+            continue
+        if not _IDENTIFIER.match(name):
+            raise ValueError(f"extra column {name!r} is not a plain lower-case identifier")
+        columns[name] = ConditionColumn(name, "text", "")
+    return columns
+
+
 def compile_condition(
     text: str,
     *,
@@ -226,14 +240,7 @@ def compile_condition(
 
     Raises :class:`PolicyError` with one diagnostic per problem; nothing is executed.
     """
-    columns = dict(CONDITION_COLUMN_INFO)
-    for name in extra_columns:
-        if name in SIGNAL_FACTS:
-            columns[name] = SIGNAL_FACTS[name]
-            continue
-        if not _IDENTIFIER.match(name):
-            raise ValueError(f"extra column {name!r} is not a plain lower-case identifier")
-        columns[name] = ConditionColumn(name, "text", "")
+    columns = _columns_with(extra_columns)
     try:
         tree = _Checker(text, columns).check()
     except _Problems as found:
@@ -256,10 +263,8 @@ def checked_condition(text: str, extra_columns: Iterable[str] = ()) -> exp.Expre
     Raises :class:`PolicyError` (without positions) when the condition is not valid; the loader
     has reported those already, so the policy checker only calls this on a loaded bundle.
     """
-    columns = dict(CONDITION_COLUMN_INFO)
-    columns.update({name: ConditionColumn(name, "text", "") for name in extra_columns})
     try:
-        return _Checker(text, columns).check()
+        return _Checker(text, _columns_with(extra_columns)).check()
     except _Problems as found:
         raise PolicyError(
             diagnostics=[Diagnostic(Location("<condition>"), m, h) for _, m, h in found.problems]

@@ -59,8 +59,10 @@ def cli() -> None:
 @cli.command()
 @click.option("--policy", "policy", type=click.Path(exists=True, path_type=Path), default=Path("policies"),
               show_default=True, help="Policy bundle directory (or one YAML file).")
-@click.option("--data", "data", type=_dir(), default=Path("sample_data"), show_default=True,
-              help="Directory with one export per table (CSV, Parquet or JSON).")
+@click.option("--data", "data", type=click.Path(exists=True, path_type=Path), default=Path("sample_data"),
+              show_default=True,
+              help="Directory with one export per table (CSV, Parquet or JSON), or a sources.yaml "
+                   "naming foreign exports and their adapters (docs/adapters.md).")
 @click.option("--out", "out", type=_dir(must_exist=False), required=True, help="Output directory.")
 @click.option("--period", default=None, metavar="YYYY-MM", help=PERIOD_HELP)
 @click.option("--fail-on", type=click.Choice(["error", "warning", "never"]), default="error",
@@ -120,7 +122,8 @@ def _print_run_summary(summary: dict, out: Path, report: bool) -> None:
 @click.option("--month", default=None, metavar="YYYY-MM", help="Only this month's billing.")
 @click.option("--policy", type=click.Path(exists=True, path_type=Path), default=Path("policies"),
               show_default=True)
-@click.option("--data", type=_dir(), default=Path("sample_data"), show_default=True)
+@click.option("--data", type=click.Path(exists=True, path_type=Path), default=Path("sample_data"),
+              show_default=True, help="Data directory or sources.yaml.")
 def explain(ticket: str, month: str | None, policy: Path, data: Path) -> None:
     """Show how one ticket was judged: rules tried, billing arithmetic, findings."""
     from audit.explain import explain as explain_ticket

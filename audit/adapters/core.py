@@ -237,7 +237,7 @@ class Builder:
         if value is None:
             return None
         if isinstance(value, dt.timedelta):  # an XLSX duration cell
-            return Decimal(round(value.total_seconds() * 1000)) / 1000
+            return Decimal(round(value.total_seconds()))
         if isinstance(value, dt.time):  # an XLSX time cell used as a duration
             return Decimal(value.hour * 3600 + value.minute * 60 + value.second)
         kind = fmt or DurationFormat(spec.duration or "minutes", **self.duration_settings())

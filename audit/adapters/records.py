@@ -184,6 +184,12 @@ def read_xlsx(path: Path, sheet: str | int = 0) -> Iterator[Record]:
 
 
 def cell_value(value: Any) -> Any:
+    """A cell as the adapters use it. Spreadsheet times are fractions of a day in a binary
+    float: datetimes and durations are rounded to the second (what Kimai and Zammad store)."""
+    if isinstance(value, dt.datetime):
+        return (value + dt.timedelta(microseconds=500_000)).replace(microsecond=0)
+    if isinstance(value, dt.timedelta):
+        return dt.timedelta(seconds=round(value.total_seconds()))
     if isinstance(value, float):
         return Decimal(repr(value)).normalize() if value != int(value) else Decimal(int(value))
     if value == "":

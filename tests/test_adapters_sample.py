@@ -8,7 +8,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from product_exports import (
     MAPPINGS_YAML,
     accounting_csv,

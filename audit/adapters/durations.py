@@ -139,7 +139,7 @@ def minutes_text(seconds: Decimal) -> str | None:
 #: Redmine's ``Bug #1: subject``. The first group is the ticket number.
 DEFAULT_REF_PATTERNS = (
     r"(?i)\bticket\s*[#:]\s*([A-Za-z0-9][A-Za-z0-9._-]*)",
-    r"(?<![\w&])#([A-Za-z0-9][A-Za-z0-9._-]*\d)",
+    r"(?<![\w&])#((?:[A-Za-z][A-Za-z0-9_]*-)?\d+)\b",
 )
 
 

@@ -64,6 +64,15 @@ def _lc(node: Any, key: Any = None) -> tuple[int, int]:
         return 0, 0
 
 
+def _lcv(node: Any, key: Any) -> tuple[int, int]:
+    """Where the value of ``key`` is written."""
+    try:
+        line, col = node.lc.value(key)
+        return line + 1, col + 1
+    except Exception:
+        return _lc(node, key)
+
+
 def read_sources(path: str | Path) -> list[Source]:
     """Parse and check ``sources.yaml``; every problem at once, with file:line:col."""
     from ruamel.yaml import YAML
@@ -114,7 +123,7 @@ def read_sources(path: str | Path) -> list[Source]:
             adapter = str(entry.get("adapter") or CANONICAL)
             if adapter not in ADAPTERS and adapter != CANONICAL:
                 hint = did_you_mean(adapter, [*ADAPTERS, CANONICAL]) or f"adapters: {', '.join([*ADAPTERS, CANONICAL])}"
-                out.add(Location(label, *_lc(entry, "adapter")), f"unknown adapter '{adapter}'", hint)
+                out.add(Location(label, *_lcv(entry, "adapter")), f"unknown adapter '{adapter}'", hint)
                 continue
             files_value = entry.get("files")
             patterns = files_value if isinstance(files_value, list) else [files_value] if files_value else []
@@ -127,7 +136,7 @@ def read_sources(path: str | Path) -> list[Source]:
                 matched = (sorted((base / p).parent.glob(p.name)) if any(c in p.name for c in "*?[")
                            else [base / p] if (base / p).is_file() else [])
                 if not matched:
-                    out.add(Location(label, *_lc(entry, "files")), f"{table}: no file matches '{pattern}'",
+                    out.add(Location(label, *_lcv(entry, "files")), f"{table}: no file matches '{pattern}'",
                             f"paths are relative to {base}")
                 files.extend(matched)
             columns: dict[str, ColumnSpec] = {}

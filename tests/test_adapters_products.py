@@ -331,3 +331,31 @@ def test_sources_yaml_errors_have_file_line_col(tmp_path: Path) -> None:
     assert f"{label}:5:3: unknown table 'time_entry' (did you mean 'time_entries'?)" in text
     assert f"{label}:8:14: time_entries: no file matches 'nothing/*.csv'" in text
     assert f"{label}:9:7: unknown option 'ticket_prefx' (did you mean 'ticket_prefix'?)" in text
+
+
+# -- hints for a raw export given as a canonical table --------------------------------------------
+
+def test_a_raw_product_export_gets_product_hints(tmp_path: Path) -> None:
+    """Zammad's time-accounting report dropped in as time_entries.csv: the hints name Zammad's
+    columns and the adapter; no loose guess such as ticket_id -> article_ids."""
+    from audit.db import connect
+    from audit.ingest import load_data
+
+    for name, text in (("customers.csv", CUSTOMERS), ("services.csv", SERVICES),
+                       ("tickets.csv", TICKETS.format(t="T-1")), ("invoice_lines.csv", INVOICES.format(t="T-1"))):
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    (tmp_path / "time_entries.csv").write_text(
+        "Ticket#,Title,Customer - Name,Organization,Agent - Name,Agent - Login,Time Units,Activity Type,Created at\n"
+        "1,x,y,z,Anna,anna,2.0,Support,2026-06-02 10:00\n", encoding="utf-8")
+    with pytest.raises(DataError) as exc:
+        load_data(connect(), tmp_path, timezone="Europe/Berlin", tier_ids=["standard", "extended"], gx="off")
+    text = str(exc.value)
+    assert "for 'ticket_id': 'ticket#' is zammad, znuny's column for it" in text
+    assert "for 'agent': 'agent - login' is zammad's column for it" in text
+    assert "this looks like a zammad export: read it with 'support-audit import --from zammad'" in text
+    (tmp_path / "time_entries.csv").write_text(
+        "id,ticket_id_x,article_ids,agent,started_at,minutes\n1,1,2,a,2026-06-02 10:00,5\n", encoding="utf-8")
+    with pytest.raises(DataError) as exc:
+        load_data(connect(), tmp_path, timezone="Europe/Berlin", tier_ids=["standard", "extended"], gx="off")
+    assert "article_ids'?" not in str(exc.value)
+    assert "for 'ticket_id' did you mean 'ticket_id_x'?" in str(exc.value)

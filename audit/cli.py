@@ -181,6 +181,50 @@ def schema(out: Path | None) -> None:
         click.echo(f"schema: {out}")
 
 
+@cli.command("import")
+@click.option("--from", "product", required=True,
+              type=click.Choice(["zammad", "znuny", "jira", "freshdesk", "kimai", "redmine", "generic"]),
+              help="The product that wrote the exports.")
+@click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="YAML of adapter options and columns (docs/adapters.md).")
+@click.option("--policy", type=click.Path(exists=True, path_type=Path), default=Path("policies"),
+              show_default=True, help="Policy bundle: its time zone and value maps (mappings:).")
+@click.option("--out", "out", type=_dir(must_exist=False), required=True, help="Where the canonical CSVs go.")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def import_(product: str, config: Path | None, policy: Path, out: Path, files: tuple[Path, ...]) -> None:
+    """Map a product's exports to the canonical tables (CSV) and what was set aside."""
+    from audit.adapters.commands import import_files, summary_lines
+    from audit.policy.loader import load_policy
+
+    bundle = load_policy(policy)
+    mapped, written = import_files(product, list(files), out, config=config,
+                                   timezone=bundle.settings.timezone, mappings=bundle.mappings)
+    for line in summary_lines(mapped, Path.cwd()):
+        click.echo(line)
+    for path in written:
+        click.echo(f"wrote {path}")
+
+
+@cli.group()
+def sources() -> None:
+    """Inspect a sources.yaml (which files and adapters feed each table)."""
+
+
+@sources.command("check")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--policy", type=click.Path(exists=True, path_type=Path), default=Path("policies"),
+              show_default=True, help="Policy bundle: its time zone and value maps (mappings:).")
+@click.option("--rows", type=click.IntRange(0), default=3, show_default=True, help="Rows previewed per table.")
+def sources_check(path: Path, policy: Path, rows: int) -> None:
+    """Per table: files, column mapping, values no mapping knows, the first rows."""
+    from audit.adapters.commands import check_sources
+    from audit.policy.loader import load_policy
+
+    bundle = load_policy(policy)
+    click.echo(check_sources(path, timezone=bundle.settings.timezone, mappings=bundle.mappings, preview=rows),
+               nl=False)
+
+
 @cli.command("sample-data")
 @click.option("--seed", type=int, default=7, show_default=True)
 @click.option("--months", type=click.IntRange(1, 36), default=3, show_default=True)

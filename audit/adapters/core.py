@@ -164,6 +164,13 @@ class Builder:
             if column not in listed:
                 ctx.out.mapping[table].append((column, f"{adapter}: {spec.describe()}"))
 
+    def note(self, **how: str) -> None:
+        """Describe computed columns for ``sources check`` (column=how it is made)."""
+        listed = {c for c, _ in self.ctx.out.mapping[self.table]}
+        for column, text in how.items():
+            if column not in listed:
+                self.ctx.out.mapping[self.table].append((column, f"{self.adapter}: {text}"))
+
     # -- values --------------------------------------------------------------------------------
 
     def raw(self, record: Record, column: str) -> Any:

@@ -234,6 +234,8 @@ def _zammad_time(ctx: Context, source: Source) -> None:
         xlsx = path.suffix.lower() != ".json"
         b = Builder(ctx, "zammad", "time_entries", xlsx_defaults if xlsx else json_defaults,
                     source.columns, source.options)
+        b.note(started_at=f"booking time (created_at) by the rule {rule}",
+               minutes=f"time units x {units.minutes_per_unit} min")
 
         def make(r: Record, b: Builder = b, xlsx: bool = xlsx) -> dict[str, str | None]:
             if xlsx:
@@ -301,6 +303,7 @@ def znuny(ctx: Context, source: Source) -> None:
     defaults = _spec(entry_id="id", ticket_id="ticket_id", agent="create_by", minutes="time_unit",
                      booked="create_time")
     b = Builder(ctx, "znuny", "time_entries", defaults, source.columns, source.options)
+    b.note(started_at=f"create_time by the rule {rule}", minutes=f"time_unit x {units.minutes_per_unit} min")
 
     def make(r: Record) -> dict[str, str | None]:
         internal = field_text(b.raw(r, "ticket_id"))
@@ -351,6 +354,8 @@ def jira(ctx: Context, source: Source) -> None:
     defaults = _spec(entry_id="id", agent="author.displayName|author.accountId|author.name",
                      started_at="started", seconds="timeSpentSeconds", time_spent="timeSpent")
     b = Builder(ctx, "jira", "time_entries", defaults, source.columns, source.options)
+    b.note(ticket_id="issueKey, issue_keys[issueId], the file name or a reference in the comment",
+           minutes=f"timeSpentSeconds, else timeSpent (1d = {fmt.hours_per_day} h, 1w = {fmt.days_per_week} d)")
     for path in source.files:
         from_name = name_re.search(path.name)
 
@@ -389,6 +394,7 @@ def freshdesk(ctx: Context, source: Source) -> None:
                      agent="agent_id", started_at="start_time|executed_at",
                      minutes=ColumnSpec(field="time_spent", duration="h:mm"))
     b = Builder(ctx, "freshdesk", "time_entries", defaults, source.columns, source.options)
+    b.note(agent="agent_id, named by the agents option")
 
     def make(r: Record) -> dict[str, str | None]:
         agent = b.text(r, "agent")
@@ -426,6 +432,8 @@ def kimai(ctx: Context, source: Source) -> None:
     defaults = _spec(agent=alt["user"], date=ColumnSpec(field=alt["date"], format=date_format),
                      start=alt["from"], end=alt["to"], minutes=alt["duration"])
     b = Builder(ctx, "kimai", "time_entries", defaults, source.columns, source.options)
+    b.note(entry_id="file name and row", ticket_id=f"a reference in Description/Tags ({len(refs.patterns)} patterns, prefix '{refs.prefix}')",
+           started_at="Date + From", ended_at=f"Date + To (past midnight: the next day); prefer {source.options.get('prefer') or 'duration'}")
 
     def make(r: Record) -> dict[str, str | None]:
         text = [field_text(lookup(r.fields, alt["description"])), field_text(lookup(r.fields, alt["tags"]))]
@@ -467,6 +475,7 @@ def redmine(ctx: Context, source: Source) -> None:
         agent="User|Benutzer", date=ColumnSpec(field="Date|Datum", format=options.get("date_format")),
         minutes=ColumnSpec(field="Hours|Stunden", duration="hours"))
     b = Builder(ctx, "redmine", "time_entries", defaults, source.columns, options)
+    b.note(entry_id="file name and line", started_at=f"the date by the rule {rule}")
 
     def make(r: Record) -> dict[str, str | None]:
         day = b.date(r, "date")

@@ -359,3 +359,39 @@ def test_a_raw_product_export_gets_product_hints(tmp_path: Path) -> None:
         load_data(connect(), tmp_path, timezone="Europe/Berlin", tier_ids=["standard", "extended"], gx="off")
     assert "article_ids'?" not in str(exc.value)
     assert "for 'ticket_id' did you mean 'ticket_id_x'?" in str(exc.value)
+
+
+# -- generic --------------------------------------------------------------------------------------
+
+def test_generic_mapping_with_typed_durations_and_formats(tmp_path: Path) -> None:
+    """Any CSV: rename, a constant, a strptime format, a regex and a declared duration unit."""
+    export = ("Nr|Vorgang|Mitarbeiter|Beginn|Aufwand\n"
+              "a1|Ticket T-1 Webseite|anna|06/02/2026 09:00|PT1H20M\n"
+              "a2|Ticket T-1 Mail|anna|06/03/2026 09:00|PT20M\n"
+              "a3|Ticket T-1 Rückruf|anna|06/31/2026 09:00|PT5M\n")  # no 31 June: set aside
+    source = ("    - adapter: generic\n      files: zeit.txt.csv\n      columns:\n"
+              "        entry_id: Nr\n        ticket_id: {field: Vorgang, regex: 'T-\\d+'}\n"
+              "        agent: Mitarbeiter\n        started_at: {field: Beginn, format: '%m/%d/%Y %H:%M'}\n"
+              "        minutes: {field: Aufwand, duration: iso8601}\n"
+              "        ended_at: {const: ''}\n")
+    result = world(tmp_path, source, {"zeit.txt.csv": export})
+    # 80 min -> 6 units, 20 min -> 2 units
+    assert money_findings(result) == {("units_mismatch", "2026-06"): (Decimal(8), Decimal(1), Decimal("140.00"))}
+    (file, line, reason), = set_aside(result)
+    assert (file, line) == ("zeit.txt.csv", 4) and "'06/31/2026 09:00' does not have the format" in reason
+
+
+def test_a_table_whose_every_record_is_set_aside(tmp_path: Path) -> None:
+    text = KIMAI_DE_HEADER + kimai_row("2026-06-02", "09:00", "09:31", "0:30", "ohne Bezug")
+    source = "    - adapter: kimai\n      files: k.csv\n"
+    result = world(tmp_path, source, {"k.csv": text})
+    assert result.summary["rows"]["time_entries"] == {"in": 1, "loaded": 0, "quarantined": 1}
+    assert [r[:2] for r in set_aside(result)] == [("k.csv", 2)]
+    assert per_file(result)["k.csv"] == (1, 0, 1)
+
+
+def test_an_adapter_that_does_not_feed_the_table(tmp_path: Path) -> None:
+    source = "    - adapter: kimai\n      files: k.csv\n"
+    with pytest.raises(DataError, match="the kimai adapter does not feed the tickets table"):
+        world(tmp_path, source, {"k.csv": KIMAI_CSV},
+              tickets_source="  tickets:\n    - adapter: kimai\n      files: k.csv\n")

@@ -10,6 +10,7 @@ decisions: which group means which category, which attribute records the tier).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import zoneinfo
 from dataclasses import dataclass, field
@@ -112,12 +113,21 @@ def lookup(fields: dict[str, Any], path: str) -> Any:
     return None
 
 
+@functools.lru_cache(maxsize=256)
+def _folded(keys: tuple[Any, ...]) -> dict[str, Any]:
+    """Lower-cased name -> name as written, once per header (records of a file share it)."""
+    out: dict[str, Any] = {}
+    for k in keys:
+        out.setdefault(str(k).strip().lower(), k)
+    return out
+
+
 def _lookup_one(fields: dict[str, Any], path: str) -> Any:
     if path in fields:
         return fields[path]
-    lowered = {str(k).strip().lower(): v for k, v in fields.items()}
-    if path.lower() in lowered:
-        return lowered[path.lower()]
+    key = _folded(tuple(fields)).get(path.lower())
+    if key is not None:
+        return fields[key]
     node: Any = fields
     for part in path.split("."):
         if isinstance(node, dict) and part in node:

@@ -395,3 +395,26 @@ def test_an_adapter_that_does_not_feed_the_table(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="the kimai adapter does not feed the tickets table"):
         world(tmp_path, source, {"k.csv": KIMAI_CSV},
               tickets_source="  tickets:\n    - adapter: kimai\n      files: k.csv\n")
+
+
+def test_freshdesk_tickets_and_time(tmp_path: Path) -> None:
+    tickets = [
+        {"id": 1, "subject": "Webseite kaputt", "priority": 2, "status": 4, "source": 3, "type": "Webdesign",
+         "group_id": 5, "requester_id": 900, "company_id": 44, "created_at": "2026-06-01T06:00:00Z",
+         "updated_at": "2026-06-02T06:00:00Z", "tags": [], "custom_fields": {"cf_tier": "Erweitert", "cf_service": "S-1"},
+         "stats": {"first_responded_at": "2026-06-01T07:00:00Z", "resolved_at": None}},
+    ]
+    entries = [{"id": 1, "ticket_id": 1, "agent_id": 77, "billable": True, "note": "", "time_spent": "00:40",
+                "executed_at": "2026-06-03T10:00:00Z", "start_time": "2026-06-03T10:00:00Z",
+                "created_at": "2026-06-03T10:40:00Z"}]
+    mappings = ("mappings:\n  - column: tickets.category\n    source: freshdesk\n    values: {Webdesign: webdesign}\n"
+                "  - column: tickets.tier\n    source: freshdesk\n    values: {Erweitert: extended}\n"
+                "  - column: tickets.customer_id\n    source: freshdesk\n    field: company_id\n    values: {\"44\": K-1}\n")
+    source = "    - adapter: freshdesk\n      files: fd/time_entries.json\n      ticket_prefix: T-\n"
+    tickets_source = "  tickets:\n    - adapter: freshdesk\n      files: fd/tickets.json\n      ticket_prefix: T-\n"
+    result = world(tmp_path, source, {"fd/time_entries.json": json.dumps(entries), "fd/tickets.json": json.dumps(tickets)},
+                   tickets_source=tickets_source, mappings=mappings)
+    # 40 min -> 3 units, invoiced 1
+    assert money_findings(result) == {("units_mismatch", "2026-06"): (Decimal(3), Decimal(1), Decimal("52.50"))}
+    cls = result.classifications.row(0, named=True)
+    assert (cls["ticket_id"], cls["recorded_tier"], cls["policy_tier"]) == ("T-1", "extended", "extended")

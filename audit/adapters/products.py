@@ -383,11 +383,21 @@ def jira(ctx: Context, source: Source) -> None:
 
 # -- Freshdesk ---------------------------------------------------------------------------------
 
+#: Freshdesk's numeric codes (API v2): priority 1–4 and the ticket's source (channel).
+FRESHDESK_PRIORITIES = (("1", "low"), ("2", "normal"), ("3", "high"), ("4", "urgent"))
+FRESHDESK_SOURCES = (("1", "email"), ("2", "portal"), ("3", "phone"), ("7", "chat"),
+                     ("9", "portal"), ("10", "email"))
+
+
 def freshdesk(ctx: Context, source: Source) -> None:
-    """Freshdesk time entries (``GET /api/v2/time_entries``): ``time_spent`` is ``hh:mm``; the
-    start is ``start_time`` (else ``executed_at``); ``agent_id`` is named by the ``agents`` option."""
+    """Freshdesk: tickets (``GET /api/v2/tickets?include=stats``; priority 1–4, source codes,
+    ``custom_fields``) and time entries (``GET /api/v2/time_entries``): ``time_spent`` is
+    ``hh:mm``; the start is ``start_time`` (else ``executed_at``); ``agent_id`` is named by the
+    ``agents`` option."""
+    if source.table == "tickets":
+        return _freshdesk_tickets(ctx, source)
     if source.table != "time_entries":
-        raise _unsupported(source, ("time_entries",))
+        raise _unsupported(source, ("tickets", "time_entries"))
     prefix = str(source.options.get("ticket_prefix") or "")
     agents = {str(k): str(v) for k, v in (source.options.get("agents") or {}).items()}
     defaults = _spec(entry_id="id", ticket_id=ColumnSpec(field="ticket_id", prefix=prefix),
@@ -401,6 +411,28 @@ def freshdesk(ctx: Context, source: Source) -> None:
         return {"entry_id": b.text(r, "entry_id"), "ticket_id": b.text(r, "ticket_id"),
                 "agent": agents.get(agent or "", agent),
                 **b.time_values(start=b.timestamp(r, "started_at"), end=None, seconds=b.seconds(r, "minutes"))}
+
+    for path in source.files:
+        _count(ctx, source, path, b.run(_records(path, source), make))
+
+
+def _freshdesk_tickets(ctx: Context, source: Source) -> None:
+    prefix = str(source.options.get("ticket_prefix") or "")
+    defaults = _spec(
+        ticket_id=ColumnSpec(field="id", prefix=prefix), customer_id="company_id|requester_id",
+        service_id="custom_fields.cf_service", opened_at="created_at",
+        first_response_at="stats.first_responded_at", resolved_at="stats.resolved_at|stats.closed_at",
+        priority=ColumnSpec(field="priority", values=FRESHDESK_PRIORITIES),
+        channel=ColumnSpec(field="source", values=FRESHDESK_SOURCES),
+        category="type", subject="subject", cause="custom_fields.cf_cause", tier="custom_fields.cf_tier")
+    b = Builder(ctx, "freshdesk", "tickets", defaults, source.columns, source.options)
+
+    def make(r: Record) -> dict[str, str | None]:
+        values = {c: b.text(r, c) for c in b.specs if not c.endswith("_at")}
+        for c in ("opened_at", "first_response_at", "resolved_at"):
+            t = b.timestamp(r, c)
+            values[c] = b.time_text(t) if t else None
+        return values
 
     for path in source.files:
         _count(ctx, source, path, b.run(_records(path, source), make))

@@ -212,7 +212,7 @@ def test_zammad_api_json_in_quarter_hours(tmp_path: Path) -> None:
         "zammad/time_accountings.json", 3,
         "zammad: $[2]: ticket_id: internal ticket id 999 has no ticket number "
         "(the ticket is not in the ticket export named by 'tickets')")]
-    assert per_file(result) | {} == {**per_file(result), "zammad/time_accountings.json": (4, 3, 1)}
+    assert per_file(result)["zammad/time_accountings.json"] == (4, 3, 1)
     # group 9 has no mapping: reported, and the ticket stays unclassified instead of vanishing
     assert "tickets.category: value(s) no mapping knows: '9' (1×)" in result.ingest.warnings
     kinds = {(f["ticket_id"], f["kind"]) for f in result.findings.iter_rows(named=True)}
@@ -418,3 +418,15 @@ def test_freshdesk_tickets_and_time(tmp_path: Path) -> None:
     assert money_findings(result) == {("units_mismatch", "2026-06"): (Decimal(3), Decimal(1), Decimal("52.50"))}
     cls = result.classifications.row(0, named=True)
     assert (cls["ticket_id"], cls["recorded_tier"], cls["policy_tier"]) == ("T-1", "extended", "extended")
+
+
+def test_duplicates_across_two_files_name_the_first_file_and_line(tmp_path: Path) -> None:
+    worklog = {"worklogs": [{"id": "10001", "issueId": "1", "author": {"displayName": "Mia"},
+                             "started": "2026-06-02T12:34:00.000+0000", "timeSpentSeconds": 600}]}
+    source = "    - adapter: jira\n      files: [a/SUP-1.json, b/SUP-1.json]\n"
+    result = world(tmp_path, source, {"a/SUP-1.json": json.dumps(worklog), "b/SUP-1.json": json.dumps(worklog)},
+                   ticket="SUP-1")
+    (q,) = result.ingest.quarantine.to_pylist()
+    assert (q["source_file"], q["line"], q["expectation"]) == ("b/SUP-1.json", 1, "expect_column_values_to_be_unique")
+    assert "the first occurrence (a/SUP-1.json:1) is loaded" in q["reason"]
+    assert (per_file(result)["a/SUP-1.json"], per_file(result)["b/SUP-1.json"]) == ((1, 1, 0), (1, 0, 1))

@@ -129,8 +129,8 @@ def generic(ctx: Context, source: Source) -> None:
                 seconds = b.seconds(r, "minutes")
                 values["minutes"] = None if seconds is None else _minutes(seconds, b, r)
                 continue
-            if spec.format and table.column(column).type in ("timestamp", "date") if column in table.column_names else False:
-                kind = table.column(column).type
+            kind = table.column(column).type if column in table.column_names else None
+            if spec.format and kind in ("timestamp", "date"):
                 if kind == "date":
                     d = b.date(r, column)
                     values[column] = d.isoformat() if d else None

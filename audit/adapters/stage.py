@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -34,9 +35,10 @@ NOT_MAPPABLE = "not_mappable"
 def label(path: Path, base: Path) -> str:
     """A file as the user names it: relative to the sources file when inside its folder."""
     try:
-        return Path(os.path.relpath(path, base)).as_posix() if not os.path.relpath(path, base).startswith("..") else str(path)
+        relative = os.path.relpath(path, base)
     except ValueError:  # another drive
         return str(path)
+    return str(path) if relative.startswith("..") else Path(relative).as_posix()
 
 
 def map_sources(sources: list[Source], *, timezone: str, mappings: list[Any] | None = None,
@@ -134,9 +136,14 @@ def _remap(result, mapped: Mapped, direct: dict[str, Path], placed: dict[str, di
     for t, p in direct.items():
         files_of[t] = [label(p, base)]
 
-    def rename(text: str | None) -> str | None:
+    def rename(text: str | None, table: str | None = None) -> str | None:
         if text is None:
             return None
+        if table in placed:  # "the first occurrence (line 7)": the staged line -> file and line
+            def where(m: re.Match) -> str:
+                row = placed[table].get(int(m.group(1)))
+                return m.group(0) if row is None else f"({label(row.record.file, base)}:{row.record.line})"
+            text = re.sub(r"\(line (\d+)\)", where, text)
         for staged, table in staged_names.items():
             if staged in text:
                 text = text.replace(staged, ", ".join(files_of.get(table, [staged])))
@@ -152,7 +159,7 @@ def _remap(result, mapped: Mapped, direct: dict[str, Path], placed: dict[str, di
             q = {**q, "source_file": label(row.record.file, base), "line": row.record.line, "raw": row.record.raw}
         elif table in direct:
             q = {**q, "source_file": label(direct[table], base)}
-        q["reason"] = rename(q["reason"])
+        q["reason"] = rename(q["reason"], table)
         rows.append(q)
     for s in mapped.set_aside:
         rows.append({"table": s.table, "source_file": label(s.file, base), "line": s.line,

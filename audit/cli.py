@@ -187,8 +187,9 @@ def schema(out: Path | None) -> None:
               help="The product that wrote the exports.")
 @click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="YAML of adapter options and columns (docs/adapters.md).")
-@click.option("--policy", type=click.Path(exists=True, path_type=Path), default=Path("policies"),
-              show_default=True, help="Policy bundle: its time zone and value maps (mappings:).")
+@click.option("--policy", type=click.Path(exists=True, path_type=Path), default=None,
+              help="Policy bundle: its time zone and value maps (mappings:). Default: ./policies when "
+                   "it exists, else no value maps and the config's timezone (or Europe/Berlin).")
 @click.option("--out", "out", type=_dir(must_exist=False), required=True, help="Where the canonical CSVs go.")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def import_(product: str, config: Path | None, policy: Path, out: Path, files: tuple[Path, ...]) -> None:
@@ -196,9 +197,12 @@ def import_(product: str, config: Path | None, policy: Path, out: Path, files: t
     from audit.adapters.commands import import_files, summary_lines
     from audit.policy.loader import load_policy
 
-    bundle = load_policy(policy)
+    if policy is None and Path("policies").is_dir():
+        policy = Path("policies")
+    bundle = load_policy(policy) if policy is not None else None
     mapped, written = import_files(product, list(files), out, config=config,
-                                   timezone=bundle.settings.timezone, mappings=bundle.mappings)
+                                   timezone=bundle.settings.timezone if bundle else "Europe/Berlin",
+                                   mappings=bundle.mappings if bundle else [])
     for line in summary_lines(mapped, Path.cwd()):
         click.echo(line)
     for path in written:

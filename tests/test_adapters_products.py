@@ -430,3 +430,48 @@ def test_duplicates_across_two_files_name_the_first_file_and_line(tmp_path: Path
     assert (q["source_file"], q["line"], q["expectation"]) == ("b/SUP-1.json", 1, "expect_column_values_to_be_unique")
     assert "the first occurrence (a/SUP-1.json:1) is loaded" in q["reason"]
     assert (per_file(result)["a/SUP-1.json"], per_file(result)["b/SUP-1.json"]) == ((1, 1, 0), (1, 0, 1))
+
+
+def test_znuny_tickets_with_five_level_priorities_mapped_in_the_policy(tmp_path: Path) -> None:
+    tickets = ("tn;title;create_time;customer_id;queue;priority\n"
+               "1;Webseite kaputt;2026-06-01 08:00:00;K-1;Webdesign;5 very high\n"
+               "2;Frage;2026-06-02 08:00:00;K-1;Webdesign;2 low\n")
+    mappings = ("mappings:\n  - column: tickets.priority\n    source: znuny\n"
+                "    values: {'1 very low': low, '2 low': low, '3 normal': normal, '4 high': high, '5 very high': urgent}\n"
+                "  - column: tickets.category\n    source: znuny\n    values: {Webdesign: webdesign}\n"
+                "  - column: tickets.tier\n    source: znuny\n    default: extended\n")
+    tickets_source = "  tickets:\n    - adapter: znuny\n      files: ticket.csv\n      ticket_prefix: T-\n"
+    source = "    - adapter: znuny\n      files: ta.csv\n      ticket_prefix: T-\n"
+    result = world(tmp_path, source, {"ticket.csv": tickets,
+                                      "ta.csv": "ticket_id;article_id;time_unit;create_time;create_by\n1;9;15.00;2026-06-02 10:00:00;2\n"},
+                   tickets_source=tickets_source, mappings=mappings)
+    assert result.summary["rows"]["tickets"] == {"in": 2, "loaded": 2, "quarantined": 0}
+    assert money_findings(result) == {}  # 15.00 minutes = 1 unit, invoiced 1 unit: billed right
+    (rec,) = result.reconciliation.iter_rows(named=True)
+    assert (rec["ticket_id"], rec["expected_units"], rec["billed_units"]) == ("T-1", Decimal(1), Decimal(1))
+    tiers = {r["ticket_id"]: r["recorded_tier"] for r in result.classifications.iter_rows(named=True)}
+    assert tiers == {"T-1": "extended", "T-2": "extended"}
+
+
+def test_bad_value_maps_are_policy_errors_with_their_place(tmp_path: Path) -> None:
+    from audit.errors import PolicyError
+    from audit.policy.loader import load_policy
+
+    policy = tmp_path / "policy"
+    shutil.copytree(ROOT / "policies", policy)
+    (policy / "mappings.yaml").write_text(
+        "mappings:\n"
+        "  - column: tickets.categroy\n"
+        "    values: {a: b}\n"
+        "  - column: tickets.tier\n"
+        "    source: zamad\n"
+        "    values: {Erweitert: extendd}\n"
+        "  - column: tickets.priority\n"
+        "    values: {'2 normal': medium}\n", encoding="utf-8")
+    with pytest.raises(PolicyError) as exc:
+        load_policy(policy)
+    text = str(exc.value)
+    assert "mappings.yaml:2:13: tickets has no column 'categroy' (did you mean 'category'?)" in text
+    assert "mappings.yaml:5:13: unknown adapter 'zamad' (did you mean 'zammad'?)" in text
+    assert "mappings.yaml:6:25: 'extendd' is not a value of tickets.tier (did you mean 'extended'?)" in text
+    assert "mappings.yaml:8:26: 'medium' is not a value of tickets.priority" in text

@@ -197,7 +197,9 @@ class Builder:
         if spec is None:
             return None
         value = self.raw(record, column)
-        if spec.values and value is not None:
+        if value is None or value == [] or value == "":
+            return spec.default  # an empty field takes the default (None without one)
+        if spec.values:
             return self._mapped(spec, column, value)
         text = field_text(value)
         if text is None:

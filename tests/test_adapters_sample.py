@@ -33,7 +33,7 @@ tables:
         service_id: service_number
   time_entries:
     - adapter: kimai
-      files: kimai/*.xlsx
+      files: kimai/**/*.xlsx
       ticket_prefix: T-
   invoice_lines:
     - adapter: generic

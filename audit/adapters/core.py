@@ -15,7 +15,6 @@ import re
 import zoneinfo
 from dataclasses import dataclass, field
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from audit.adapters.durations import DurationError, DurationFormat, StartRule, minutes_text
@@ -426,7 +425,3 @@ def combine(day: dt.date | None, clock: Any, column: str) -> dt.datetime | None:
     if not m or int(m[1]) > 23:
         raise MapError(column, text, f"{column}: '{text}' is not a clock time (H:i, e.g. 14:30)")
     return dt.datetime.combine(day, dt.time(int(m[1]), int(m[2]), int(m[3] or 0)))
-
-
-def source_path(spec_file: Path, record: Record) -> str:
-    return str(record.file)

@@ -48,9 +48,19 @@ class Source:
         items = value if isinstance(value, list) else [value]
         out: list[Path] = []
         for item in items:
-            p = Path(str(item))
-            out.extend(sorted((base / p).parent.glob(p.name)) if any(c in p.name for c in "*?[") else [base / p])
+            out.extend(expand(base, str(item)) or [base / str(item)])
         return out
+
+
+def expand(base: Path, pattern: str) -> list[Path]:
+    """The files a path or glob names, relative to ``base`` (``**`` and wildcards in folders
+    too), sorted; an absolute pattern stays absolute."""
+    p = Path(pattern)
+    if not any(c in pattern for c in "*?["):
+        path = p if p.is_absolute() else base / p
+        return [path] if path.is_file() else []
+    root, rel = (Path(p.anchor), str(p.relative_to(p.anchor))) if p.is_absolute() else (base, pattern)
+    return sorted(x for x in root.glob(rel) if x.is_file())
 
 
 def _spec(**columns: str | ColumnSpec) -> dict[str, ColumnSpec]:

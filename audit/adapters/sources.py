@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from audit.adapters.core import ColumnSpec
-from audit.adapters.products import ADAPTERS, Source
+from audit.adapters.products import ADAPTERS, Source, expand
 from audit.errors import DataError, DiagnosticCollector, Location, did_you_mean
 
 #: Options an adapter understands (besides adapter, files and columns).
@@ -132,9 +132,7 @@ def read_sources(path: str | Path) -> list[Source]:
                 continue
             files: list[Path] = []
             for pattern in patterns:
-                p = Path(str(pattern))
-                matched = (sorted((base / p).parent.glob(p.name)) if any(c in p.name for c in "*?[")
-                           else [base / p] if (base / p).is_file() else [])
+                matched = expand(base, str(pattern))
                 if not matched:
                     out.add(Location(label, *_lcv(entry, "files")), f"{table}: no file matches '{pattern}'",
                             f"paths are relative to {base}")

@@ -340,8 +340,8 @@ class Builder:
             except MapError as exc:
                 self.set_aside(record, exc.column, exc.value, f"{record.where}: {exc.reason}")
                 continue
-            if values is not None:
-                self.emit(record, values)
+            if values is not None:  # the row keeps where it came from, not the record's fields
+                self.emit(Record(record.file, record.line, record.where, {}, record.raw), values)
         return n
 
 

@@ -475,3 +475,15 @@ def test_bad_value_maps_are_policy_errors_with_their_place(tmp_path: Path) -> No
     assert "mappings.yaml:5:13: unknown adapter 'zamad' (did you mean 'zammad'?)" in text
     assert "mappings.yaml:6:25: 'extendd' is not a value of tickets.tier (did you mean 'extended'?)" in text
     assert "mappings.yaml:8:26: 'medium' is not a value of tickets.priority" in text
+
+
+def test_a_value_map_for_an_unknown_table(tmp_path: Path) -> None:
+    from audit.errors import PolicyError
+    from audit.policy.loader import load_policy
+
+    policy = tmp_path / "policy"
+    shutil.copytree(ROOT / "policies", policy)
+    (policy / "mappings.yaml").write_text("mappings:\n  - column: ticket.category\n    values: {a: b}\n",
+                                          encoding="utf-8")
+    with pytest.raises(PolicyError, match=r"mappings.yaml:2:13: unknown table 'ticket' \(did you mean 'tickets'\?\)"):
+        load_policy(policy)

@@ -510,6 +510,10 @@ class _Checks:
         adapters = ("zammad", "znuny", "jira", "freshdesk", "kimai", "redmine", "generic")
         for i, m in self.items("mappings", ValueMapping):
             table, _, column = m.column.partition(".")
+            if table not in TABLES:
+                hint = did_you_mean(table, list(TABLES)) or f"tables: {', '.join(TABLES)}"
+                self.out.add(self.at("mappings", i, "column"), f"unknown table '{table}'", hint)
+                continue
             if column not in TABLES[table].column_names:
                 hint = did_you_mean(column, TABLES[table].column_names) or f"{table} has: {', '.join(TABLES[table].column_names)}"
                 self.out.add(self.at("mappings", i, "column"), f"{table} has no column '{column}'", hint)

@@ -196,7 +196,7 @@ class ValueMapping(_Item):
     decision, e.g. which Zammad group means which category, which attribute records the tier."""
 
     column: str = Field(
-        pattern=r"^(customers|services|tickets|time_entries|invoice_lines)\.[a-z_]+$",
+        pattern=r"^[a-z_]+\.[a-z_]+$",
         description="Canonical column it fills, as table.column, e.g. tickets.category.",
     )
     source: str | None = Field(
@@ -207,7 +207,7 @@ class ValueMapping(_Item):
         description="Field of the export the value is read from (default: the adapter's own for the column); a list field such as tags takes its first mapped element.",
     )
     values: dict[str, str] = Field(default_factory=dict, description="Export value -> canonical value (matched exactly, then case-insensitively).")
-    default: str | None = Field(default=None, description="Value for an export value the map does not know; when empty it is kept and reported as unmapped.")
+    default: str | None = Field(default=None, description="Value for an empty field or an export value the map does not know; without it such a value is kept and reported as unmapped.")
 
 
 class Bundle(BaseModel):

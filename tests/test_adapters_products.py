@@ -487,3 +487,28 @@ def test_a_value_map_for_an_unknown_table(tmp_path: Path) -> None:
                                           encoding="utf-8")
     with pytest.raises(PolicyError, match=r"mappings.yaml:2:13: unknown table 'ticket' \(did you mean 'tickets'\?\)"):
         load_policy(policy)
+
+
+def test_kimai_billable_as_the_recorded_tier(tmp_path: Path) -> None:
+    """Tickets from Zammad carry no tier; the agents record billable work in Kimai. A ticket
+    whose entries all agree takes their tier; one whose entries disagree keeps none (warning,
+    quarantined by the contract, never guessed)."""
+    tickets = [{**ZAMMAD_TICKETS[0], "support_level": None},
+               {**ZAMMAD_TICKETS[1], "support_level": None, "group_id": 3}]
+    kimai = KIMAI_DE_HEADER + "".join([
+        kimai_row("2026-06-02", "09:00", "09:31", "0:30", "#1 Webseite"),
+        kimai_row("2026-06-03", "09:00", "09:10", "0:15", "#2 Frage"),
+        kimai_row("2026-06-04", "09:00", "09:10", "0:15", "#2 Frage"),
+    ]).replace(";ja;;timesheet", ";{b};;timesheet")
+    kimai = kimai.replace("{b}", "ja", 2).replace("{b}", "nein", 1)
+    mappings = ZAMMAD_MAPPINGS + ("  - column: tickets.tier\n    source: kimai\n"
+                                  "    values: {ja: extended, nein: standard}\n")
+    source = "    - adapter: kimai\n      files: kimai.csv\n      ticket_prefix: T-\n"
+    result = world(tmp_path, source, {"zammad/tickets.json": json.dumps(tickets), "kimai.csv": kimai},
+                   tickets_source=ZAMMAD_TICKET_SOURCE, mappings=mappings)
+    tiers = {r["ticket_id"]: r["recorded_tier"] for r in result.classifications.iter_rows(named=True)}
+    assert tiers == {"T-1": "extended"}
+    assert ("tickets: T-2: its time entries record different tiers (extended (1x), standard (1x)): "
+            "the ticket keeps no tier") in result.ingest.warnings
+    q = {(r["source_file"], r["line"], r["column"]) for r in result.ingest.quarantine.to_pylist()}
+    assert ("zammad/tickets.json", 2, "tier") in q

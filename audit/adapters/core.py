@@ -273,6 +273,23 @@ class Builder:
             out["minutes_per_unit"] = Decimal(str(self.options["time_unit_minutes"]))
         return out
 
+    def entry_tier(self, record: Record, ticket: str | None, default_field: str) -> None:
+        """Note the tier a time entry records (Kimai's or Freshdesk's billable flag) when the
+        policy maps ``tickets.tier`` with this adapter as its source."""
+        for m in self.ctx.mappings:
+            if m.column != "tickets.tier" or m.source != self.adapter or ticket is None:
+                continue
+            text = field_text(lookup(record.fields, m.field or default_field))
+            folded = {k.strip().lower(): v for k, v in m.values.items()}
+            tier = m.default if text is None else folded.get(text.lower(), m.default)
+            if tier is None:
+                if text is not None:
+                    self.ctx.out.note_unmapped("tickets", "tier", text)
+                return
+            seen = self.ctx.out.entry_tiers.setdefault(ticket, {})
+            seen[tier] = seen.get(tier, 0) + 1
+            return
+
     # -- time entries ----------------------------------------------------------------------------
 
     def time_values(self, *, start: dt.datetime | None, end: dt.datetime | None,

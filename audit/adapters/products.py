@@ -418,6 +418,7 @@ def freshdesk(ctx: Context, source: Source) -> None:
 
     def make(r: Record) -> dict[str, str | None]:
         agent = b.text(r, "agent")
+        b.entry_tier(r, b.text(r, "ticket_id"), "billable")
         return {"entry_id": b.text(r, "entry_id"), "ticket_id": b.text(r, "ticket_id"),
                 "agent": agents.get(agent or "", agent),
                 **b.time_values(start=b.timestamp(r, "started_at"), end=None, seconds=b.seconds(r, "minutes"))}
@@ -491,6 +492,7 @@ def kimai(ctx: Context, source: Source) -> None:
         if start and end and end < start:  # past midnight
             end += dt.timedelta(days=1)
         seconds = b.seconds(r, "minutes", fmt)
+        b.entry_tier(r, ticket, alt["billable"])
         return {"entry_id": _entry_id(r, str(source.options.get("entry_prefix") or "kimai-")),
                 "ticket_id": ticket, "agent": b.text(r, "agent"),
                 **b.time_values(start=start, end=end, seconds=seconds)}

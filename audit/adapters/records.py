@@ -76,6 +76,9 @@ class Mapped:
     #: table -> [(canonical column, how it is made)] for `sources check`
     mapping: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    #: ticket -> {recorded tier: entries}, from a time tracker's billable flag (tickets.tier
+    #: mapped with a time adapter as its source); fills tickets without a tier of their own
+    entry_tiers: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def note_unmapped(self, table: str, column: str, value: str) -> None:
         seen = self.unmapped.setdefault((table, column), {})

@@ -59,7 +59,27 @@ def map_sources(sources: list[Source], *, timezone: str, mappings: list[Any] | N
                 generic(ctx, s)
             else:
                 ADAPTERS[s.adapter](ctx, s)
+    _tiers_from_entries(ctx.out)
     return ctx.out, direct
+
+
+def _tiers_from_entries(out: Mapped) -> None:
+    """A ticket without a recorded tier takes the one its time entries record (a time tracker's
+    billable flag mapped in the policy) when they all agree; when they disagree it stays empty
+    (the contract quarantines it) and a warning names the values."""
+    if not out.entry_tiers:
+        return
+    for row in out.rows.get("tickets", []):
+        ticket = row.values.get("ticket_id")
+        seen = out.entry_tiers.get(ticket or "")
+        if row.values.get("tier") is not None or not seen:
+            continue
+        if len(seen) == 1:
+            row.values["tier"] = next(iter(seen))
+        else:
+            shown = ", ".join(f"{t} ({n}x)" for t, n in sorted(seen.items()))
+            out.warnings.append(f"tickets: {ticket}: its time entries record different tiers ({shown}): "
+                                "the ticket keeps no tier")
 
 
 def _hash(path: Path) -> str:

@@ -52,15 +52,16 @@ def _table_of(product: str, path: Path, config: dict[str, Any]) -> str:
         return str(config["table"])
     if product == "generic":
         raise UsageError("--from generic needs a --config naming the table (table: invoice_lines) and its columns")
-    if product == "zammad" and path.suffix.lower() == ".json":
+    if product in ("zammad", "freshdesk") and path.suffix.lower() == ".json":
         data = read_json(path)
         first = data[0] if isinstance(data, list) and data and isinstance(data[0], dict) else {}
-        if "time_unit" in first:
+        if "time_unit" in first or "time_spent" in first:
             return "time_entries"
-        if "number" in first:
+        if "number" in first or "subject" in first:
             return "tickets"
-        raise DataError(diagnostics=[Diagnostic(Location(str(path)), "is neither Zammad tickets nor time accountings",
-                                                "export /api/v1/tickets or /api/v1/time_accountings as JSON")])
+        what = "Zammad tickets nor time accountings" if product == "zammad" else "Freshdesk tickets nor time entries"
+        raise DataError(diagnostics=[Diagnostic(Location(str(path)), f"is neither {what}",
+                                                "export the tickets or the time records as a JSON array")])
     if product == "znuny" and path.suffix.lower() in (".csv", ".tsv"):
         head = path.read_bytes()[:4096].decode("utf-8", "replace").splitlines()[0].lower()
         return "time_entries" if "time_unit" in head else "tickets"

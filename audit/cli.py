@@ -59,8 +59,10 @@ def cli() -> None:
 @cli.command()
 @click.option("--policy", "policy", type=click.Path(exists=True, path_type=Path), default=Path("policies"),
               show_default=True, help="Policy bundle directory (or one YAML file).")
-@click.option("--data", "data", type=_dir(), default=Path("sample_data"), show_default=True,
-              help="Directory with one export per table (CSV, Parquet or JSON).")
+@click.option("--data", "data", type=click.Path(exists=True, path_type=Path), default=Path("sample_data"),
+              show_default=True,
+              help="Directory with one export per table (CSV, Parquet or JSON), or a sources.yaml "
+                   "naming foreign exports and their adapters (docs/adapters.md).")
 @click.option("--out", "out", type=_dir(must_exist=False), required=True, help="Output directory.")
 @click.option("--period", default=None, metavar="YYYY-MM", help=PERIOD_HELP)
 @click.option("--fail-on", type=click.Choice(["error", "warning", "never"]), default="error",
@@ -120,7 +122,8 @@ def _print_run_summary(summary: dict, out: Path, report: bool) -> None:
 @click.option("--month", default=None, metavar="YYYY-MM", help="Only this month's billing.")
 @click.option("--policy", type=click.Path(exists=True, path_type=Path), default=Path("policies"),
               show_default=True)
-@click.option("--data", type=_dir(), default=Path("sample_data"), show_default=True)
+@click.option("--data", type=click.Path(exists=True, path_type=Path), default=Path("sample_data"),
+              show_default=True, help="Data directory or sources.yaml.")
 def explain(ticket: str, month: str | None, policy: Path, data: Path) -> None:
     """Show how one ticket was judged: rules tried, billing arithmetic, findings."""
     from audit.explain import explain as explain_ticket
@@ -262,6 +265,54 @@ def schema(out: Path | None) -> None:
 
         atomic_write_text(out, text)
         click.echo(f"schema: {out}")
+
+
+@cli.command("import")
+@click.option("--from", "product", required=True,
+              type=click.Choice(["zammad", "znuny", "jira", "freshdesk", "kimai", "redmine", "generic"]),
+              help="The product that wrote the exports.")
+@click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="YAML of adapter options and columns (docs/adapters.md).")
+@click.option("--policy", type=click.Path(exists=True, path_type=Path), default=None,
+              help="Policy bundle: its time zone and value maps (mappings:). Default: ./policies when "
+                   "it exists, else no value maps and the config's timezone (or Europe/Berlin).")
+@click.option("--out", "out", type=_dir(must_exist=False), required=True, help="Where the canonical CSVs go.")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def import_(product: str, config: Path | None, policy: Path, out: Path, files: tuple[Path, ...]) -> None:
+    """Map a product's exports to the canonical tables (CSV) and what was set aside."""
+    from audit.adapters.commands import import_files, summary_lines
+    from audit.policy.loader import load_policy
+
+    if policy is None and Path("policies").is_dir():
+        policy = Path("policies")
+    bundle = load_policy(policy) if policy is not None else None
+    mapped, written = import_files(product, list(files), out, config=config,
+                                   timezone=bundle.settings.timezone if bundle else "Europe/Berlin",
+                                   mappings=bundle.mappings if bundle else [])
+    for line in summary_lines(mapped, Path.cwd()):
+        click.echo(line)
+    for path in written:
+        click.echo(f"wrote {path}")
+
+
+@cli.group()
+def sources() -> None:
+    """Inspect a sources.yaml (which files and adapters feed each table)."""
+
+
+@sources.command("check")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--policy", type=click.Path(exists=True, path_type=Path), default=Path("policies"),
+              show_default=True, help="Policy bundle: its time zone and value maps (mappings:).")
+@click.option("--rows", type=click.IntRange(0), default=3, show_default=True, help="Rows previewed per table.")
+def sources_check(path: Path, policy: Path, rows: int) -> None:
+    """Per table: files, column mapping, values no mapping knows, the first rows."""
+    from audit.adapters.commands import check_sources
+    from audit.policy.loader import load_policy
+
+    bundle = load_policy(policy)
+    click.echo(check_sources(path, timezone=bundle.settings.timezone, mappings=bundle.mappings, preview=rows),
+               nl=False)
 
 
 @cli.command("sample-data")

@@ -126,6 +126,8 @@ def build_summary(
             name: {"in": c.rows_in, "loaded": c.loaded, "quarantined": c.quarantined}
             for name, c in ingest.tables.items()
         },
+        # a sources.yaml run: rows in = loaded + quarantined per source file (docs/adapters.md)
+        **({"source_files": ingest.source_files} if getattr(ingest, "source_files", None) else {}),
         "tickets": tickets,
         "hours": hours,
         "findings": _findings_block(findings, bundle),

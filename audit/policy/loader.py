@@ -48,6 +48,7 @@ from audit.policy.model import (
     Rule,
     Signal,
     Tier,
+    ValueMapping,
     Waiver,
 )
 
@@ -535,6 +536,35 @@ class _Checks:
         self.signals()
         self.waivers()
         self.vocabularies()
+        self.mappings()
+
+    def mappings(self) -> None:
+        """Value maps name a real column and adapter; tier and priority values are known ones."""
+        from audit.contract import PRIORITIES, TABLES
+
+        adapters = ("zammad", "znuny", "jira", "freshdesk", "kimai", "redmine", "generic")
+        for i, m in self.items("mappings", ValueMapping):
+            table, _, column = m.column.partition(".")
+            if table not in TABLES:
+                hint = did_you_mean(table, list(TABLES)) or f"tables: {', '.join(TABLES)}"
+                self.out.add(self.at("mappings", i, "column"), f"unknown table '{table}'", hint)
+                continue
+            if column not in TABLES[table].column_names:
+                hint = did_you_mean(column, TABLES[table].column_names) or f"{table} has: {', '.join(TABLES[table].column_names)}"
+                self.out.add(self.at("mappings", i, "column"), f"{table} has no column '{column}'", hint)
+            if m.source is not None and m.source not in adapters:
+                hint = did_you_mean(m.source, adapters) or f"adapters: {', '.join(adapters)}"
+                self.out.add(self.at("mappings", i, "source"), f"unknown adapter '{m.source}'", hint)
+            allowed = (self.tier_ids if m.column == "tickets.tier" else
+                       PRIORITIES if m.column == "tickets.priority" else None)
+            if allowed is None:
+                continue
+            for key, value in [*m.values.items(), *([("default", m.default)] if m.default else [])]:
+                if value not in allowed:
+                    where = self.at("mappings", i, "default") if key == "default" and m.default == value \
+                        else self.at("mappings", i, "values", key)
+                    hint = did_you_mean(value, allowed) or f"one of: {', '.join(allowed)}"
+                    self.out.add(where, f"'{value}' is not a value of {m.column}", hint)
 
     def unique(
         self,

@@ -67,7 +67,11 @@ def runs(tmp_path_factory):
     kimai_xlsx(entries[:half], tmp / "kimai" / "kimai-1.xlsx")
     kimai_xlsx(entries[half:], tmp / "kimai" / "kimai-2.xlsx")
     accounting_csv(tables["invoice_lines"], tmp / "buchhaltung" / "rechnungspositionen.csv")
-    (tmp / "sources.yaml").write_text(SOURCES.format(sample=SAMPLE.as_posix()), encoding="utf-8")
+    # the optional canonical tables the sample has (agents, status history) are read as they are
+    optional = "".join(f"  {name}: {SAMPLE.as_posix()}/{name}.csv\n"
+                       for name in ("agents", "ticket_status_history") if (SAMPLE / f"{name}.csv").exists())
+    sources = SOURCES.format(sample=SAMPLE.as_posix()).replace("tables:\n", "tables:\n" + optional, 1)
+    (tmp / "sources.yaml").write_text(sources, encoding="utf-8")
     policy = tmp / "policy"
     shutil.copytree(ROOT / "policies", policy)
     (policy / "mappings.yaml").write_text(MAPPINGS_YAML, encoding="utf-8")

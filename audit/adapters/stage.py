@@ -101,11 +101,11 @@ def load_sources(con, sources_file: str | Path, *, timezone: str, tier_ids: list
     sources_file = Path(sources_file)
     base = sources_file.parent
     sources = read_sources(sources_file)
-    missing = [t for t in TABLES if t not in {s.table for s in sources}]
+    missing = [t for t, spec in TABLES.items() if not spec.optional and t not in {s.table for s in sources}]
     if missing:
         raise DataError(diagnostics=[Diagnostic(
             Location(str(sources_file)), f"no source for the table(s) {', '.join(missing)}",
-            "add them under tables: (every canonical table needs at least one file)")])
+            "add them under tables: (every required canonical table needs at least one file)")])
     say(f"mapping {len(sources)} source(s) of {sources_file}")
     mapped, direct = map_sources(sources, timezone=timezone, mappings=mappings)
     with tempfile.TemporaryDirectory(prefix="support-audit-sources-") as tmp:

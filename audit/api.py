@@ -118,6 +118,20 @@ def run_audit(
 
     check_period(period)
     check_fail_on(fail_on)
+    if out is not None:
+        # The files appear in ``out`` as one set with its run.json, or not at all
+        # (audit.outputset); the directory is checked and locked before any work.
+        from audit.outputs import write_outputs
+        from audit.outputset import OutputTransaction
+
+        with OutputTransaction(out, command="run_audit") as tx:
+            result = run_audit(policy, data, None, period=period, fail_on=fail_on, gx=gx,
+                               progress=progress)
+            with timed(result.timings, "outputs"):
+                (progress or (lambda _msg: None))(f"writing outputs to {out}")
+                write_outputs(result, tx.path)
+        result.out_dir = Path(out)
+        return result
     say = progress or (lambda _msg: None)
     timings: dict[str, float] = {}
 
@@ -176,12 +190,6 @@ def run_audit(
         out_dir=Path(out) if out is not None else None,
         timings=timings,
     )
-    if out is not None:
-        from audit.outputs import write_outputs
-
-        with timed(timings, "outputs"):
-            say(f"writing outputs to {out}")
-            write_outputs(result, Path(out))
     return result
 
 

@@ -25,7 +25,7 @@ from audit.policy.model import SEVERITY_ORDER, Bundle
 from audit.timing import timed
 
 FailOn = Literal["error", "warning", "never"]
-_PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+_PERIOD = re.compile(r"^(19\d\d|2\d\d\d)-(0[1-9]|1[0-2])$")
 
 
 @dataclass
@@ -50,7 +50,8 @@ class AuditResult:
 def check_period(period: str | None) -> str | None:
     """``period`` when it is ``YYYY-MM`` (or None); else a :class:`UsageError` saying so."""
     if period is not None and not _PERIOD.match(period):
-        raise UsageError(f"--period {period!r} is not a month (write it as YYYY-MM, e.g. 2026-05)")
+        raise UsageError(f"--period {period!r} is not a month from 1900-01 to 2999-12 "
+                         "(write it as YYYY-MM, e.g. 2026-05)")
     return period
 
 
@@ -81,6 +82,7 @@ def open_audit_db(bundle: Bundle, data: str | Path, *, gx: str = "sample",
             tier_ids=bundle.tier_ids,
             gx=gx,
             progress=progress,
+            dates=(bundle.settings.earliest_date, bundle.settings.latest_date),
         )
         lock_down(con)
     except BaseException:

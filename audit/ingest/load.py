@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import datetime as dt
 import os
 import subprocess
 import threading
@@ -36,6 +37,7 @@ from audit.errors import AuditError, DataError, Diagnostic, PolicyError
 from audit.ingest.checks import Check, Parent, compile_checks, in_table_value_set
 from audit.ingest.files import SUFFIXES, InputFile, fingerprint, locate_inputs
 from audit.ingest.parse import (
+    DEFAULT_DATES,
     DERIVED_ERRORS,
     ZONE_DAYS,
     create_zone_days,
@@ -77,6 +79,7 @@ def load_data(
     gx_sample_rows: int = GX_SAMPLE_ROWS,
     progress: Callable[[str], None] | None = None,
     chunk_rows: int = CHUNK_ROWS,
+    dates: tuple[dt.date, dt.date] = DEFAULT_DATES,
 ) -> IngestResult:
     """Load the five canonical tables from ``data_dir`` into ``con``; see docs/data-contract.md.
 
@@ -84,6 +87,8 @@ def load_data(
     unreadable or lacks required columns; every problem of every file is listed at once.
     ``gx``: run Great Expectations on all parsed rows, on a deterministic sample of at most
     ``gx_sample_rows`` rows per table, or not at all (the DuckDB checks always cover every row).
+    ``dates``: the first and last date a value may have; others are quarantined
+    (``date_out_of_range``).
     """
     if gx not in ("full", "sample", "off"):
         raise ValueError(f"gx must be 'full', 'sample' or 'off', not {gx!r}")
@@ -106,6 +111,7 @@ def load_data(
     store = Quarantine(con)
     create_zone_days(con, timezone)
     loader = _TableLoader(con, store, timezone, validator, gx, gx_sample_rows, say, timings)
+    loader.dates = dates
     counts: dict[str, TableCounts] = {}
     try:
         for order, (name, table) in enumerate(contract.items()):
@@ -342,6 +348,7 @@ class _TableLoader:
         self.say = say
         self.timings = timings
         self.parents: dict[str, Parent] = {}
+        self.dates: tuple[dt.date, dt.date] = DEFAULT_DATES
         self.gx_results: dict[str, dict] = {}
         self.contract_checks: list[dict] = []
         # Warnings in the order of the steps; a GX comparison reserves its place (a list
@@ -408,7 +415,8 @@ class _TableLoader:
             if chunk.data.num_rows == 0:
                 continue
             present = set(chunk.data.column_names) - {"_line"}
-            query = parse_query(table, present, self.timezone, "_ingest_chunk", trimmed)
+            query = parse_query(table, present, self.timezone, "_ingest_chunk", trimmed,
+                                dates=self.dates)
             self.con.register("_ingest_chunk", data)
             try:
                 self.con.execute(f"CREATE OR REPLACE TEMP TABLE _ingest_parsed AS {query.sql}")
@@ -422,7 +430,7 @@ class _TableLoader:
             self.store.add_rows(order, name, source, [
                 (SEQ_DERIVED if error in derived_errors else SEQ_PARSE, column,
                  f"SELECT _line, {ident(error)} AS expectation, {ident('__r_' + column)} AS value, "
-                 f"{reason_sql(table, error, column, self.timezone)} AS reason "
+                 f"{reason_sql(table, error, column, self.timezone, self.dates)} AS reason "
                  f"FROM _ingest_parsed WHERE {ident(error)} IS NOT NULL")
                 for error, column in query.errors.items()
             ])

@@ -84,6 +84,20 @@ class Settings(_Item):
     currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$", description="ISO 4217 code of the prices.")
     billing_cycle: Literal["month"] = Field(default="month", description="Reconciliation period.")
     language: Literal["de", "en"] = Field(default="de", description="Default report language.")
+    earliest_date: PolicyDate = Field(
+        default=dt.date(1970, 1, 1),
+        description="Dates and times in the data before this day are quarantined (date_out_of_range).",
+    )
+    latest_date: PolicyDate = Field(
+        default=dt.date(2100, 12, 31),
+        description="Dates and times in the data after this day are quarantined (date_out_of_range).",
+    )
+
+    @model_validator(mode="after")
+    def _date_order(self) -> Settings:
+        if self.latest_date < self.earliest_date:
+            raise ValueError(f"latest_date {self.latest_date} is before earliest_date {self.earliest_date}")
+        return self
 
 
 class Tier(_Item):

@@ -100,12 +100,15 @@ def run_audit(
     fail_on: FailOn = "error",
     gx: str = "sample",
     progress: Callable[[str], None] | None = None,
+    strict_data: bool = False,
 ) -> AuditResult:
     """Audit ``data`` against the ``policy`` bundle; write the outputs into ``out`` when given.
 
     ``exit_code`` is 0 when no *open* finding has severity ``fail_on`` or higher, else 1
     (``never``: always 0). Raises :class:`~audit.errors.PolicyError` (invalid policy; no data
     read), :class:`~audit.errors.DataError` (unusable input) or :class:`UsageError`.
+    ``strict_data``: ingest warnings (summary ``warnings``) are a DataError too, before any output
+    is written.
     """
     from audit.engine import (
         EngineResult,
@@ -128,7 +131,7 @@ def run_audit(
 
         with OutputTransaction(out, command="run_audit") as tx:
             result = run_audit(policy, data, None, period=period, fail_on=fail_on, gx=gx,
-                               progress=progress)
+                               progress=progress, strict_data=strict_data)
             with timed(result.timings, "outputs"):
                 (progress or (lambda _msg: None))(f"writing outputs to {out}")
                 write_outputs(result, tx.path)
@@ -181,6 +184,11 @@ def run_audit(
         fail_on=fail_on,
         exit_code=exit_code,
     )
+    if strict_data and summary["warnings"]:
+        from audit.errors import DataError
+
+        raise DataError("--strict-data: the data has warnings, so nothing was written:\n"
+                        + "\n".join(f"  warning: {w}" for w in summary["warnings"]))
     result = AuditResult(
         findings=tables.findings,
         classifications=tables.classifications,

@@ -120,9 +120,13 @@ def cli() -> None:
                    "(must be a complete output set).")
 @click.option("--wait", type=click.FloatRange(0), default=0, show_default=True, metavar="SECONDS",
               help=WAIT_HELP)
+@click.option("--strict-data", is_flag=True,
+              help="Treat data warnings (ignored columns, ambiguous local times, mixed encodings, "
+                   "a month without data …) as unusable data: exit 3, nothing written.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 def run(policy: Path, data: Path, out: Path, period: str | None, fail_on: str, gx: str,
-        report: bool, lang: str | None, previous: Path | None, wait: float, quiet: bool) -> None:
+        report: bool, lang: str | None, previous: Path | None, wait: float, strict_data: bool,
+        quiet: bool) -> None:
     """Run the audit and write findings, summary, quarantine and the HTML report."""
     from audit.api import check_fail_on, check_period, run_audit
     from audit.outputs import write_outputs
@@ -136,7 +140,7 @@ def run(policy: Path, data: Path, out: Path, period: str | None, fail_on: str, g
     # Everything is written into a staging directory inside --out and committed as one set.
     with OutputTransaction(out, command="run", wait=wait, need_bytes=_data_bytes(data)) as tx:
         result = run_audit(policy, data, None, period=period, fail_on=fail_on, gx=gx,
-                           progress=progress)
+                           progress=progress, strict_data=strict_data)
         progress(f"writing outputs to {out}")
         write_outputs(result, tx.path)
         # The report reads the files just written; the result's tables (gigabytes on a large
@@ -154,6 +158,8 @@ def run(policy: Path, data: Path, out: Path, period: str | None, fail_on: str, g
 
 
 def _print_run_summary(summary: dict, out: Path, report: bool) -> None:
+    for warning in summary.get("warnings", []):  # even with -q: they are about the result
+        click.echo(f"warning: {warning}", err=True)
     money = summary["money"]
     findings = summary["findings"]
     rows = summary["rows"]

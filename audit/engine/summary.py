@@ -134,6 +134,17 @@ def build_summary(
             "expected_eur": money(_sum(reconciliation, "expected_eur")),
             "billed_eur": money(_sum(reconciliation, "billed_eur")),
         },
+        "warnings": [*ingest.warnings, *coverage_warnings(period, months)],
         "fail_on": fail_on,
         "exit_code": exit_code,
     }
+
+
+def coverage_warnings(period: str | None, months: list[str]) -> list[str]:
+    """A month without any data is said so, rather than reported as a clean "0 findings"."""
+    if months:
+        return []
+    if period is not None:
+        return [f"no data in {period}: no ticket, time entry or invoice line falls in this month "
+                "(check --period and the exports)"]
+    return ["the exports hold no ticket, time entry or invoice line that could be audited"]

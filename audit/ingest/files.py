@@ -34,6 +34,72 @@ ENCODING_LABELS = {
 
 _BLOCK = 1 << 20
 
+#: A UTF-8 file with some Windows-1252 lines (a spreadsheet row pasted in): read with this codec,
+#: every valid UTF-8 sequence is UTF-8 and every byte that is not is Windows-1252, so each line
+#: comes out as its writer meant it instead of the whole file turning into mojibake.
+MIXED_ENCODING = "utf_8_or_cp1252"
+ENCODING_LABELS[MIXED_ENCODING] = "UTF-8 with Windows-1252 lines"
+_MIXED_ERRORS = "support_audit_cp1252"
+
+
+def _cp1252_fallback(exc: UnicodeError) -> tuple[str, int]:
+    if not isinstance(exc, UnicodeDecodeError):
+        raise exc
+    return bytes(exc.object[exc.start:exc.end]).decode("cp1252", "replace"), exc.end
+
+
+class _MixedDecoder(codecs.BufferedIncrementalDecoder):
+    def _buffer_decode(self, data, errors, final):  # noqa: ANN001 - the codecs protocol
+        return codecs.utf_8_decode(data, _MIXED_ERRORS, final)
+
+
+def _mixed_decode(data: bytes, errors: str = "strict") -> tuple[str, int]:
+    return codecs.utf_8_decode(data, _MIXED_ERRORS, True)
+
+
+def _find_mixed(name: str) -> codecs.CodecInfo | None:
+    if name != MIXED_ENCODING:
+        return None
+    utf8 = codecs.lookup("utf-8")
+    return codecs.CodecInfo(name=MIXED_ENCODING, encode=utf8.encode, decode=_mixed_decode,
+                            incrementalencoder=utf8.incrementalencoder,
+                            incrementaldecoder=_MixedDecoder,
+                            streamreader=utf8.streamreader, streamwriter=utf8.streamwriter)
+
+
+codecs.register_error(_MIXED_ERRORS, _cp1252_fallback)
+codecs.register(_find_mixed)
+
+
+def cp1252_lines(path: Path, limit: int = 5) -> tuple[list[int], int]:
+    """(the first ``limit`` line numbers that are not UTF-8, how many there are) of a file."""
+    first: list[int] = []
+    count = 0
+    with open(path, "rb") as f:
+        for number, line in enumerate(f, 1):
+            if line.isascii():
+                continue
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                count += 1
+                if len(first) < limit:
+                    first.append(number)
+    return first, count
+
+
+def _has_utf8_text(path: Path) -> bool:
+    """Some line with non-ASCII characters is valid UTF-8 (then bad lines are the exception)."""
+    with open(path, "rb") as f:
+        for line in f:
+            if not line.isascii():
+                try:
+                    line.decode("utf-8")
+                    return True
+                except UnicodeDecodeError:
+                    continue
+    return False
+
 
 @dataclass(frozen=True)
 class InputFile:
@@ -118,8 +184,9 @@ def fingerprint(path: Path, *, text: bool) -> tuple[str, str]:
     """(sha256, encoding) of a file in one pass over its bytes.
 
     Text encodings, in this order: a BOM decides (UTF-8 or UTF-16); else strict UTF-8 if every
-    byte sequence is valid; else Windows-1252 (spreadsheet exports on German Windows), which must
-    then decode strictly too. A file that is neither is unusable: DataError with its line.
+    byte sequence is valid; else, when some lines are valid non-ASCII UTF-8, UTF-8 with
+    Windows-1252 lines (:data:`MIXED_ENCODING`); else Windows-1252 (spreadsheet exports on
+    German Windows), which must then decode strictly too. A file that is neither is unusable: DataError with its line.
     """
     digest = hashlib.sha256()
     decoder = codecs.getincrementaldecoder("utf-8")("strict")
@@ -148,6 +215,8 @@ def fingerprint(path: Path, *, text: bool) -> tuple[str, str]:
         _check_decodes(path, encoding, "is not valid UTF-16 text")
     elif utf8_ok:
         encoding = "utf-8"
+    elif _has_utf8_text(path):
+        encoding = MIXED_ENCODING  # each line in its own encoding; ingestion warns
     else:
         encoding = "cp1252"
         _check_decodes(path, encoding, "is neither UTF-8 nor Windows-1252 text")

@@ -35,7 +35,14 @@ from audit.db import fetch_row
 from audit.engine.sql import ident, lit
 from audit.errors import AuditError, DataError, Diagnostic, PolicyError
 from audit.ingest.checks import Check, Parent, compile_checks, in_table_value_set
-from audit.ingest.files import SUFFIXES, InputFile, fingerprint, locate_inputs
+from audit.ingest.files import (
+    MIXED_ENCODING,
+    SUFFIXES,
+    InputFile,
+    cp1252_lines,
+    fingerprint,
+    locate_inputs,
+)
 from audit.ingest.parse import (
     DEFAULT_DATES,
     DERIVED_ERRORS,
@@ -164,6 +171,15 @@ def _check_timezone(timezone: str) -> None:
         ) from None
 
 
+def _encoding_warning(name: str, path: Path, encoding: str) -> list[str]:
+    if encoding != MIXED_ENCODING:
+        return []
+    first, count = cp1252_lines(path)
+    shown = ", ".join(map(str, first)) + (f" and {count - len(first)} more" if count > len(first) else "")
+    return [f"{path.name}: {count} line(s) ({shown}) are Windows-1252 in a UTF-8 file; each line "
+            "was read in its own encoding (check those lines, and save the export as UTF-8)"]
+
+
 def _open_readers(contract: dict[str, Table], paths: dict[str, Path], missing: list[Diagnostic],
                   chunk_rows: int) -> dict[str, Reader]:
     """A checked reader per table, or one DataError with the problems of every file."""
@@ -183,6 +199,7 @@ def _open_readers(contract: dict[str, Table], paths: dict[str, Path], missing: l
                                     derived_columns(table), chunk_rows)
         problems.extend(found)
         if reader is not None:
+            reader.warnings[:0] = _encoding_warning(name, path, encoding)
             readers[name] = reader
     if problems:
         raise DataError(diagnostics=sorted(problems, key=lambda d: (d.location.file, d.location.line)))

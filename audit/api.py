@@ -64,7 +64,7 @@ def check_fail_on(fail_on: str) -> str:
 
 
 def open_audit_db(bundle: Bundle, data: str | Path, *, gx: str = "sample",
-                  progress: Callable[[str], None] | None = None):
+                  progress: Callable[[str], None] | None = None, follow_symlinks: bool = False):
     """Connect, ingest ``data`` for ``bundle`` and lock the connection down.
 
     Returns ``(con, ingest_result)``; the caller closes ``con``. Shared by :func:`run_audit` and
@@ -83,6 +83,7 @@ def open_audit_db(bundle: Bundle, data: str | Path, *, gx: str = "sample",
             gx=gx,
             progress=progress,
             dates=(bundle.settings.earliest_date, bundle.settings.latest_date),
+            follow_symlinks=follow_symlinks,
         )
         lock_down(con)
     except BaseException:
@@ -101,13 +102,15 @@ def run_audit(
     gx: str = "sample",
     progress: Callable[[str], None] | None = None,
     strict_data: bool = False,
+    follow_symlinks: bool = False,
 ) -> AuditResult:
     """Audit ``data`` against the ``policy`` bundle; write the outputs into ``out`` when given.
 
     ``exit_code`` is 0 when no *open* finding has severity ``fail_on`` or higher, else 1
     (``never``: always 0). Raises :class:`~audit.errors.PolicyError` (invalid policy; no data
     read), :class:`~audit.errors.DataError` (unusable input) or :class:`UsageError`.
-    ``strict_data``: ingest warnings (summary ``warnings``) are a DataError too, before any output
+    ``follow_symlinks``: read export files that are symbolic links leaving ``data`` (refused by
+    default). ``strict_data``: ingest warnings (summary ``warnings``) are a DataError too, before any output
     is written.
     """
     from audit.engine import (
@@ -131,7 +134,8 @@ def run_audit(
 
         with OutputTransaction(out, command="run_audit") as tx:
             result = run_audit(policy, data, None, period=period, fail_on=fail_on, gx=gx,
-                               progress=progress, strict_data=strict_data)
+                               progress=progress, strict_data=strict_data,
+                               follow_symlinks=follow_symlinks)
             with timed(result.timings, "outputs"):
                 (progress or (lambda _msg: None))(f"writing outputs to {out}")
                 write_outputs(result, tx.path)
@@ -146,7 +150,8 @@ def run_audit(
 
     with timed(timings, "ingest"):
         say(f"loading data from {data}")
-        con, ingest = open_audit_db(bundle, data, gx=gx, progress=progress)
+        con, ingest = open_audit_db(bundle, data, gx=gx, progress=progress,
+                                    follow_symlinks=follow_symlinks)
     # Ingestion runs the Great Expectations contract inside load_data; report it separately
     # when ingestion measured it.
     gx_seconds = float(getattr(ingest, "timings", {}).get("gx", 0.0) or 0.0)

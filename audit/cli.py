@@ -25,6 +25,7 @@ from audit.errors import (
     EXIT_INTERNAL,
     EXIT_USAGE,
     AuditError,
+    terminal_safe,
 )
 
 PERIOD_HELP = "Audit one local calendar month, YYYY-MM (default: every month in the data)."
@@ -120,13 +121,16 @@ def cli() -> None:
                    "(must be a complete output set).")
 @click.option("--wait", type=click.FloatRange(0), default=0, show_default=True, metavar="SECONDS",
               help=WAIT_HELP)
+@click.option("--follow-symlinks", is_flag=True,
+              help="Read export files that are symbolic links to files outside --data "
+                   "(refused by default).")
 @click.option("--strict-data", is_flag=True,
               help="Treat data warnings (ignored columns, ambiguous local times, mixed encodings, "
                    "a month without data …) as unusable data: exit 3, nothing written.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 def run(policy: Path, data: Path, out: Path, period: str | None, fail_on: str, gx: str,
-        report: bool, lang: str | None, previous: Path | None, wait: float, strict_data: bool,
-        quiet: bool) -> None:
+        report: bool, lang: str | None, previous: Path | None, wait: float, follow_symlinks: bool,
+        strict_data: bool, quiet: bool) -> None:
     """Run the audit and write findings, summary, quarantine and the HTML report."""
     from audit.api import check_fail_on, check_period, run_audit
     from audit.outputs import write_outputs
@@ -140,7 +144,8 @@ def run(policy: Path, data: Path, out: Path, period: str | None, fail_on: str, g
     # Everything is written into a staging directory inside --out and committed as one set.
     with OutputTransaction(out, command="run", wait=wait, need_bytes=_data_bytes(data)) as tx:
         result = run_audit(policy, data, None, period=period, fail_on=fail_on, gx=gx,
-                           progress=progress, strict_data=strict_data)
+                           progress=progress, strict_data=strict_data,
+                           follow_symlinks=follow_symlinks)
         progress(f"writing outputs to {out}")
         write_outputs(result, tx.path)
         # The report reads the files just written; the result's tables (gigabytes on a large
@@ -159,7 +164,7 @@ def run(policy: Path, data: Path, out: Path, period: str | None, fail_on: str, g
 
 def _print_run_summary(summary: dict, out: Path, report: bool) -> None:
     for warning in summary.get("warnings", []):  # even with -q: they are about the result
-        click.echo(f"warning: {warning}", err=True)
+        click.echo(terminal_safe(f"warning: {warning}"), err=True)
     money = summary["money"]
     findings = summary["findings"]
     rows = summary["rows"]
@@ -185,11 +190,14 @@ def _print_run_summary(summary: dict, out: Path, report: bool) -> None:
 @click.option("--policy", type=click.Path(exists=True, path_type=Path), default=Path("policies"),
               show_default=True, callback=_utf8)
 @click.option("--data", type=_dir(), default=Path("sample_data"), show_default=True, callback=_utf8)
-def explain(ticket: str, month: str | None, policy: Path, data: Path) -> None:
+@click.option("--follow-symlinks", is_flag=True,
+              help="Read export files that are symbolic links to files outside --data.")
+def explain(ticket: str, month: str | None, policy: Path, data: Path, follow_symlinks: bool) -> None:
     """Show how one ticket was judged: rules tried, billing arithmetic, findings."""
     from audit.explain import explain as explain_ticket
 
-    click.echo(explain_ticket(policy, data, ticket, month))
+    # Subjects, names and agents come from the data: no control character reaches the terminal.
+    click.echo(terminal_safe(explain_ticket(policy, data, ticket, month, follow_symlinks=follow_symlinks)))
 
 
 @cli.command()
@@ -287,7 +295,7 @@ def main(argv: list[str] | None = None) -> None:
         e.show()
         sys.exit(EXIT_USAGE)
     except AuditError as e:
-        click.echo(f"error: {e}", err=True)
+        click.echo(terminal_safe(f"error: {e}"), err=True)
         sys.exit(e.exit_code)
     except SystemExit:
         raise
@@ -295,16 +303,16 @@ def main(argv: list[str] | None = None) -> None:
         from audit.outputset import show_path
 
         where = f"{show_path(e.filename)}: " if e.filename else ""
-        click.echo(f"error: {where}{e.strerror or e} (check the path and its file system, "
-                   "then run again)", err=True)
+        click.echo(terminal_safe(f"error: {where}{e.strerror or e} (check the path and its file "
+                                 "system, then run again)"), err=True)
         sys.exit(EXIT_USAGE)
     except Exception:  # a bug: keep the traceback for a report, show the user where it is
         fd, log = tempfile.mkstemp(prefix="support-audit-crash-", suffix=".log")
         with os.fdopen(fd, "w") as fh:
             traceback.print_exc(file=fh)
-        click.echo(
+        click.echo(terminal_safe(
             f"internal error: {sys.exc_info()[1]!r}. This is a bug in support-audit {__version__}; "
-            f"the details are in {log}. Please report it with that file.",
+            f"the details are in {log}. Please report it with that file."),
             err=True,
         )
         sys.exit(EXIT_INTERNAL)

@@ -134,10 +134,15 @@ def build_summary(
             "expected_eur": money(_sum(reconciliation, "expected_eur")),
             "billed_eur": money(_sum(reconciliation, "billed_eur")),
         },
-        "warnings": [*ingest.warnings, *coverage_warnings(period, months)],
+        "warnings": [_text(w) for w in (*ingest.warnings, *coverage_warnings(period, months))],
         "fail_on": fail_on,
         "exit_code": exit_code,
     }
+
+
+def _text(value: str) -> str:
+    """Valid UTF-8 text for JSON: a file name that is not UTF-8 is shown with \\xNN escapes."""
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def coverage_warnings(period: str | None, months: list[str]) -> list[str]:

@@ -135,14 +135,26 @@ def normalise_name(name: str) -> str:
     return name.replace("\ufeff", "").strip().lower()
 
 
+def _leaves(path: Path, data_dir: Path) -> bool:
+    """``path`` is a symbolic link whose target is not inside ``data_dir``."""
+    if not path.is_symlink():
+        return False
+    try:
+        return data_dir.resolve() not in path.resolve(strict=True).parents
+    except (OSError, RuntimeError):  # a loop or a dangling link
+        return True
+
+
 def locate_inputs(
-    data_dir: Path, tables: list[str]
+    data_dir: Path, tables: list[str], *, follow_symlinks: bool = False
 ) -> tuple[dict[str, Path], list[Diagnostic], list[str]]:
     """The export file of each table in ``data_dir``, diagnostics for tables without exactly one.
 
     A table's file is ``<table>.<csv|tsv|parquet|json|jsonl|ndjson>`` (name and suffix in any
     case). Also returns warnings about data-looking files that belong to no table. A missing
-    directory raises DataError at once.
+    directory raises DataError at once. A table's file that is a symbolic link to a file outside
+    ``data_dir`` is refused unless ``follow_symlinks`` (it is not opened: nothing of it can appear
+    in a message).
     """
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
@@ -159,7 +171,11 @@ def locate_inputs(
     for table in tables:
         mine = [p for p in candidates if p.stem.lower() == table]
         claimed.update(mine)
-        if len(mine) == 1:
+        if len(mine) == 1 and not follow_symlinks and _leaves(mine[0], data_dir):
+            problems.add(Location(str(mine[0])),
+                         "is a symbolic link to a file outside the data directory",
+                         "copy the file into the data directory, or pass --follow-symlinks")
+        elif len(mine) == 1:
             found[table] = mine[0]
         elif not mine:
             others = [p.name for p in candidates if p.stem.lower() not in tables]

@@ -87,6 +87,7 @@ def load_data(
     progress: Callable[[str], None] | None = None,
     chunk_rows: int = CHUNK_ROWS,
     dates: tuple[dt.date, dt.date] = DEFAULT_DATES,
+    follow_symlinks: bool = False,
 ) -> IngestResult:
     """Load the five canonical tables from ``data_dir`` into ``con``; see docs/data-contract.md.
 
@@ -95,14 +96,16 @@ def load_data(
     ``gx``: run Great Expectations on all parsed rows, on a deterministic sample of at most
     ``gx_sample_rows`` rows per table, or not at all (the DuckDB checks always cover every row).
     ``dates``: the first and last date a value may have; others are quarantined
-    (``date_out_of_range``).
+    (``date_out_of_range``). ``follow_symlinks``: read export files that are symbolic links to
+    files outside ``data_dir`` (refused by default, without opening them).
     """
     if gx not in ("full", "sample", "off"):
         raise ValueError(f"gx must be 'full', 'sample' or 'off', not {gx!r}")
     _check_timezone(timezone)
     say = progress or (lambda message: None)
     contract = contract_for(tier_ids)
-    paths, missing, warnings = locate_inputs(Path(data_dir), list(contract))
+    paths, missing, warnings = locate_inputs(Path(data_dir), list(contract),
+                                             follow_symlinks=follow_symlinks)
     readers = _open_readers(contract, paths, missing, chunk_rows)
 
     timings: dict[str, float] = {}

@@ -25,7 +25,7 @@ from audit.policy.model import SEVERITY_ORDER, Bundle
 from audit.timing import timed
 
 FailOn = Literal["error", "warning", "never"]
-_PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+_PERIOD = re.compile(r"^(19\d\d|2\d\d\d)-(0[1-9]|1[0-2])$")
 
 
 @dataclass
@@ -50,7 +50,8 @@ class AuditResult:
 def check_period(period: str | None) -> str | None:
     """``period`` when it is ``YYYY-MM`` (or None); else a :class:`UsageError` saying so."""
     if period is not None and not _PERIOD.match(period):
-        raise UsageError(f"--period {period!r} is not a month (write it as YYYY-MM, e.g. 2026-05)")
+        raise UsageError(f"--period {period!r} is not a month from 1900-01 to 2999-12 "
+                         "(write it as YYYY-MM, e.g. 2026-05)")
     return period
 
 
@@ -63,7 +64,7 @@ def check_fail_on(fail_on: str) -> str:
 
 
 def open_audit_db(bundle: Bundle, data: str | Path, *, gx: str = "sample",
-                  progress: Callable[[str], None] | None = None):
+                  progress: Callable[[str], None] | None = None, follow_symlinks: bool = False):
     """Connect, ingest ``data`` for ``bundle`` and lock the connection down.
 
     Returns ``(con, ingest_result)``; the caller closes ``con``. Shared by :func:`run_audit` and
@@ -75,10 +76,12 @@ def open_audit_db(bundle: Bundle, data: str | Path, *, gx: str = "sample",
 
     con = connect()
     try:
+        dates = (bundle.settings.earliest_date, bundle.settings.latest_date)
         if is_sources_file(data):  # a sources.yaml: foreign exports through the adapters
             ingest = load_sources(con, Path(data), timezone=bundle.settings.timezone,
                                   tier_ids=bundle.tier_ids, mappings=bundle.mappings,
-                                  gx=gx, progress=progress)
+                                  gx=gx, progress=progress, dates=dates,
+                                  follow_symlinks=follow_symlinks)
         else:
             ingest = load_data(
                 con,
@@ -87,6 +90,8 @@ def open_audit_db(bundle: Bundle, data: str | Path, *, gx: str = "sample",
                 tier_ids=bundle.tier_ids,
                 gx=gx,
                 progress=progress,
+                dates=dates,
+                follow_symlinks=follow_symlinks,
             )
         lock_down(con)
     except BaseException:
@@ -104,12 +109,17 @@ def run_audit(
     fail_on: FailOn = "error",
     gx: str = "sample",
     progress: Callable[[str], None] | None = None,
+    strict_data: bool = False,
+    follow_symlinks: bool = False,
 ) -> AuditResult:
     """Audit ``data`` against the ``policy`` bundle; write the outputs into ``out`` when given.
 
     ``exit_code`` is 0 when no *open* finding has severity ``fail_on`` or higher, else 1
     (``never``: always 0). Raises :class:`~audit.errors.PolicyError` (invalid policy; no data
     read), :class:`~audit.errors.DataError` (unusable input) or :class:`UsageError`.
+    ``follow_symlinks``: read export files that are symbolic links leaving ``data`` (refused by
+    default). ``strict_data``: ingest warnings (summary ``warnings``) are a DataError too, before any output
+    is written.
     """
     from audit.engine import (
         EngineResult,
@@ -124,6 +134,21 @@ def run_audit(
 
     check_period(period)
     check_fail_on(fail_on)
+    if out is not None:
+        # The files appear in ``out`` as one set with its run.json, or not at all
+        # (audit.outputset); the directory is checked and locked before any work.
+        from audit.outputs import write_outputs
+        from audit.outputset import OutputTransaction
+
+        with OutputTransaction(out, command="run_audit") as tx:
+            result = run_audit(policy, data, None, period=period, fail_on=fail_on, gx=gx,
+                               progress=progress, strict_data=strict_data,
+                               follow_symlinks=follow_symlinks)
+            with timed(result.timings, "outputs"):
+                (progress or (lambda _msg: None))(f"writing outputs to {out}")
+                write_outputs(result, tx.path)
+        result.out_dir = Path(out)
+        return result
     say = progress or (lambda _msg: None)
     timings: dict[str, float] = {}
 
@@ -133,7 +158,8 @@ def run_audit(
 
     with timed(timings, "ingest"):
         say(f"loading data from {data}")
-        con, ingest = open_audit_db(bundle, data, gx=gx, progress=progress)
+        con, ingest = open_audit_db(bundle, data, gx=gx, progress=progress,
+                                    follow_symlinks=follow_symlinks)
     # Ingestion runs the Great Expectations contract inside load_data; report it separately
     # when ingestion measured it.
     gx_seconds = float(getattr(ingest, "timings", {}).get("gx", 0.0) or 0.0)
@@ -171,6 +197,11 @@ def run_audit(
         fail_on=fail_on,
         exit_code=exit_code,
     )
+    if strict_data and summary["warnings"]:
+        from audit.errors import DataError
+
+        raise DataError("--strict-data: the data has warnings, so nothing was written:\n"
+                        + "\n".join(f"  warning: {w}" for w in summary["warnings"]))
     result = AuditResult(
         findings=tables.findings,
         classifications=tables.classifications,
@@ -182,12 +213,6 @@ def run_audit(
         out_dir=Path(out) if out is not None else None,
         timings=timings,
     )
-    if out is not None:
-        from audit.outputs import write_outputs
-
-        with timed(timings, "outputs"):
-            say(f"writing outputs to {out}")
-            write_outputs(result, Path(out))
     return result
 
 

@@ -25,6 +25,7 @@ from audit.errors import (
     EXIT_INTERNAL,
     EXIT_USAGE,
     AuditError,
+    terminal_safe,
 )
 
 PERIOD_HELP = "Audit one local calendar month, YYYY-MM (default: every month in the data)."
@@ -46,6 +47,46 @@ def _dir(must_exist: bool = True) -> click.Path:
     return click.Path(file_okay=False, dir_okay=True, exists=must_exist, path_type=Path)
 
 
+def _utf8(ctx: click.Context, param: click.Parameter, value: Path | str | None) -> Path | None:
+    """A path option, refused clearly when its name is not valid UTF-8: the Parquet, DuckDB and
+    report layers cannot name such files, so it would fail later, after minutes of work."""
+    if value is None:
+        return None
+    text = os.fspath(value)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        from audit.outputset import show_path
+
+        raise click.BadParameter(f"'{show_path(text)}' is not valid UTF-8 (bytes shown as \\xNN); "
+                                 "rename it or choose another path", ctx=ctx, param=param) from None
+    return Path(value)
+
+
+def _out_dir(ctx: click.Context, param: click.Parameter, value: str | None) -> Path | None:
+    """``--out``: an empty string is refused (it used to mean the current directory)."""
+    if value is not None and not value.strip():
+        raise click.BadParameter("give a directory (write --out . for the current directory)",
+                                 ctx=ctx, param=param)
+    return _utf8(ctx, param, value)
+
+
+WAIT_HELP = ("When another run is writing into the output directory, wait up to this many "
+             "seconds for it before giving up (exit 4).")
+
+
+def _data_bytes(data: Path) -> int:
+    """Size of the export files in ``data`` (the free-space preflight asks for as much)."""
+    total = 0
+    try:
+        for entry in os.scandir(data):
+            if entry.is_file(follow_symlinks=False):
+                total += entry.stat(follow_symlinks=False).st_size
+    except OSError:
+        return 0
+    return total
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="support-audit")
 def cli() -> None:
@@ -58,12 +99,14 @@ def cli() -> None:
 
 @cli.command()
 @click.option("--policy", "policy", type=click.Path(exists=True, path_type=Path), default=Path("policies"),
-              show_default=True, help="Policy bundle directory (or one YAML file).")
+              show_default=True, callback=_utf8, help="Policy bundle directory (or one YAML file).")
 @click.option("--data", "data", type=click.Path(exists=True, path_type=Path), default=Path("sample_data"),
-              show_default=True,
+              show_default=True, callback=_utf8,
               help="Directory with one export per table (CSV, Parquet or JSON), or a sources.yaml "
                    "naming foreign exports and their adapters (docs/adapters.md).")
-@click.option("--out", "out", type=_dir(must_exist=False), required=True, help="Output directory.")
+@click.option("--out", "out", type=click.Path(file_okay=False), callback=_out_dir, required=True,
+              help="Output directory. The files of a run appear in it together, with run.json "
+                   "written last, or not at all (docs/outputs.md).")
 @click.option("--period", default=None, metavar="YYYY-MM", help=PERIOD_HELP)
 @click.option("--fail-on", type=click.Choice(["error", "warning", "never"]), default="error",
               show_default=True, help="Exit 1 when an open finding has this severity or higher.")
@@ -75,31 +118,55 @@ def cli() -> None:
 @click.option("--report/--no-report", default=True, show_default=True, help="Also write report.html.")
 @click.option("--lang", type=click.Choice(["de", "en"]), default=None,
               help="Report language (default: the policy's).")
-@click.option("--previous", type=_dir(), default=None,
-              help="Output directory of the previous period, for the change in the report.")
+@click.option("--previous", type=_dir(), default=None, callback=_utf8,
+              help="Output directory of the previous period, for the change in the report "
+                   "(must be a complete output set).")
+@click.option("--wait", type=click.FloatRange(0), default=0, show_default=True, metavar="SECONDS",
+              help=WAIT_HELP)
+@click.option("--follow-symlinks", is_flag=True,
+              help="Read export files that are symbolic links to files outside --data "
+                   "(refused by default).")
+@click.option("--strict-data", is_flag=True,
+              help="Treat data warnings (ignored columns, ambiguous local times, mixed encodings, "
+                   "a month without data …) as unusable data: exit 3, nothing written.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 def run(policy: Path, data: Path, out: Path, period: str | None, fail_on: str, gx: str,
-        report: bool, lang: str | None, previous: Path | None, quiet: bool) -> None:
+        report: bool, lang: str | None, previous: Path | None, wait: float, follow_symlinks: bool,
+        strict_data: bool, quiet: bool) -> None:
     """Run the audit and write findings, summary, quarantine and the HTML report."""
-    from audit.api import run_audit
+    from audit.api import check_fail_on, check_period, run_audit
+    from audit.outputs import write_outputs
+    from audit.outputset import OutputTransaction, open_output_set
 
     progress = _Progress(quiet)
-    result = run_audit(policy, data, out, period=period, fail_on=fail_on, gx=gx, progress=progress)
-    # The report reads the files just written; the result's tables (gigabytes on a large run)
-    # are not needed any more, so they go before the report's own copies are loaded.
-    summary, exit_code = result.summary, result.exit_code
-    del result
-    gc.collect()
-    if report:
-        from reports import render_report
+    check_period(period)
+    check_fail_on(fail_on)
+    if previous is not None:  # before any work: a bad --previous is found now, not after the audit
+        open_output_set(previous)
+    # Everything is written into a staging directory inside --out and committed as one set.
+    with OutputTransaction(out, command="run", wait=wait, need_bytes=_data_bytes(data)) as tx:
+        result = run_audit(policy, data, None, period=period, fail_on=fail_on, gx=gx,
+                           progress=progress, strict_data=strict_data,
+                           follow_symlinks=follow_symlinks)
+        progress(f"writing outputs to {out}")
+        write_outputs(result, tx.path)
+        # The report reads the files just written; the result's tables (gigabytes on a large
+        # run) are not needed any more, so they go before the report's own copies are loaded.
+        summary, exit_code = result.summary, result.exit_code
+        del result
+        gc.collect()
+        if report:
+            from reports import render_report
 
-        progress("rendering report.html")
-        render_report(out, lang=lang, previous=previous)
+            progress("rendering report.html")
+            render_report(tx.path, lang=lang, previous=previous)
     _print_run_summary(summary, out, report)
     sys.exit(exit_code)
 
 
 def _print_run_summary(summary: dict, out: Path, report: bool) -> None:
+    for warning in summary.get("warnings", []):  # even with -q: they are about the result
+        click.echo(terminal_safe(f"warning: {warning}"), err=True)
     money = summary["money"]
     findings = summary["findings"]
     rows = summary["rows"]
@@ -112,43 +179,60 @@ def _print_run_summary(summary: dict, out: Path, report: bool) -> None:
         f"under-billed {money['under_billed_eur']} {cur}, over-billed {money['over_billed_eur']} {cur}, "
         f"net {money['net_eur']} {cur}"
     )
-    click.echo(f"outputs: {out.resolve()}")
+    from audit.outputset import show_path
+
+    click.echo(f"outputs: {show_path(out.resolve())}")
     if report:
-        click.echo(f"report:  {(out / 'report.html').resolve()}")
+        click.echo(f"report:  {show_path((out / 'report.html').resolve())}")
 
 
 @cli.command()
 @click.option("--ticket", required=True, help="Ticket id to explain.")
 @click.option("--month", default=None, metavar="YYYY-MM", help="Only this month's billing.")
 @click.option("--policy", type=click.Path(exists=True, path_type=Path), default=Path("policies"),
-              show_default=True)
+              show_default=True, callback=_utf8)
 @click.option("--data", type=click.Path(exists=True, path_type=Path), default=Path("sample_data"),
-              show_default=True, help="Data directory or sources.yaml.")
-def explain(ticket: str, month: str | None, policy: Path, data: Path) -> None:
+              show_default=True, callback=_utf8, help="Data directory or sources.yaml.")
+@click.option("--follow-symlinks", is_flag=True,
+              help="Read export files that are symbolic links to files outside --data.")
+def explain(ticket: str, month: str | None, policy: Path, data: Path, follow_symlinks: bool) -> None:
     """Show how one ticket was judged: rules tried, billing arithmetic, findings."""
     from audit.explain import explain as explain_ticket
 
-    click.echo(explain_ticket(policy, data, ticket, month))
+    # Subjects, names and agents come from the data: no control character reaches the terminal.
+    click.echo(terminal_safe(explain_ticket(policy, data, ticket, month, follow_symlinks=follow_symlinks)))
 
 
 @cli.command()
-@click.option("--from", "out", type=_dir(), required=True, help="Output directory of a run.")
+@click.option("--from", "out", type=_dir(), required=True, callback=_utf8,
+              help="Output directory of a run (a complete output set).")
 @click.option("--lang", type=click.Choice(["de", "en"]), default=None)
-@click.option("--previous", type=_dir(), default=None, help="Output directory of the previous period.")
+@click.option("--previous", type=_dir(), default=None, callback=_utf8,
+              help="Output directory of the previous period (a complete output set).")
 @click.option("--cdn", is_flag=True, help="Link plotly.js from a CDN instead of embedding it (smaller file, needs internet).")
 @click.option("--top", "top_n", type=click.IntRange(1), default=500, show_default=True,
               help="Findings listed in the page (the rest are in findings.csv).")
-def report(out: Path, lang: str | None, previous: Path | None, cdn: bool, top_n: int) -> None:
+@click.option("--wait", type=click.FloatRange(0), default=0, show_default=True, metavar="SECONDS",
+              help=WAIT_HELP)
+def report(out: Path, lang: str | None, previous: Path | None, cdn: bool, top_n: int,
+           wait: float) -> None:
     """Re-render report.html from a run's saved outputs (no re-audit)."""
+    from audit.outputset import REPORT_FILES, OutputTransaction, open_output_set, show_path
     from reports import render_report
 
-    path = render_report(out, lang=lang, previous=previous, plotly="cdn" if cdn else "inline", top_n=top_n)
-    click.echo(f"report: {path}")
+    open_output_set(out, missing_ok=REPORT_FILES)  # refuse an incomplete set before any work
+    if previous is not None:
+        open_output_set(previous)
+    with OutputTransaction(out, command="report", wait=wait) as tx:
+        tx.link_from(open_output_set(out, missing_ok=REPORT_FILES))
+        render_report(tx.path, lang=lang, previous=previous, plotly="cdn" if cdn else "inline",
+                      top_n=top_n)
+    click.echo(f"report: {show_path(out / 'report.html')}")
 
 
 @cli.command()
 @click.option("--policy", type=click.Path(exists=True, path_type=Path), default=Path("policies"),
-              show_default=True, help="Policy bundle directory (or one YAML file).")
+              show_default=True, callback=_utf8, help="Policy bundle directory (or one YAML file).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "sarif"]), default="text",
               show_default=True, help="text for people, json (a list of problems) or sarif (SARIF 2.1.0).")
 @click.option("--strict", is_flag=True, help="Warnings fail too (exit 2).")
@@ -323,7 +407,7 @@ def sources_check(path: Path, policy: Path, rows: int) -> None:
 @click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True)
 @click.option("--dirty/--no-dirty", default=True, show_default=True,
               help="Plant unparseable and contract-violating rows for the quarantine.")
-@click.option("--out", "out", type=_dir(must_exist=False), required=True)
+@click.option("--out", "out", type=_dir(must_exist=False), required=True, callback=_utf8)
 @click.option("-q", "--quiet", is_flag=True)
 def sample_data(seed: int, months: int, tickets: int, start: str, fmt: str, dirty: bool, out: Path,
                 quiet: bool) -> None:
@@ -348,17 +432,24 @@ def main(argv: list[str] | None = None) -> None:
         e.show()
         sys.exit(EXIT_USAGE)
     except AuditError as e:
-        click.echo(f"error: {e}", err=True)
+        click.echo(terminal_safe(f"error: {e}"), err=True)
         sys.exit(e.exit_code)
     except SystemExit:
         raise
+    except OSError as e:  # the file system said no (full, read-only, gone …): not a bug
+        from audit.outputset import show_path
+
+        where = f"{show_path(e.filename)}: " if e.filename else ""
+        click.echo(terminal_safe(f"error: {where}{e.strerror or e} (check the path and its file "
+                                 "system, then run again)"), err=True)
+        sys.exit(EXIT_USAGE)
     except Exception:  # a bug: keep the traceback for a report, show the user where it is
         fd, log = tempfile.mkstemp(prefix="support-audit-crash-", suffix=".log")
         with os.fdopen(fd, "w") as fh:
             traceback.print_exc(file=fh)
-        click.echo(
+        click.echo(terminal_safe(
             f"internal error: {sys.exc_info()[1]!r}. This is a bug in support-audit {__version__}; "
-            f"the details are in {log}. Please report it with that file.",
+            f"the details are in {log}. Please report it with that file."),
             err=True,
         )
         sys.exit(EXIT_INTERNAL)

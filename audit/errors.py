@@ -11,13 +11,15 @@ Exit codes (stable, documented in the README):
 1     the audit ran and found open findings at or above ``--fail-on``
 2     the policy bundle is invalid (nothing reached DuckDB)
 3     the input data is unusable (missing file, missing required columns, unreadable)
-4     the command line is wrong (unknown option, bad value)
+4     the command line is wrong or cannot be carried out (unknown option, bad value, an --out
+      that cannot be written, is full or is locked by another run)
 5     internal error: a bug in support-audit; the message says where the details went
 ====  ===========================================================================
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 EXIT_OK = 0
@@ -114,3 +116,17 @@ def did_you_mean(word: str, choices: list[str] | set[str] | tuple[str, ...]) -> 
 
     match = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
     return f"did you mean '{match[0]}'?" if match else ""
+
+
+#: Characters a terminal acts on instead of showing: C0/C1 controls (ESC starts colour, cursor and
+#: OSC sequences that can retitle a window or write the clipboard), DEL, and the bidirectional
+#: overrides that make text read differently from its bytes. Newline and tab stay.
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` with control characters shown as ``\\x1b``-style escapes (and bytes that are
+    not UTF-8 as ``\\xff``), so data printed to a terminal can never drive it."""
+    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return _UNSAFE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
+                       else f"\\u{ord(m.group()):04x}", text)

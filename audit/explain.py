@@ -238,14 +238,15 @@ def explain_evaluated(con: duckdb.DuckDBPyConnection, bundle: Bundle, ticket_id:
     return "\n".join(out) + "\n"
 
 
-def explain(policy: str | Path, data: str | Path, ticket_id: str, month: str | None = None) -> str:
+def explain(policy: str | Path, data: str | Path, ticket_id: str, month: str | None = None, *,
+            follow_symlinks: bool = False) -> str:
     """The judgement of ``ticket_id`` as text (all months, or only ``month``)."""
     from audit.api import check_period, open_audit_db
     from audit.policy.loader import load_policy
 
     check_period(month)
     bundle = load_policy(policy)
-    con, ingest = open_audit_db(bundle, data, gx="off")
+    con, ingest = open_audit_db(bundle, data, gx="off", follow_symlinks=follow_symlinks)
     try:
         evaluate(con, bundle)
         render_texts(con, bundle, month)

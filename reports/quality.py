@@ -115,4 +115,5 @@ def quality_view(run: RunOutputs, sample: int = 50) -> dict[str, Any]:
         ).sort("_order", "table", "source_file", "line", "column", nulls_last=True)
         quarantine = {"rows": q.head(sample).drop("_order").to_dicts(), "total": q.height}
     return {"rows": rows, "tables": tables, "quarantine": quarantine,
-            "has_gx": bool(run.gx or run.contract_checks)}
+            "has_gx": bool(run.gx or run.contract_checks),
+            "warnings": [str(w) for w in run.summary.get("warnings") or []]}

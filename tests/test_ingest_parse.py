@@ -26,7 +26,8 @@ def con():
 
 
 def parse(con, table: str, column: str, values: list[str | None], tz: str = "Europe/Berlin",
-          extra: dict[str, list] | None = None) -> list[tuple]:
+          extra: dict[str, list] | None = None,
+          dates: tuple[dt.date, dt.date] = (dt.date(1900, 1, 1), dt.date(2999, 12, 31))) -> list[tuple]:
     """(typed value, error code) for each text value of ``table.column``."""
     if _zone_days.get(id(con)) != tz:
         create_zone_days(con, tz)
@@ -35,7 +36,7 @@ def parse(con, table: str, column: str, values: list[str | None], tz: str = "Eur
             "_line": pa.array(range(len(values)), pa.int64())}
     con.register("_t_chunk", pa.table(data))
     try:
-        q = parse_query(CONTRACT[table], set(data) - {"_line"}, tz, "_t_chunk")
+        q = parse_query(CONTRACT[table], set(data) - {"_line"}, tz, "_t_chunk", dates=dates)
         return con.execute(f'SELECT "{column}", "__e_{column}" FROM ({q.sql}) ORDER BY _line').fetchall()
     finally:
         con.unregister("_t_chunk")
@@ -143,6 +144,21 @@ def test_local_times_match_python_zoneinfo_fold_0_for_a_whole_year(con, zone, ye
         if (value, error) != expected:
             mismatches.append((t, value, error, expected))
     assert mismatches == []
+
+
+def test_dates_outside_the_range_are_date_out_of_range(con):
+    """Default 1970-01-01 … 2100-12-31: naive values as local time, offset values as UTC."""
+    default = (dt.date(1970, 1, 1), dt.date(2100, 12, 31))
+    got = parse(con, "tickets", "opened_at",
+                ["1969-12-31 23:59", "1970-01-01 00:00", "2100-12-31 23:59", "2101-01-01 00:00",
+                 "0001-01-01 00:00", "0001-01-01T00:00:00+01:00", "1970-01-01T00:30:00+01:00"],
+                dates=default)
+    assert [e for _, e in got] == ["date_out_of_range", None, None, "date_out_of_range",
+                                   "date_out_of_range", "date_out_of_range", "date_out_of_range"]
+    got = parse(con, "invoice_lines", "service_date", ["31.12.1969", "01.01.1970", "2100-12-31",
+                                                       "2101-01-01", "0001-01-01"], dates=default)
+    assert [e for _, e in got] == ["date_out_of_range", None, None, "date_out_of_range",
+                                   "date_out_of_range"]
 
 
 def test_dates_accept_iso_german_and_midnight_times(con):

@@ -256,8 +256,10 @@ def test_loc_cannot_be_set_from_yaml(tmp_path: Path, monkeypatch: pytest.MonkeyP
 # Nothing reaches DuckDB
 
 
-def test_loading_a_hostile_policy_never_imports_duckdb(tmp_path: Path) -> None:
-    """The loader only parses conditions; it cannot run them, good or hostile."""
+def test_loading_a_hostile_policy_never_opens_the_data_connection(tmp_path: Path) -> None:
+    """The loader only parses conditions; it cannot run them, good or hostile. (It compiles
+    regular expressions and looks up time zones on a private locked-down in-memory DuckDB
+    connection, audit.policy.duckrules, which never sees data or policy conditions.)"""
     target = tmp_path / "policies"
     shutil.copytree(FIXTURES / "valid", target)
     shutil.copy(FIXTURES / "bad" / "hostile-read-csv" / "classification.yaml", target)
@@ -271,7 +273,7 @@ def test_loading_a_hostile_policy_never_imports_duckdb(tmp_path: Path) -> None:
             load_policy({str(target)!r})
         except PolicyError as error:
             print(error)
-        print("duckdb" in sys.modules)
+        print("audit.db" in sys.modules)
         """
     )
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)

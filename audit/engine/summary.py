@@ -139,6 +139,22 @@ def build_summary(
             "expected_eur": money(_sum(reconciliation, "expected_eur")),
             "billed_eur": money(_sum(reconciliation, "billed_eur")),
         },
+        "warnings": [_text(w) for w in (*ingest.warnings, *coverage_warnings(period, months))],
         "fail_on": fail_on,
         "exit_code": exit_code,
     }
+
+
+def _text(value: str) -> str:
+    """Valid UTF-8 text for JSON: a file name that is not UTF-8 is shown with \\xNN escapes."""
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def coverage_warnings(period: str | None, months: list[str]) -> list[str]:
+    """A month without any data is said so, rather than reported as a clean "0 findings"."""
+    if months:
+        return []
+    if period is not None:
+        return [f"no data in {period}: no ticket, time entry or invoice line falls in this month "
+                "(check --period and the exports)"]
+    return ["the exports hold no ticket, time entry or invoice line that could be audited"]

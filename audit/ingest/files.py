@@ -34,6 +34,72 @@ ENCODING_LABELS = {
 
 _BLOCK = 1 << 20
 
+#: A UTF-8 file with some Windows-1252 lines (a spreadsheet row pasted in): read with this codec,
+#: every valid UTF-8 sequence is UTF-8 and every byte that is not is Windows-1252, so each line
+#: comes out as its writer meant it instead of the whole file turning into mojibake.
+MIXED_ENCODING = "utf_8_or_cp1252"
+ENCODING_LABELS[MIXED_ENCODING] = "UTF-8 with Windows-1252 lines"
+_MIXED_ERRORS = "support_audit_cp1252"
+
+
+def _cp1252_fallback(exc: UnicodeError) -> tuple[str, int]:
+    if not isinstance(exc, UnicodeDecodeError):
+        raise exc
+    return bytes(exc.object[exc.start:exc.end]).decode("cp1252", "replace"), exc.end
+
+
+class _MixedDecoder(codecs.BufferedIncrementalDecoder):
+    def _buffer_decode(self, data, errors, final):  # noqa: ANN001 - the codecs protocol
+        return codecs.utf_8_decode(data, _MIXED_ERRORS, final)
+
+
+def _mixed_decode(data: bytes, errors: str = "strict") -> tuple[str, int]:
+    return codecs.utf_8_decode(data, _MIXED_ERRORS, True)
+
+
+def _find_mixed(name: str) -> codecs.CodecInfo | None:
+    if name != MIXED_ENCODING:
+        return None
+    utf8 = codecs.lookup("utf-8")
+    return codecs.CodecInfo(name=MIXED_ENCODING, encode=utf8.encode, decode=_mixed_decode,
+                            incrementalencoder=utf8.incrementalencoder,
+                            incrementaldecoder=_MixedDecoder,
+                            streamreader=utf8.streamreader, streamwriter=utf8.streamwriter)
+
+
+codecs.register_error(_MIXED_ERRORS, _cp1252_fallback)
+codecs.register(_find_mixed)
+
+
+def cp1252_lines(path: Path, limit: int = 5) -> tuple[list[int], int]:
+    """(the first ``limit`` line numbers that are not UTF-8, how many there are) of a file."""
+    first: list[int] = []
+    count = 0
+    with open(path, "rb") as f:
+        for number, line in enumerate(f, 1):
+            if line.isascii():
+                continue
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                count += 1
+                if len(first) < limit:
+                    first.append(number)
+    return first, count
+
+
+def _has_utf8_text(path: Path) -> bool:
+    """Some line with non-ASCII characters is valid UTF-8 (then bad lines are the exception)."""
+    with open(path, "rb") as f:
+        for line in f:
+            if not line.isascii():
+                try:
+                    line.decode("utf-8")
+                    return True
+                except UnicodeDecodeError:
+                    continue
+    return False
+
 
 @dataclass(frozen=True)
 class InputFile:
@@ -69,15 +135,28 @@ def normalise_name(name: str) -> str:
     return name.replace("\ufeff", "").strip().lower()
 
 
+def _leaves(path: Path, data_dir: Path) -> bool:
+    """``path`` is a symbolic link whose target is not inside ``data_dir``."""
+    if not path.is_symlink():
+        return False
+    try:
+        return data_dir.resolve() not in path.resolve(strict=True).parents
+    except (OSError, RuntimeError):  # a loop or a dangling link
+        return True
+
+
 def locate_inputs(
-    data_dir: Path, tables: list[str], optional: frozenset[str] | set[str] = frozenset()
+    data_dir: Path, tables: list[str], optional: frozenset[str] | set[str] = frozenset(), *,
+    follow_symlinks: bool = False
 ) -> tuple[dict[str, Path], list[Diagnostic], list[str]]:
     """The export file of each table in ``data_dir``, diagnostics for tables without exactly one
     (an ``optional`` table may have none: it is then simply not in the result).
 
     A table's file is ``<table>.<csv|tsv|parquet|json|jsonl|ndjson>`` (name and suffix in any
     case). Also returns warnings about data-looking files that belong to no table. A missing
-    directory raises DataError at once.
+    directory raises DataError at once. A table's file that is a symbolic link to a file outside
+    ``data_dir`` is refused unless ``follow_symlinks`` (it is not opened: nothing of it can appear
+    in a message).
     """
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
@@ -94,7 +173,11 @@ def locate_inputs(
     for table in tables:
         mine = [p for p in candidates if p.stem.lower() == table]
         claimed.update(mine)
-        if len(mine) == 1:
+        if len(mine) == 1 and not follow_symlinks and _leaves(mine[0], data_dir):
+            problems.add(Location(str(mine[0])),
+                         "is a symbolic link to a file outside the data directory",
+                         "copy the file into the data directory, or pass --follow-symlinks")
+        elif len(mine) == 1:
             found[table] = mine[0]
         elif not mine and table in optional:
             continue
@@ -121,8 +204,9 @@ def fingerprint(path: Path, *, text: bool) -> tuple[str, str]:
     """(sha256, encoding) of a file in one pass over its bytes.
 
     Text encodings, in this order: a BOM decides (UTF-8 or UTF-16); else strict UTF-8 if every
-    byte sequence is valid; else Windows-1252 (spreadsheet exports on German Windows), which must
-    then decode strictly too. A file that is neither is unusable: DataError with its line.
+    byte sequence is valid; else, when some lines are valid non-ASCII UTF-8, UTF-8 with
+    Windows-1252 lines (:data:`MIXED_ENCODING`); else Windows-1252 (spreadsheet exports on
+    German Windows), which must then decode strictly too. A file that is neither is unusable: DataError with its line.
     """
     digest = hashlib.sha256()
     decoder = codecs.getincrementaldecoder("utf-8")("strict")
@@ -151,6 +235,8 @@ def fingerprint(path: Path, *, text: bool) -> tuple[str, str]:
         _check_decodes(path, encoding, "is not valid UTF-16 text")
     elif utf8_ok:
         encoding = "utf-8"
+    elif _has_utf8_text(path):
+        encoding = MIXED_ENCODING  # each line in its own encoding; ingestion warns
     else:
         encoding = "cp1252"
         _check_decodes(path, encoding, "is neither UTF-8 nor Windows-1252 text")

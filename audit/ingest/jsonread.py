@@ -24,7 +24,21 @@ from audit.ingest.files import (
 )
 from audit.ingest.readers import Chunk, Problem, text_columns
 
-_DECODER = json.JSONDecoder(parse_float=str, parse_int=str, parse_constant=str)
+
+class _Object(dict):
+    """A JSON object that remembers its keys as written, duplicates included."""
+
+    __slots__ = ("pairs",)
+
+
+def _object(pairs: list[tuple[str, object]]) -> _Object:
+    obj = _Object(pairs)
+    obj.pairs = pairs
+    return obj
+
+
+_DECODER = json.JSONDecoder(parse_float=str, parse_int=str, parse_constant=str,
+                            object_pairs_hook=_object)
 _WS = " \t\r\n"
 
 
@@ -98,10 +112,22 @@ class JsonReader:
                                         "(expected {\"column\": value, …})", raw))
                 continue
             row = dict.fromkeys(self._inputs)
-            for key, v in value.items():
+            given: dict[str, str] = {}
+            clash = ""
+            for key, v in getattr(value, "pairs", value.items()):
                 name = self._canonical(key)
-                if name is not None:
-                    row[name] = _text(v)
+                if name is None:
+                    continue
+                text = _text(v)
+                if name in given and row[name] != text and not clash:
+                    clash = (f"the keys {json.dumps(given[name], ensure_ascii=False)} and "
+                             f"{json.dumps(key, ensure_ascii=False)} both give column {name}, with "
+                             "different values: the record is ambiguous (keep one key)")
+                given.setdefault(name, key)
+                row[name] = text
+            if clash:
+                problems.append(Problem(line, "parse_error", clash, raw))
+                continue
             for i, name in enumerate(self._inputs):
                 columns[i].append(row[name])
             lines.append(line)

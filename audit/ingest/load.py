@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import datetime as dt
 import os
 import subprocess
 import threading
@@ -35,8 +36,16 @@ from audit.db import fetch_row
 from audit.engine.sql import ident, lit
 from audit.errors import AuditError, DataError, Diagnostic, PolicyError
 from audit.ingest.checks import Check, Parent, compile_checks, in_table_value_set
-from audit.ingest.files import SUFFIXES, InputFile, fingerprint, locate_inputs
+from audit.ingest.files import (
+    MIXED_ENCODING,
+    SUFFIXES,
+    InputFile,
+    cp1252_lines,
+    fingerprint,
+    locate_inputs,
+)
 from audit.ingest.parse import (
+    DEFAULT_DATES,
     DERIVED_ERRORS,
     ZONE_DAYS,
     create_zone_days,
@@ -78,6 +87,8 @@ def load_data(
     gx_sample_rows: int = GX_SAMPLE_ROWS,
     progress: Callable[[str], None] | None = None,
     chunk_rows: int = CHUNK_ROWS,
+    dates: tuple[dt.date, dt.date] = DEFAULT_DATES,
+    follow_symlinks: bool = False,
 ) -> IngestResult:
     """Load the canonical tables from ``data_dir`` into ``con``; see docs/data-contract.md.
 
@@ -85,6 +96,9 @@ def load_data(
     unreadable or lacks required columns; every problem of every file is listed at once.
     ``gx``: run Great Expectations on all parsed rows, on a deterministic sample of at most
     ``gx_sample_rows`` rows per table, or not at all (the DuckDB checks always cover every row).
+    ``dates``: the first and last date a value may have; others are quarantined
+    (``date_out_of_range``). ``follow_symlinks``: read export files that are symbolic links to
+    files outside ``data_dir`` (refused by default, without opening them).
     """
     if gx not in ("full", "sample", "off"):
         raise ValueError(f"gx must be 'full', 'sample' or 'off', not {gx!r}")
@@ -92,7 +106,8 @@ def load_data(
     say = progress or (lambda message: None)
     contract = contract_for(tier_ids)
     optional = {name for name, table in contract.items() if table.optional}
-    paths, missing, warnings = locate_inputs(Path(data_dir), list(contract), optional)
+    paths, missing, warnings = locate_inputs(Path(data_dir), list(contract), optional,
+                                             follow_symlinks=follow_symlinks)
     readers = _open_readers(contract, paths, missing, chunk_rows)
 
     timings: dict[str, float] = {}
@@ -108,6 +123,7 @@ def load_data(
     store = Quarantine(con)
     create_zone_days(con, timezone)
     loader = _TableLoader(con, store, timezone, validator, gx, gx_sample_rows, say, timings)
+    loader.dates = dates
     counts: dict[str, TableCounts] = {}
     try:
         for order, (name, table) in enumerate(contract.items()):
@@ -170,6 +186,15 @@ def _check_timezone(timezone: str) -> None:
         ) from None
 
 
+def _encoding_warning(name: str, path: Path, encoding: str) -> list[str]:
+    if encoding != MIXED_ENCODING:
+        return []
+    first, count = cp1252_lines(path)
+    shown = ", ".join(map(str, first)) + (f" and {count - len(first)} more" if count > len(first) else "")
+    return [f"{path.name}: {count} line(s) ({shown}) are Windows-1252 in a UTF-8 file; each line "
+            "was read in its own encoding (check those lines, and save the export as UTF-8)"]
+
+
 def _open_readers(contract: dict[str, Table], paths: dict[str, Path], missing: list[Diagnostic],
                   chunk_rows: int) -> dict[str, Reader]:
     """A checked reader per table, or one DataError with the problems of every file."""
@@ -189,6 +214,7 @@ def _open_readers(contract: dict[str, Table], paths: dict[str, Path], missing: l
                                     derived_columns(table), chunk_rows)
         problems.extend(found)
         if reader is not None:
+            reader.warnings[:0] = _encoding_warning(name, path, encoding)
             readers[name] = reader
     if problems:
         raise DataError(diagnostics=sorted(problems, key=lambda d: (d.location.file, d.location.line)))
@@ -354,6 +380,7 @@ class _TableLoader:
         self.say = say
         self.timings = timings
         self.parents: dict[str, Parent] = {}
+        self.dates: tuple[dt.date, dt.date] = DEFAULT_DATES
         self.gx_results: dict[str, dict] = {}
         self.contract_checks: list[dict] = []
         # Warnings in the order of the steps; a GX comparison reserves its place (a list
@@ -420,7 +447,8 @@ class _TableLoader:
             if chunk.data.num_rows == 0:
                 continue
             present = set(chunk.data.column_names) - {"_line"}
-            query = parse_query(table, present, self.timezone, "_ingest_chunk", trimmed)
+            query = parse_query(table, present, self.timezone, "_ingest_chunk", trimmed,
+                                dates=self.dates)
             self.con.register("_ingest_chunk", data)
             try:
                 self.con.execute(f"CREATE OR REPLACE TEMP TABLE _ingest_parsed AS {query.sql}")
@@ -434,7 +462,7 @@ class _TableLoader:
             self.store.add_rows(order, name, source, [
                 (SEQ_DERIVED if error in derived_errors else SEQ_PARSE, column,
                  f"SELECT _line, {ident(error)} AS expectation, {ident('__r_' + column)} AS value, "
-                 f"{reason_sql(table, error, column, self.timezone)} AS reason "
+                 f"{reason_sql(table, error, column, self.timezone, self.dates)} AS reason "
                  f"FROM _ingest_parsed WHERE {ident(error)} IS NOT NULL")
                 for error, column in query.errors.items()
             ])

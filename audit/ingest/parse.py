@@ -32,6 +32,7 @@ it against :mod:`zoneinfo` for every quarter hour of a year.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -121,8 +122,14 @@ def pretrim(data: pa.Table) -> tuple[pa.Table, frozenset[str]]:
     return data, frozenset(names)
 
 
+#: Dates a data value may have unless the policy says otherwise (settings.earliest_date and
+#: latest_date): a year-1 date is a typo, and it broke Python's datetime downstream.
+DEFAULT_DATES = (dt.date(1970, 1, 1), dt.date(2100, 12, 31))
+
+
 def parse_query(table: Table, present: set[str], timezone: str, relation: str,
-                trimmed: frozenset[str] = frozenset()) -> ParseQuery:
+                trimmed: frozenset[str] = frozenset(),
+                dates: tuple[dt.date, dt.date] = DEFAULT_DATES) -> ParseQuery:
     """The ``SELECT`` that types one chunk (``relation``) of ``table``'s text columns.
 
     ``trimmed``: columns whose trimmed text the chunk already has as ``__t_<col>``
@@ -142,7 +149,7 @@ def parse_query(table: Table, present: set[str], timezone: str, relation: str,
             first.append(f"{_n('t', col.name)} AS {s}")
         else:
             first.append(f"NULLIF({_trimmed(r)}, '') AS {s}")
-        for depth, exprs in enumerate(_typed(col, tz), start=2):
+        for depth, exprs in enumerate(_typed(col, tz, dates), start=2):
             levels[depth].extend(exprs)
         errors[f"__e_{col.name}"] = col.name
         if col.type == "timestamp":
@@ -176,7 +183,12 @@ def _full(value: str, pattern: str) -> str:
     return f"regexp_full_match({value}, {lit(pattern)})"
 
 
-def _typed(col: Column, tz: str) -> list[list[str]]:
+def _bounds(dates: tuple[dt.date, dt.date]) -> tuple[str, str]:
+    """SQL literals of the first allowed instant and the first one after the range."""
+    return f"'{dates[0].isoformat()}'", f"'{(dates[1] + dt.timedelta(days=1)).isoformat()}'"
+
+
+def _typed(col: Column, tz: str, dates: tuple[dt.date, dt.date] = DEFAULT_DATES) -> list[list[str]]:
     """Expression levels (each may use the previous ones) ending in the column and its error."""
     name = col.name
     v, s, e = ident(name), _n("s", name), _n("e", name)
@@ -203,10 +215,11 @@ def _typed(col: Column, tz: str) -> list[list[str]]:
             [f"{_naive(s)} AS {ts}"],
             [f"CASE WHEN {ts} = date_trunc('day', {ts}) THEN CAST({ts} AS DATE) END AS {v}",
              f"CASE WHEN {s} IS NOT NULL AND ({ts} IS NULL OR {ts} <> date_trunc('day', {ts})) "
-             f"THEN 'parse_error' END AS {e}"],
+             f"THEN 'parse_error' WHEN {_outside(ts, 'TIMESTAMP', dates)} "
+             f"THEN '{OUT_OF_RANGE}' END AS {e}"],
         ]
     if col.type == "timestamp":
-        return _timestamp(col, tz)
+        return _timestamp(col, tz, dates)
     raise NotImplementedError(col.type)  # pragma: no cover - the contract's types are fixed
 
 
@@ -276,7 +289,15 @@ def _join_zone_days(sql: str, columns: list[str]) -> str:
     return f"SELECT __p.*, {picks} FROM ({sql}) __p {joins}"
 
 
-def _timestamp(col: Column, tz: str) -> list[list[str]]:
+OUT_OF_RANGE = "date_out_of_range"
+
+
+def _outside(value: str, sql_type: str, dates: tuple[dt.date, dt.date]) -> str:
+    lo, hi = _bounds(dates)
+    return f"({value} < CAST({lo} AS {sql_type}) OR {value} >= CAST({hi} AS {sql_type}))"
+
+
+def _timestamp(col: Column, tz: str, dates: tuple[dt.date, dt.date] = DEFAULT_DATES) -> list[list[str]]:
     """Levels 2..5 of a timestamp column; the zone-day join happens after level 2."""
     name = col.name
     v, s, e, amb = ident(name), _n("s", name), _n("e", name), _n("a", name)
@@ -301,8 +322,10 @@ def _timestamp(col: Column, tz: str) -> list[list[str]]:
          f"WHEN {va} THEN timezone('UTC', {ua}) WHEN {vb} THEN timezone('UTC', {ub}) END AS {v}",
          f"coalesce({va} AND {vb} AND {ua} <> {ub}, false) AS {amb}",
          f"CASE WHEN {s} IS NULL THEN NULL "
-         f"WHEN {off} THEN CASE WHEN {inst} IS NULL THEN 'parse_error' END "
+         f"WHEN {off} THEN CASE WHEN {inst} IS NULL THEN 'parse_error' "
+         f"WHEN {_outside(inst, 'TIMESTAMPTZ', dates)} THEN '{OUT_OF_RANGE}' END "
          f"WHEN {naive} IS NULL THEN 'parse_error' "
+         f"WHEN {_outside(naive, 'TIMESTAMP', dates)} THEN '{OUT_OF_RANGE}' "
          f"WHEN NOT ({va} OR {vb}) THEN 'nonexistent_local_time' END AS {e}"],
     ]
 
@@ -341,7 +364,8 @@ def quoted_sql(text: str) -> str:
     return f"'''' || {text} || ''''"
 
 
-def reason_sql(table: Table, error_column: str, column: str, timezone: str) -> str:
+def reason_sql(table: Table, error_column: str, column: str, timezone: str,
+               dates: tuple[dt.date, dt.date] = DEFAULT_DATES) -> str:
     """SQL for the sentence that explains ``error_column``'s code, as a clerk would want it."""
     e = ident(error_column)
     if error_column == "__e_duration":
@@ -361,6 +385,12 @@ def reason_sql(table: Table, error_column: str, column: str, timezone: str) -> s
         cases.append(
             f"WHEN {e} = 'too_many_decimals' THEN {lit(column + ': ')} || {raw} || "
             f"{lit(f' has more than {col.scale} decimal places; it is set aside rather than rounded (correct the export)')}"
+        )
+    if col.type in ("date", "timestamp"):
+        lo, hi = dates
+        cases.append(
+            f"WHEN {e} = '{OUT_OF_RANGE}' THEN {lit(column + ': ')} || {raw} || "
+            f"{lit(f' is outside the dates this audit accepts ({lo} to {hi}; settings.earliest_date and latest_date of the policy)')}"
         )
     if col.type == "timestamp":
         cases.append(

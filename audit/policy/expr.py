@@ -193,6 +193,10 @@ _STATEMENTS = {*_DIALECT.parser_class.STATEMENT_PARSERS, TokenType.COMMAND}
 _STATEMENT = "a condition is an expression, not a SQL statement"
 _STATEMENT_HINT = "write a test on the ticket, e.g. category = 'webdesign'"
 _REGEX_HINT = "DuckDB uses RE2 syntax: see docs/policy.md"
+#: Limits of one condition (docs/policy.md): its length, and how deeply its expression nests
+#: (a chain of 400 ORs is 400 levels deep; Python and DuckDB recurse over it).
+MAX_CONDITION_CHARS = 10_000
+MAX_CONDITION_DEPTH = 100
 _SYNTAX_HINT = "see the condition language in docs/policy.md"
 _OPERATORS_HINT = "conditions use = <> < <= > >= AND OR NOT IN BETWEEN LIKE ILIKE IS; no arithmetic"
 
@@ -324,7 +328,7 @@ def _unterminated(text: str) -> int | None:
     return None
 
 
-def regex_problem(pattern: str) -> str:
+def regex_problem(pattern: str, options: str = "") -> str:
     """Why DuckDB (RE2) would refuse ``pattern``, or "" when it compiles.
 
     RE2 has no Python binding here, so the pattern is compiled by Python's ``re`` after RE2-only
@@ -347,7 +351,22 @@ def regex_problem(pattern: str) -> str:
             re.compile(as_python)
     except re.error as error:
         return error.msg
-    return ""
+    # What Python accepts, RE2 may still refuse (a{1001}, nested counted repetitions over its
+    # size limit, unknown Unicode classes): the last word is DuckDB's own compiler.
+    from audit.policy.duckrules import regex_error
+
+    return regex_error(pattern, options)
+
+
+def _depth(tree: exp.Expression) -> int:
+    """How deeply ``tree`` nests, counted without recursion."""
+    deepest, stack = 0, [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        for child in node.iter_expressions():
+            stack.append((child, depth + 1))
+    return deepest
 
 
 # --------------------------------------------------------------------------------------------
@@ -382,6 +401,10 @@ class _Checker:
             raise _Problems(
                 [(0, "the condition is empty", "write a test, e.g. category = 'webdesign'")]
             )
+        if len(self.text) > MAX_CONDITION_CHARS:
+            raise _Problems([(0, f"the condition is {len(self.text):,} characters long "
+                                 f"(at most {MAX_CONDITION_CHARS:,})",
+                              "split it into several rules, or use IN (…) for lists of values")])
         try:
             self.tokens = _DIALECT.tokenize(self.text)
         except TokenError:
@@ -407,6 +430,11 @@ class _Checker:
             raise _Problems([(0, "the condition is nested too deeply", "simplify it")]) from None
         if len(trees) != 1 or trees[0] is None:  # defensive: ';' is rejected by _check_tokens
             raise _Problems([(0, "write exactly one condition", _SYNTAX_HINT)])
+        if (depth := _depth(trees[0])) > MAX_CONDITION_DEPTH:
+            raise _Problems([(0, f"the condition nests {depth} levels deep (at most "
+                                 f"{MAX_CONDITION_DEPTH}; each AND/OR of a chain is one level)",
+                              "use column IN ('a', 'b', …) instead of a chain of ORs, or split "
+                              "it into several rules")])
         return trees[0]
 
     def _check_tokens(self) -> None:
@@ -658,11 +686,11 @@ class _Checker:
                 "e.g. regexp_matches(subject, 'backup|firewall')",
             )
         elif "l" not in options:
-            self.regex(pattern)
+            self.regex(pattern, options)
         return "boolean"
 
-    def regex(self, node: exp.Literal) -> None:
-        if problem := regex_problem(node.this):
+    def regex(self, node: exp.Literal, options: str = "") -> None:
+        if problem := regex_problem(node.this, options):
             self.fail(node, f"invalid regular expression '{node.this}': {problem}", _REGEX_HINT)
 
     def _coalesce(self, node: exp.Coalesce) -> str | None:

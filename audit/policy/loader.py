@@ -18,6 +18,7 @@ import bisect
 import datetime as dt
 import hashlib
 import itertools
+import re
 import types
 import typing
 import zoneinfo
@@ -29,7 +30,7 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.constructor import DuplicateKeyError
+from ruamel.yaml.constructor import DuplicateKeyError, RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
@@ -61,6 +62,23 @@ POLICY_SUFFIXES = (".yaml", ".yml")
 #: Extra columns a signal's condition may use (see docs/semantics.md).
 SIGNAL_COLUMNS = ("policy_tier", *SIGNAL_FACTS)
 
+# Limits (docs/policy.md): a policy is a document a person writes; these bound the time and
+# memory ``check`` may take on a hostile or broken one, each with a clear exit-2 message.
+MAX_FILE_BYTES = 2 * 1024 * 1024  # one policy file (10,000 waivers take about 1.5 MB)
+MAX_BUNDLE_BYTES = 8 * 1024 * 1024  # all files of a bundle together
+MAX_FILES = 200
+MAX_DEPTH = 20  # nesting of mappings and lists (the deepest field is 4 levels down)
+MAX_ALIAS_NODES = 10_000  # nodes YAML aliases (*name) may add when expanded
+#: Entries per list section (a classification rule, a waiver …).
+MAX_ENTRIES = {
+    ("tiers",): 100,
+    ("classification", "rules"): 2_000,
+    ("billing", "prices"): 1_000,
+    ("billing", "overrides"): 1_000,
+    ("signals",): 2_000,
+    ("waivers",): 10_000,
+}
+
 YamlPath = tuple[str | int, ...]
 
 
@@ -77,6 +95,7 @@ def load_policy_sources(path: str | Path) -> tuple[Bundle, PolicySources]:
     path = Path(path)
     out = DiagnosticCollector()
     root, files = _bundle_files(path)
+    _check_sizes(path, files, out)
     docs = [_read(f, root, path, out) for f in files]
     sections = _sections(docs, out)
     for name in REQUIRED_SECTIONS:
@@ -163,9 +182,33 @@ def _bundle_files(path: Path) -> tuple[Path, list[Path]]:
     raise PolicyError(diagnostics=[Diagnostic(Location(str(path)), problem, hint)])
 
 
+def _check_sizes(given: Path, files: list[Path], out: DiagnosticCollector) -> None:
+    """Refuse bundles too large to be a policy before reading them (exit 2)."""
+    if len(files) > MAX_FILES:
+        raise PolicyError(diagnostics=[Diagnostic(
+            Location(str(given)), f"{len(files)} policy files (at most {MAX_FILES})",
+            "a bundle is a handful of YAML files; is this the right directory?")])
+    total = 0
+    for file in files:
+        try:
+            total += file.stat().st_size
+        except OSError:
+            continue  # reported when it is read
+    if total > MAX_BUNDLE_BYTES:
+        raise PolicyError(diagnostics=[Diagnostic(
+            Location(str(given)), f"the bundle's files hold {total:,} bytes (at most "
+                                  f"{MAX_BUNDLE_BYTES:,})", "split or shorten the policy")])
+
+
 def _read(file: Path, root: Path, given: Path, out: DiagnosticCollector) -> _Doc:
     doc = _Doc(str(file.relative_to(root)), str(given if given.is_file() else given / file.name))
     try:
+        if (size := file.stat().st_size) > MAX_FILE_BYTES:
+            out.add(Location(doc.shown), f"the file is {size:,} bytes long (at most "
+                                         f"{MAX_FILE_BYTES:,} per policy file)",
+                    "split it into several files of the bundle, or remove padding")
+            doc.broken = True
+            return doc
         raw = file.read_bytes()
         doc.text = raw.decode("utf-8-sig")
     except OSError as error:
@@ -187,12 +230,153 @@ def _read(file: Path, root: Path, given: Path, out: DiagnosticCollector) -> _Doc
     return doc
 
 
+class _TooBig(Exception):
+    """The YAML node graph is over a limit; ``mark`` is where."""
+
+    def __init__(self, message: str, hint: str, mark: Any):
+        super().__init__(message)
+        self.message, self.hint, self.mark = message, hint, mark
+
+
+class _Constructor(RoundTripConstructor):
+    """ruamel's round-trip constructor, hardened: the node graph is measured before anything is
+    built (nesting depth, what aliases expand to), and a timestamp that is no date (2026-02-30,
+    year 0) stays text, so the model reports it at its line instead of the loader crashing."""
+
+    def construct_document(self, node: Any) -> Any:
+        _measure(node)
+        return super().construct_document(node)
+
+    def construct_yaml_timestamp(self, node: Any, values: Any = None) -> Any:
+        try:
+            return super().construct_yaml_timestamp(node, values)
+        except (ValueError, OverflowError):
+            return str(node.value)
+
+
+_Constructor.add_constructor("tag:yaml.org,2002:timestamp", _Constructor.construct_yaml_timestamp)
+
+
+def _measure(root: Any) -> None:
+    """Depth and expanded size of a composed YAML graph, without recursion and in linear time:
+    an alias is the same node object reached again, so each node's expanded size is computed
+    once (memo by identity); a nine-level alias bomb is refused before it is built."""
+    sizes: dict[int, int] = {}
+    seen_once: set[int] = set()
+    first_alias: Any = None
+    stack: list[tuple[Any, int, bool]] = [(root, 1, False)]
+    while stack:
+        node, depth, done = stack.pop()
+        key = id(node)
+        children = _children(node)
+        if done:
+            sizes[key] = 1 + sum(sizes[id(c)] for c in children)
+            continue
+        if key in sizes or key in seen_once:
+            if first_alias is None:
+                first_alias = node
+            continue  # an alias of a node measured (or being measured) already
+        if depth > MAX_DEPTH:
+            raise _TooBig(f"the YAML nests more than {MAX_DEPTH} levels deep",
+                          "a policy's deepest field is 4 levels down; flatten the document",
+                          node.start_mark)
+        seen_once.add(key)
+        stack.append((node, depth, True))
+        stack.extend((c, depth + 1, False) for c in children)
+    expanded, distinct = sizes.get(id(root), 1), len(sizes)
+    if expanded - distinct > MAX_ALIAS_NODES:
+        mark = (first_alias or root).start_mark
+        raise _TooBig(f"YAML aliases expand this document to {expanded:,} nodes "
+                      f"(aliases may add at most {MAX_ALIAS_NODES:,})",
+                      "write the values out instead of repeating them with *aliases", mark)
+
+
+def _children(node: Any) -> list[Any]:
+    if isinstance(node, MappingNode):
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, SequenceNode):
+        return list(node.value)
+    return []
+
+
+_FLOW = re.compile(r"[\[\]{}'\"\n#]")
+#: Flow nesting refused before parsing: the YAML parser recurses over it (slowly, then fails).
+MAX_FLOW_PRESCAN = 200
+
+
+def _deep_at(text: str, limit: int = MAX_DEPTH) -> tuple[int, int] | None:
+    """0-based (line, col) where ``[``/``{`` nesting first exceeds ``limit``, or None
+    (approximately: quoted strings are skipped; only the special characters are visited)."""
+    depth = line = line_start = 0
+    quote = ""
+    comment = False
+    for found in _FLOW.finditer(text):
+        ch, at = found.group(), found.start()
+        if ch == "\n":
+            line, line_start, comment = line + 1, found.end(), False
+            if quote == "'":  # a single-quoted scalar may span lines; a broken one must not
+                continue
+            continue
+        if comment:
+            continue
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch == "#":
+            comment = at == line_start or text[at - 1] in " \t"
+        elif ch in "'\"":
+            before = text[line_start:at].rstrip(" \t")
+            if not before or before[-1] in ":-[{,?":  # a quoted scalar starts here
+                quote = ch
+        elif ch in "[{":
+            depth += 1
+            if depth > limit:
+                return line, at - line_start
+        else:
+            depth -= 1
+    return None
+
+
+def _mark(line: int, column: int) -> Any:
+    return types.SimpleNamespace(line=line, column=column)
+
+
+def _new_yaml(constructor: type[_Constructor] | None = None, **flags: Any) -> YAML:
+    yaml = YAML(typ="rt")
+    yaml.Constructor = constructor or _Constructor
+    for name, value in flags.items():
+        setattr(yaml, name, value)
+    return yaml
+
+
 def _parse_yaml(doc: _Doc, out: DiagnosticCollector,
-                make_yaml: typing.Callable[[], YAML] = lambda: YAML(typ="rt")) -> Any:
+                constructor: type[_Constructor] | None = None) -> Any:
     """The round-trip document (None for an empty file); marks ``doc`` broken when unreadable.
 
-    ``make_yaml`` builds the parser (the policy tests read dates and decimals as text)."""
-    yaml = make_yaml()
+    ``constructor``: a subclass of the hardened constructor (the policy tests read dates and
+    decimals as text)."""
+    try:
+        return _parse_yaml_checked(doc, out, constructor)
+    except _TooBig as error:
+        where = Location(doc.shown, error.mark.line + 1, error.mark.column + 1)
+        out.add(where, error.message, error.hint)
+    except RecursionError:  # nested so deeply that the YAML parser itself gave up
+        line, col = _deep_at(doc.text) or (0, 0)
+        out.add(Location(doc.shown, line + 1, col + 1),
+                f"the YAML nests more than {MAX_DEPTH} levels deep",
+                "a policy's deepest field is 4 levels down; flatten the document")
+    doc.broken = True
+    return None
+
+
+def _parse_yaml_checked(doc: _Doc, out: DiagnosticCollector,
+                        constructor: type[_Constructor] | None) -> Any:
+    if doc.text.count("[") + doc.text.count("{") > MAX_FLOW_PRESCAN and (
+        deep := _deep_at(doc.text, MAX_FLOW_PRESCAN)
+    ):
+        raise _TooBig(f"the YAML nests more than {MAX_DEPTH} levels deep",
+                      "a policy's deepest field is 4 levels down; flatten the document",
+                      _mark(*(_deep_at(doc.text) or deep)))
+    yaml = _new_yaml(constructor)
     try:
         return yaml.load(doc.text)
     except DuplicateKeyError:
@@ -202,8 +386,7 @@ def _parse_yaml(doc: _Doc, out: DiagnosticCollector,
                 f"duplicate key '{key}'",
                 f"it is already set at line {first.line + 1}; keep one",
             )
-        lenient = make_yaml()  # go on, so that the rest of the file is checked too
-        lenient.allow_duplicate_keys = True
+        lenient = _new_yaml(constructor, allow_duplicate_keys=True)  # go on: check the rest too
         return lenient.load(doc.text)
     except MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
@@ -224,20 +407,27 @@ def _parse_yaml(doc: _Doc, out: DiagnosticCollector,
 
 
 def _duplicate_keys(node: Node | None) -> list[tuple[str, Any, Any]]:
-    """(key, first mark, repeated mark) for every key set twice in one mapping, at any depth."""
+    """(key, first mark, repeated mark) for every key set twice in one mapping, at any depth.
+
+    Walked without recursion, each node once (an alias reaches a node again)."""
     found: list[tuple[str, Any, Any]] = []
-    if isinstance(node, MappingNode):
-        first: dict[str, Any] = {}
-        for key, value in node.value:
-            if isinstance(key, ScalarNode):
-                if key.value in first:
-                    found.append((key.value, first[key.value], key.start_mark))
-                first.setdefault(key.value, key.start_mark)
-            found += _duplicate_keys(value)
-    elif isinstance(node, SequenceNode):
-        for item in node.value:
-            found += _duplicate_keys(item)
-    return found
+    stack, seen = [node], set()
+    while stack:
+        node = stack.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, MappingNode):
+            first: dict[str, Any] = {}
+            for key, _ in node.value:
+                if isinstance(key, ScalarNode):
+                    if key.value in first:
+                        found.append((key.value, first[key.value], key.start_mark))
+                    first.setdefault(key.value, key.start_mark)
+            stack.extend(value for _, value in reversed(node.value))
+        elif isinstance(node, SequenceNode):
+            stack.extend(reversed(node.value))
+    return sorted(found, key=lambda f: (f[2].line, f[2].column))
 
 
 def _position(data: Any, path: YamlPath, *, key: bool) -> tuple[int, int]:
@@ -310,6 +500,18 @@ class _Section:
     def validate(self, out: DiagnosticCollector) -> None:
         """Validate, reporting every problem pydantic finds at the YAML node it is about."""
         self.data = _plain(self.doc.data[self.name])
+        for path, limit in MAX_ENTRIES.items():
+            if path[0] != self.name:
+                continue
+            entries: Any = self.data
+            for step in path[1:]:
+                entries = entries.get(step) if isinstance(entries, dict) else None
+            if isinstance(entries, list) and len(entries) > limit:
+                out.add(self.doc.at(path, key=True),
+                        f"{len(entries):,} entries in '{'.'.join(path)}' (at most {limit:,})",
+                        "split the policy, or merge entries (a waiver scope can name a customer "
+                        "or a month instead of single tickets)")
+                return
         _attach_locs(SECTIONS[self.name], self.data, (self.name,), self.doc, out)
         try:
             self.value = _adapter(self.name).validate_python(self.data)
@@ -608,13 +810,18 @@ class _Checks:
             self.out.diagnostics.extend(error.diagnostics)
 
     def timezone(self, name: str) -> None:
+        """Python's zoneinfo and DuckDB's ICU must both know the zone (ICU lacks some tzdata
+        files, e.g. posixrules, localtime, right/UTC), written as ICU writes it."""
+        from audit.policy.duckrules import timezone_names
+
+        icu = timezone_names()
         try:
             zoneinfo.ZoneInfo(name)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            hint = (
-                did_you_mean(name, zoneinfo.available_timezones())
-                or "use an IANA name such as Europe/Berlin"
-            )
+            known = name in icu
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+            known = False
+        if not known:
+            hint = did_you_mean(name, icu) or "use an IANA name such as Europe/Berlin"
             self.out.add(self.at("settings", "timezone"), f"unknown time zone '{name}'", hint)
 
     def classification(self) -> None:

@@ -12,9 +12,17 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    field_validator,
+    model_validator,
+)
 from pydantic.json_schema import SkipJsonSchema
 
 from audit.errors import Location
@@ -34,6 +42,20 @@ FINDING_KINDS = (
 )
 
 Severity = Literal["error", "warning", "info"]
+
+#: Dates a policy may name (docs/policy.md): DuckDB, Python and the report all handle these.
+MIN_POLICY_DATE, MAX_POLICY_DATE = dt.date(1900, 1, 1), dt.date(2999, 12, 31)
+#: The largest unit price: money is DECIMAL(18,2) in DuckDB.
+MAX_UNIT_PRICE = Decimal("9999999999999999.99")
+
+
+def _sane_date(value: dt.date) -> dt.date:
+    if not MIN_POLICY_DATE <= value <= MAX_POLICY_DATE:
+        raise ValueError(f"{value} is outside {MIN_POLICY_DATE} … {MAX_POLICY_DATE}")
+    return value
+
+
+PolicyDate = Annotated[dt.date, AfterValidator(_sane_date)]
 SEVERITY_ORDER = {"info": 0, "warning": 1, "error": 2}
 
 
@@ -49,7 +71,7 @@ class Metadata(_Item):
     version: str = Field(description="Version of the bundle; shown in every report.")
     title: str = Field(default="", description="Human title of the bundle.")
     source: str = Field(default="", description="Document the rules come from (URL or citation).")
-    effective_from: dt.date = Field(description="Date from which the bundle applies.")
+    effective_from: PolicyDate = Field(description="Date from which the bundle applies.")
 
 
 class Settings(_Item):
@@ -62,6 +84,20 @@ class Settings(_Item):
     currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$", description="ISO 4217 code of the prices.")
     billing_cycle: Literal["month"] = Field(default="month", description="Reconciliation period.")
     language: Literal["de", "en"] = Field(default="de", description="Default report language.")
+    earliest_date: PolicyDate = Field(
+        default=dt.date(1970, 1, 1),
+        description="Dates and times in the data before this day are quarantined (date_out_of_range).",
+    )
+    latest_date: PolicyDate = Field(
+        default=dt.date(2100, 12, 31),
+        description="Dates and times in the data after this day are quarantined (date_out_of_range).",
+    )
+
+    @model_validator(mode="after")
+    def _date_order(self) -> Settings:
+        if self.latest_date < self.earliest_date:
+            raise ValueError(f"latest_date {self.latest_date} is before earliest_date {self.earliest_date}")
+        return self
 
 
 class Tier(_Item):
@@ -101,8 +137,8 @@ class Classification(_Item):
 class PricePeriod(_Item):
     """A net unit price valid for a range of local dates."""
 
-    valid_from: dt.date = Field(alias="from", description="First local date the price applies (inclusive).")
-    valid_to: dt.date | None = Field(default=None, alias="to", description="Last date (inclusive); open when empty.")
+    valid_from: PolicyDate = Field(alias="from", description="First local date the price applies (inclusive).")
+    valid_to: PolicyDate | None = Field(default=None, alias="to", description="Last date (inclusive); open when empty.")
     unit_price: Decimal = Field(description="Net price per billing unit, exact decimal (write it quoted).")
 
     @field_validator("unit_price", mode="before")
@@ -110,6 +146,17 @@ class PricePeriod(_Item):
     def _no_float(cls, v: object) -> object:
         if isinstance(v, float):
             raise ValueError("write the price as a quoted string, e.g. \"17.50\": a float is not exact")
+        if isinstance(v, bool):
+            raise ValueError(f"expected a price, got {v}")
+        return v
+
+    @field_validator("unit_price")
+    @classmethod
+    def _money_range(cls, v: Decimal) -> Decimal:
+        if v.is_finite() and v < 0:
+            raise ValueError(f"a unit price is not negative, got {v} (credits are invoice lines)")
+        if v.is_finite() and v > MAX_UNIT_PRICE:
+            raise ValueError(f"{v} is larger than the largest amount, {MAX_UNIT_PRICE} (DECIMAL(18,2))")
         return v
 
     @model_validator(mode="after")
@@ -131,7 +178,7 @@ class ContractOverride(_Item):
 class Billing(_Item):
     """How tracked time becomes billable units and money."""
 
-    unit_minutes: int = Field(default=15, gt=0, le=1440, description="Length of one billing unit.")
+    unit_minutes: Annotated[int, Strict()] = Field(default=15, gt=0, le=1440, description="Length of one billing unit.")
     rounding: Literal["ceil", "nearest", "floor"] = Field(
         default="ceil", description="ceil: a unit counts from its first second ('je angefangene')."
     )
@@ -200,8 +247,8 @@ class Waiver(_Item):
     scope: WaiverScope = Field(description="Which findings it covers.")
     reason: str = Field(min_length=3, description="Why the exception was granted.")
     approved_by: str = Field(min_length=1, description="Who approved it.")
-    approved_on: dt.date = Field(description="When it was approved.")
-    expires_on: dt.date = Field(description="Last day of the findings' month the waiver still covers.")
+    approved_on: PolicyDate = Field(description="When it was approved.")
+    expires_on: PolicyDate = Field(description="Last day of the findings' month the waiver still covers.")
 
 
 class ValueMapping(_Item):

@@ -26,14 +26,12 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
-from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
-from ruamel.yaml.constructor import RoundTripConstructor
 
 from audit.contract import TABLES
 from audit.engine.policy_tables import DEFAULT_TIER_RULE
 from audit.errors import DiagnosticCollector, Location, did_you_mean
-from audit.policy.loader import POLICY_SUFFIXES, YamlPath, _Doc, _parse_yaml, _plain
+from audit.policy.loader import POLICY_SUFFIXES, YamlPath, _Constructor, _Doc, _parse_yaml, _plain
 from audit.policy.model import FINDING_KINDS, Bundle
 
 #: The folder of a bundle that holds its test cases (the policy loader reads only top-level files).
@@ -49,18 +47,12 @@ MONTH_FIELDS = ("entries", "tracked_seconds", *MONEY_FIELDS)
 _MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
 
 
-class _Text(RoundTripConstructor):
-    """Round-trip YAML whose dates, timestamps and floats stay the text written."""
+class _Text(_Constructor):
+    """The policy loader's hardened YAML, with dates, timestamps and floats kept as written."""
 
 
 _Text.add_constructor("tag:yaml.org,2002:timestamp", lambda self, node: self.construct_scalar(node))
 _Text.add_constructor("tag:yaml.org,2002:float", lambda self, node: self.construct_scalar(node))
-
-
-def _yaml() -> YAML:
-    yaml = YAML(typ="rt")
-    yaml.Constructor = _Text
-    return yaml
 
 
 # --------------------------------------------------------------------------------------------
@@ -272,7 +264,7 @@ def load_cases(policy: str | Path, bundle: Bundle) -> Suite:
         except UnicodeDecodeError:
             out.add(Location(doc.shown), "the file is not UTF-8 text", "save it as UTF-8")
             continue
-        doc.data = _parse_yaml(doc, out, _yaml)
+        doc.data = _parse_yaml(doc, out, _Text)
         if doc.data is None:
             if not doc.broken:
                 out.add(Location(doc.shown, 1, 1), "empty case file", "add 'cases:' with at least one case")

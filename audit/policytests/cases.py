@@ -85,7 +85,9 @@ def _row_model(table: str) -> type[BaseModel]:
 
 
 ROW_MODELS = {table: _row_model(table) for table in TABLES}
-CustomersRow, ServicesRow, TicketsRow, TimeEntriesRow, InvoiceLinesRow = ROW_MODELS.values()
+CustomersRow, ServicesRow, TicketsRow = ROW_MODELS["customers"], ROW_MODELS["services"], ROW_MODELS["tickets"]
+TimeEntriesRow, InvoiceLinesRow = ROW_MODELS["time_entries"], ROW_MODELS["invoice_lines"]
+AgentsRow, StatusRow = ROW_MODELS["agents"], ROW_MODELS["ticket_status_history"]
 
 
 class _Money(_Model):
@@ -171,6 +173,8 @@ class Case(_Model):
     tickets: list[TicketsRow] = Field(min_length=1, description="At least one; each needs its category.")  # type: ignore[valid-type]
     time_entries: list[TimeEntriesRow] = Field(default_factory=list, description="Each needs minutes, seconds or ended_at.")  # type: ignore[valid-type]
     invoice_lines: list[InvoiceLinesRow] = Field(default_factory=list, description="Each needs quantity and unit_price.")  # type: ignore[valid-type]
+    agents: list[AgentsRow] = Field(default_factory=list, description="Optional: agents with their role (each needs agent).")  # type: ignore[valid-type]
+    ticket_status_history: list[StatusRow] = Field(default_factory=list, description="Optional: status changes (each needs status and changed_at; ticket_id defaults to the case's first ticket).")  # type: ignore[valid-type]
     expect: Expect = Field(description="What the audit must say.")
 
 
@@ -182,6 +186,8 @@ class Defaults(_Model):
     tickets: TicketsRow | None = None  # type: ignore[valid-type]
     time_entries: TimeEntriesRow | None = None  # type: ignore[valid-type]
     invoice_lines: InvoiceLinesRow | None = None  # type: ignore[valid-type]
+    agents: AgentsRow | None = None  # type: ignore[valid-type]
+    ticket_status_history: StatusRow | None = None  # type: ignore[valid-type]
 
 
 class CaseFile(_Model):
@@ -514,6 +520,18 @@ class _Preparer:
             if r.values["customer_id"] is None:
                 r.values["customer_id"] = customer_of.get(r.values["ticket_id"], customer_ids[0])
         rows += entry_rows + line_rows
+        for i, row in enumerate(self.given("agents")):
+            if _text(row.get("agent")) is None:
+                self.error(self.at("agents", i), "an agent row needs agent")
+            keys.add(("agents", _text(row.get("agent")) or ""))
+            rows.append(Row("agents", {k: _text(v) for k, v in row.items()}, self.at("agents", i)))
+        for i, row in enumerate(self.given("ticket_status_history")):
+            tid = ref("ticket_status_history", i, "ticket_id", row.get("ticket_id"), ticket_ids, "ticket") or ticket_ids[0]
+            for need in ("status", "changed_at"):
+                if row.get(need) is None:
+                    self.error(self.at("ticket_status_history", i), f"a status change needs {need}")
+            rows.append(Row("ticket_status_history", {k: _text(v) for k, v in row.items()} | {"ticket_id": tid},
+                            self.at("ticket_status_history", i)))
 
         self.check_expect(ticket_ids)
         if len(self.out.diagnostics) > self.errors_before:

@@ -120,6 +120,9 @@ def load_sources(con, sources_file: str | Path, *, timezone: str, tier_ids: list
         for table in TABLES:
             if table not in direct:
                 placed[table] = _write_staged(staged / f"{table}.jsonl", TABLES[table], mapped.rows.get(table, []))
+        # The staging folder links to the files sources.yaml names (paths the user wrote on
+        # purpose, wherever they are): those links are followed, whatever --follow-symlinks says.
+        load_kwargs["follow_symlinks"] = True
         result = load_data(con, staged, timezone=timezone, tier_ids=tier_ids, progress=progress, **load_kwargs)
     return _remap(result, mapped, direct, placed, base)
 

@@ -88,9 +88,11 @@ def hand_diff(base: dict, head: dict) -> dict:
     by = {name: {g: v[1] - v[0] for g, v in grp.items() if v[1] != v[0]} for name, grp in groups.items()}
     bf = {f[:4]: f[4:] for f in base["findings"]}
     hf = {f[:4]: f[4:] for f in head["findings"]}
+    # a multiset: two signals of one kind on a ticket are two findings with the same key here
+    bc, hc = Counter(f[:4] for f in base["findings"]), Counter(f[:4] for f in head["findings"])
     findings = {
-        "appeared": len(hf.keys() - bf.keys()),
-        "disappeared": len(bf.keys() - hf.keys()),
+        "appeared": sum((hc - bc).values()),
+        "disappeared": sum((bc - hc).values()),
         "amount_changed": sum(1 for k in bf.keys() & hf.keys() if bf[k][1] != hf[k][1]),
     }
     return {"changed_tickets": changed_tickets, "matrix": matrix,

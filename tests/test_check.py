@@ -442,3 +442,14 @@ def test_a_rule_after_an_unanalysed_one_names_who_shadows_it(tmp_path, monkeypat
         ("SA202", "rule 'web-by-customer' never decides: every ticket it matches is decided earlier "
                   "by 'web' (line 8)"),
     ]
+
+
+def test_a_vocabulary_of_the_wrong_shape_is_reported_not_a_crash(tmp_path, monkeypatch) -> None:
+    path = bundle(tmp_path, monkeypatch)
+    (path / "vocabularies.yaml").write_text("vocabularies:\n  category: [{a: 1}, x, x]\n  channel: email\n")
+    assert [str(p) for p in check_policy(path, as_of=AS_OF).problems] == [
+        "policies/vocabularies.yaml:2:14: SA106 [error] expected text, got a mapping (put the value in quotes)",
+        "policies/vocabularies.yaml:2:25: SA114 [error] vocabulary value 'x' is listed twice (keep one)",
+        "policies/vocabularies.yaml:3:12: SA106 [error] channel: expected a list, got 'email' "
+        "(write one entry per line, each starting with '- ')",
+    ]

@@ -265,6 +265,7 @@ def test_sarif_is_valid_and_annotates_the_policy_lines(
     assert [r["id"] for r in rules] == list(CODES)
     for rule in rules:
         assert rule["helpUri"].endswith(f"docs/check.md#{rule['id'].lower()}")
+        assert rule["helpUri"].split(":", 1)[0] in ("file", "https")  # SARIF wants it absolute
         assert rule["defaultConfiguration"]["level"] in ("error", "warning", "note")
         assert rule["name"] and rule["shortDescription"]["text"]
     expected = check_policy(Path(path), as_of=AS_OF).problems

@@ -85,6 +85,7 @@ _CODE_LIST = (
     Code("SA205", "order-dependent-overlap", "warning", "Two rules with different tiers match the same tickets and only their order decides."),
     Code("SA206", "rule-exception", "info", "An earlier, narrower rule takes some tickets of a later, broader one with another tier (an exception, by design)."),
     Code("SA207", "not-analysed", "info", "A rule could not be analysed exhaustively; nothing is claimed about it."),
+    Code("SA208", "undecided-tickets", "info", "Some tickets match no rule and there is no default tier: they will be reported as unclassified."),
     Code("SA210", "price-list-starts-late", "warning", "A price list starts after the bundle's effective_from: earlier work has no price."),
     Code("SA211", "price-list-ends", "warning", "A price list's last period has an end date: later work has no price."),
     Code("SA220", "waiver-expired", "info", "A waiver expired before the --as-of date."),
@@ -363,6 +364,16 @@ def _compared(tree: exp.Expression, ordering: bool = True) -> list[tuple[str, ex
     return pairs
 
 
+def _bits(mask: int, limit: int) -> list[int]:
+    """The positions of the lowest ``limit`` set bits of ``mask``."""
+    out = []
+    while mask and len(out) < limit:
+        low = mask & -mask
+        out.append(low.bit_length() - 1)
+        mask ^= low
+    return out
+
+
 def _columns_read(tree: exp.Expression) -> set[str]:
     from audit.policy.expr import CONDITION_COLUMNS, written_column
 
@@ -432,6 +443,12 @@ class _Space:
             c: d[(index // s) % len(d)]
             for c, d, s in zip(self.columns, self.domains, self.strides, strict=True)
         }
+
+    def free(self, mask: int, index: int, i: int) -> bool:
+        """Every value of column ``i`` (the others as at ``index``) is in ``mask``."""
+        stride, d = self.strides[i], len(self.domains[i])
+        base = index - ((index // stride) % d) * stride
+        return all(mask >> (base + v * stride) & 1 for v in range(d))
 
     def true(self, tree: exp.Expression) -> int:
         return self._sym(tree)[0]
@@ -666,6 +683,8 @@ class _Analysis:
             if not blocked:  # else an unanalysed rule may take some of it first
                 effective[cond.ident] = decides[cond.ident]
             before |= mine
+        if not blocked and self.bundle.classification.default_tier is None and before != full.all:
+            self.undecided(full, full.all & ~before)
         for later in rules:
             if id(later) not in truth or later.ident in shadowed:
                 continue
@@ -695,6 +714,30 @@ class _Analysis:
                         f"their order decides, e.g. {example}",
                         "make the conditions exclusive (AND NOT …), so that each says which tickets it decides",
                     )
+
+    def undecided(self, full: _Space, left: int) -> None:
+        """Tickets no rule decides: up to three examples, naming only the columns that matter."""
+        examples: list[str] = []
+        seen: set[tuple[str, Any]] = set()  # each example shows a new value of its first column
+        candidates = _bits(left, 5000)
+        candidates.sort(key=lambda k: any(isinstance(v, _Other) for v in full.assignment(k).values()))
+        for k in candidates:
+            env = full.assignment(k)
+            matters = [c for i, c in enumerate(full.columns) if not full.free(left, k, i)]
+            lead = (matters[0], env[matters[0]]) if matters else ("", None)
+            if lead in seen:
+                continue
+            seen.add(lead)
+            examples.append(_describe(env, matters) or "every ticket")
+            if len(examples) == 3:
+                break
+        share = f"{left.bit_count()} of {full.size} combinations of values"
+        self.add(
+            "SA208",
+            self.sources.at("classification", "default_tier"),
+            f"no rule decides some tickets ({share}), e.g. " + "; ".join(examples),
+            "they are reported as unclassified_ticket; add a rule or a default_tier if that is not meant",
+        )
 
     def _literals(self, conds: list[_Condition]) -> dict[str, set[str]]:
         """Column -> the text literals it is compared with (=, <>, IS DISTINCT FROM, IN, < …)."""

@@ -62,15 +62,17 @@ def _json(p: Problem) -> dict[str, Any]:
     }
 
 
-def docs_url() -> str:
-    """Where docs/check.md is read: $SUPPORT_AUDIT_DOCS_URL, else the repository of a GitHub
-    Actions run (the policy CI of this repository), else the relative path."""
+def docs_url() -> str | None:
+    """The absolute URI of docs/check.md (SARIF's helpUri must be absolute): from
+    $SUPPORT_AUDIT_DOCS_URL, else the repository of a GitHub Actions run (the policy CI of this
+    repository), else the file in this checkout; None when none is known."""
     if base := os.environ.get("SUPPORT_AUDIT_DOCS_URL"):
         return base
     server, repo = os.environ.get("GITHUB_SERVER_URL"), os.environ.get("GITHUB_REPOSITORY")
     if server and repo:
         return f"{server}/{repo}/blob/{os.environ.get('GITHUB_SHA') or 'HEAD'}/{DOCS_PAGE}"
-    return DOCS_PAGE
+    local = Path(__file__).resolve().parents[2] / DOCS_PAGE
+    return local.as_uri() if local.is_file() else None
 
 
 def _uri(file: str) -> tuple[str, bool]:
@@ -87,18 +89,20 @@ def _uri(file: str) -> tuple[str, bool]:
 def sarif(report: CheckReport) -> dict[str, Any]:
     base = docs_url()
     ids = list(CODES)
-    rules = [
-        {
+    rules = []
+    for c in CODES.values():
+        rule: dict[str, Any] = {
             "id": c.id,
             "name": c.name,
             "shortDescription": {"text": c.summary},
             "fullDescription": {"text": f"{c.id} {c.name} ({c.severity}): {c.summary}"},
-            "helpUri": f"{base}#{c.id.lower()}",
+            "help": {"text": f"{c.summary} See {DOCS_PAGE}#{c.id.lower()}."},
             "defaultConfiguration": {"level": _LEVEL[c.severity]},
             "properties": {"tags": ["policy"], "severity": c.severity},
         }
-        for c in CODES.values()
-    ]
+        if base:
+            rule["helpUri"] = f"{base}#{c.id.lower()}"
+        rules.append(rule)
     results = []
     for p in report.problems:
         uri, relative = _uri(p.location.file)
@@ -121,19 +125,15 @@ def sarif(report: CheckReport) -> dict[str, Any]:
                 "locations": [{"physicalLocation": physical}],
             }
         )
+    driver: dict[str, Any] = {"name": "support-audit", "version": __version__, "rules": rules}
+    if base:
+        driver["informationUri"] = base
     return {
         "$schema": SARIF_SCHEMA,
         "version": "2.1.0",
         "runs": [
             {
-                "tool": {
-                    "driver": {
-                        "name": "support-audit",
-                        "version": __version__,
-                        "informationUri": base,
-                        "rules": rules,
-                    }
-                },
+                "tool": {"driver": driver},
                 "columnKind": "unicodeCodePoints",
                 "results": results,
             }

@@ -963,8 +963,10 @@ class _Checks:
                     self.out.add(
                         where, f"vocabulary for '{name}' is empty", "list the values, or remove it"
                     )
-                first: dict[object, int] = {}
+                first: dict[str, int] = {}
                 for i, value in enumerate(values):
+                    if not isinstance(value, str):
+                        continue  # reported by the schema: expected text
                     if value in first:
                         self.out.add(
                             self.at("vocabularies", name, i),

@@ -19,7 +19,9 @@ Nothing here asserts a time: the numbers go into docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -61,14 +63,23 @@ def generated_cases(n: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def timed(fn, rounds: int) -> tuple[float, float]:
+def _cpu() -> float:
+    """CPU seconds of this process and its finished children (every thread of DuckDB counts)."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def timed(fn, rounds: int) -> tuple[float, float, float]:
+    """(min, median) wall-clock seconds and the median CPU seconds: on a machine shared with
+    other work the CPU time is the steadier figure."""
     fn()  # warm-up
-    times = []
+    times, cpu = [], []
     for _ in range(rounds):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), _cpu()
         fn()
         times.append(time.perf_counter() - t0)
-    return min(times), statistics.median(times)
+        cpu.append(_cpu() - c0)
+    return min(times), statistics.median(times), statistics.median(cpu)
 
 
 def main() -> None:
@@ -76,6 +87,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--cases", type=int, default=100, help="generated cases")
     args = parser.parse_args()
+    load = os.getloadavg()
 
     from audit.policy.loader import load_policy
     from audit.policytests import run_policy_tests
@@ -119,10 +131,12 @@ def main() -> None:
 
     print(f"{platform.processor() or platform.machine()}, Python {platform.python_version()}, "
           f"DuckDB {duckdb.__version__}, rounds {args.rounds}")
-    print("| what | cases | batches | min s | median s |")
-    print("|---|---:|---:|---:|---:|")
-    for what, cases, batches, (best, median) in rows:
-        print(f"| {what} | {cases} | {batches} | {best:.2f} | {median:.2f} |")
+    print(f"load average before: {' / '.join(f'{x:.1f}' for x in load)}, after: "
+          f"{' / '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    print("| what | cases | batches | wall min s | wall median s | CPU median s |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for what, cases, batches, (best, median, cpu) in rows:
+        print(f"| {what} | {cases} | {batches} | {best:.2f} | {median:.2f} | {cpu:.2f} |")
 
 
 if __name__ == "__main__":

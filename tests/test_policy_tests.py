@@ -455,3 +455,21 @@ def test_default_tier_decides_and_is_a_coverage_item(tmp_path):
     assert run.results[0].outcome == "passed", run.results[0].problems
     (default,) = [i for i in run.coverage.items if i.name.startswith("default_tier")]
     assert default.covered and default.name == "default_tier → standard"
+
+
+def test_junit_escapes_markup_and_drops_control_characters_of_data(tmp_path):
+    from audit.policytests.report import junit_xml
+
+    bundle = copy_bundle(tmp_path)
+    shutil.rmtree(bundle / "tests")
+    write_cases(bundle, "t.yaml", """\
+        cases:
+          - id: ctl
+            tickets: [{category: webdesign, subject: "<b>&\\x01\\"x"}]
+            time_entries: [{minutes: 20}]
+            expect: {tier: standard}
+        """)
+    root = ET.fromstring(junit_xml(run_policy_tests(bundle)))
+    (failure,) = root.iter("failure")
+    assert "subject = <b>&\N{REPLACEMENT CHARACTER}\"x" in failure.text
+    assert "policy tier: expected standard, got extended" in failure.get("message")

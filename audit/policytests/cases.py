@@ -319,7 +319,7 @@ def _validated(doc: _Doc, out: DiagnosticCollector) -> list[tuple[int, Case, Def
     return valid
 
 
-_TAGS = ("str", "int", "bool", "none", "[key]")
+_TAGS = ("str", "int", "float", "bool", "none", "[key]")
 
 
 def _report(problem: dict[str, Any], doc: _Doc, out: DiagnosticCollector, reported: set[tuple]) -> None:
@@ -348,7 +348,10 @@ def _report(problem: dict[str, Any], doc: _Doc, out: DiagnosticCollector, report
         return
     name = f"{steps[-1]}: " if steps and isinstance(steps[-1], str) else ""
     shown = "a mapping" if isinstance(given, dict) else "a list" if isinstance(given, list) else repr(given)
-    if kind in ("string_type", "int_type", "int_parsing", "decimal_parsing", "decimal_type", "bool_type",
+    in_row = len(steps) == 5 and steps[0] == "cases" and steps[2] in TABLES and isinstance(given, dict | list)
+    if in_row:  # a row's column holds one value, whatever its type
+        message = f"{name}expected one value (text, a number, true or false), got {shown}"
+    elif kind in ("string_type", "int_type", "int_parsing", "decimal_parsing", "decimal_type", "bool_type",
                 "list_type", "model_type", "dict_type", "literal_error", "string_pattern_mismatch",
                 "too_short", "value_error", "greater_than_equal"):
         message = f"{name}{problem['msg'][:1].lower()}{problem['msg'][1:]}, got {shown}"

@@ -105,7 +105,7 @@ def load_sources(con, sources_file: str | Path, *, timezone: str, tier_ids: list
     if missing:
         raise DataError(diagnostics=[Diagnostic(
             Location(str(sources_file)), f"no source for the table(s) {', '.join(missing)}",
-            "add them under tables: (every required canonical table needs at least one file)")])
+            "list each under 'tables:', every required canonical table needs at least one file")])
     say(f"mapping {len(sources)} source(s) of {sources_file}")
     mapped, direct = map_sources(sources, timezone=timezone, mappings=mappings)
     with tempfile.TemporaryDirectory(prefix="support-audit-sources-") as tmp:

@@ -83,6 +83,42 @@ CONDITION_COLUMN_INFO: dict[str, ConditionColumn] = _condition_columns()
 #: Column names a condition may use -> the column of the engine's ``ticket_facts`` relation.
 CONDITION_COLUMNS: dict[str, str] = {name: c.column for name, c in CONDITION_COLUMN_INFO.items()}
 
+#: Facts only a *signal's* condition may use (besides ``policy_tier``): the work behind a ticket,
+#: its status history and the classification's decision, computed per ticket or per ticket-month
+#: (the signal's ``scope``) by :mod:`audit.engine.signals`; docs/semantics.md defines each.
+#: Hook: the SLA audit adds ``sla.first_response_minutes`` and ``sla.resolution_minutes`` here
+#: (and their SQL in ``audit.engine.signals.FACT_PARTS``).
+SIGNAL_FACTS: dict[str, ConditionColumn] = {
+    "work.entries": ConditionColumn("work_entries", "number", "Time entries."),
+    "work.seconds": ConditionColumn("work_seconds", "number", "Tracked seconds (exact)."),
+    "work.minutes": ConditionColumn(
+        "work_minutes", "number", "Tracked minutes: seconds / 60, cut to 4 decimals."
+    ),
+    "work.units": ConditionColumn(
+        "work_units", "number", "Billable units as the billing rules count them, whatever the tier."
+    ),
+    "work.agents": ConditionColumn("work_agents", "number", "Distinct agents who tracked time."),
+    "work.unknown_agents": ConditionColumn(
+        "work_unknown_agents", "number", "Of those, agents not in the agents table."
+    ),
+    "work.roles": ConditionColumn(
+        "work_roles", "text",
+        "Roles of those agents, distinct, sorted, comma-separated (NULL: no known role).",
+    ),
+    "history.status_changes": ConditionColumn(
+        "history_status_changes", "number", "Rows of ticket_status_history."
+    ),
+    "history.reopenings": ConditionColumn(
+        "history_reopenings", "number", "Changes from resolved/closed to another status."
+    ),
+    "decision.rule": ConditionColumn(
+        "decision_rule", "text", "Id of the deciding classification rule (NULL: unclassified)."
+    ),
+    "decision.clause": ConditionColumn(
+        "decision_clause", "text", "Clause of the deciding rule (NULL when it has none)."
+    ),
+}
+
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 # --------------------------------------------------------------------------------------------
@@ -174,6 +210,9 @@ def compile_condition(
     """
     columns = dict(CONDITION_COLUMN_INFO)
     for name in extra_columns:
+        if name in SIGNAL_FACTS:
+            columns[name] = SIGNAL_FACTS[name]
+            continue
         if not _IDENTIFIER.match(name):
             raise ValueError(f"extra column {name!r} is not a plain lower-case identifier")
         columns[name] = ConditionColumn(name, "text", "")
@@ -441,6 +480,8 @@ class _Checker:
         if name in self.columns:
             return self.columns[name].type
         hint = did_you_mean(name, self.columns)
+        if name in SIGNAL_FACTS:
+            hint = "work, history and decision facts are for signals only (signals[].when)"
         if node.this.args.get("quoted") and "." not in name:
             hint = f"double quotes name a column; write text in single quotes: '{node.name}'"
         self.fail(node, f"unknown column '{name}'", hint or "see the column list in docs/policy.md")

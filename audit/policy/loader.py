@@ -34,7 +34,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from audit.errors import Diagnostic, DiagnosticCollector, Location, PolicyError, did_you_mean
-from audit.policy.expr import compile_condition
+from audit.policy.expr import SIGNAL_FACTS, compile_condition
 from audit.policy.model import (
     FINDING_KINDS,
     Billing,
@@ -53,7 +53,7 @@ SECTIONS: dict[str, Any] = {
 REQUIRED_SECTIONS = tuple(n for n in SECTIONS if Bundle.model_fields[n].is_required())
 POLICY_SUFFIXES = (".yaml", ".yml")
 #: Extra columns a signal's condition may use (see docs/semantics.md).
-SIGNAL_COLUMNS = ("policy_tier",)
+SIGNAL_COLUMNS = ("policy_tier", *SIGNAL_FACTS)
 
 YamlPath = tuple[str | int, ...]
 

@@ -162,7 +162,20 @@ class Signal(_Item):
     )
     severity: Severity = Field(default="warning", description="error, warning or info.")
     description: str = Field(default="", description="What the signal hints at; shown in the report.")
-    when: str = Field(description="Condition as in classification rules; may also use policy_tier.")
+    scope: Literal["ticket", "ticket_month"] = Field(
+        default="ticket",
+        description=(
+            "ticket: judged once per ticket (facts over all its months; month = opened month); "
+            "ticket_month: per ticket-month of the reconciliation (facts of that month)."
+        ),
+    )
+    when: str = Field(
+        description=(
+            "Condition as in classification rules; may also use policy_tier and the work, "
+            "history and decision facts (work.minutes, work.roles, history.reopenings, "
+            "decision.clause, …)."
+        )
+    )
 
 
 class WaiverScope(_Item):

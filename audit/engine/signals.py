@@ -1,0 +1,212 @@
+"""Signal facts: the work behind each ticket (and ticket-month), its status history, the
+classification's decision, and the money at stake — set-based, after the billing stage.
+
+A signal whose condition reads only the ticket's own columns (and ``policy_tier``) is judged with
+the classification, in ``ticket_class`` (:mod:`audit.engine.classify`). A signal that reads a
+fact of :data:`audit.policy.expr.SIGNAL_FACTS` (``work.*``, ``history.*``, ``decision.*``) or has
+``scope: ticket_month`` is judged here, over ``ticket_facts`` joined with the facts.
+
+Relations created (only when the bundle has signals):
+
+``signal_ticket``  one row per ticket: the facts over all its months, ``at_stake_units`` /
+                   ``at_stake_eur`` (what it would bill if it were extended), ``min_price`` /
+                   ``max_price``, and ``signal_<i>`` for each late ticket-scope signal.
+``signal_month``   one row per ticket-month of ``recon`` (only when a signal has
+                   ``scope: ticket_month``): the same facts for that month.
+
+The facts come in *parts* (:data:`FACT_PARTS`), each a SELECT grouped by ticket (and month);
+a part is joined only when a condition reads one of its columns, or for ``explain``, which asks
+for every fact of one ticket. The SLA audit adds its part (first-response and resolution
+minutes) here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import duckdb
+from sqlglot import exp
+
+from audit.contract import CLOSED_STATUSES
+from audit.engine.classify import (
+    SIGNAL_COLUMNS,
+    compile_rule,
+    facts_for,
+    is_late,
+    referenced_columns,
+    signal_column,
+)
+from audit.engine.localtime import local_timestamp_sql
+from audit.engine.policy_tables import DEFAULT_TIER_RULE
+from audit.engine.sql import DIALECT, lit
+from audit.policy.expr import SIGNAL_FACTS
+from audit.policy.model import Bundle, Signal
+
+FACT_COLUMNS = tuple(f.column for f in SIGNAL_FACTS.values())
+#: the ``recon`` part's columns besides the facts (money at stake and its prices)
+MONEY_COLUMNS = ("at_stake_units", "at_stake_eur", "min_price", "max_price")
+
+
+@dataclass(frozen=True)
+class Part:
+    """A group of facts: its columns, and SQL grouped by ``ticket_id`` (+ ``month`` when
+    ``by_month``) given the connection and the bundle."""
+
+    columns: tuple[str, ...]
+    sql: Callable[[duckdb.DuckDBPyConnection, Bundle, bool], str]
+
+
+def _group(by_month: bool) -> str:
+    return "ticket_id, month" if by_month else "ticket_id"
+
+
+def _recon_part(con, bundle: Bundle, by_month: bool) -> str:
+    """Entries, seconds, units and the money at stake, from the reconciliation (which prices
+    every ticket-month's tracked time as if billable: ``units_if_billed``/``amount_if_billed``).
+    A ticket's amount is NULL when one of its months has time without a price in force."""
+    return f"""
+        SELECT {_group(by_month)}, sum(entries) AS work_entries,
+               CAST(sum(tracked_seconds) AS BIGINT) AS work_seconds,
+               CAST(sum(units_if_billed) AS DECIMAL(18, 2)) AS work_units,
+               CAST(sum(units_if_billed) AS DECIMAL(18, 2)) AS at_stake_units,
+               CAST(CASE WHEN count(*) FILTER (WHERE amount_if_billed IS NULL) = 0
+                         THEN sum(amount_if_billed) END AS DECIMAL(18, 2)) AS at_stake_eur,
+               min(min_price) AS min_price, max(max_price) AS max_price
+        FROM recon GROUP BY {_group(by_month)}
+    """
+
+
+def _agents_part(con, bundle: Bundle, by_month: bool) -> str:
+    """Distinct agents, those missing from ``agents``, and the known roles (sorted, comma-joined;
+    NULL when no agent has a role)."""
+    return f"""
+        SELECT {_group(by_month)}, count(DISTINCT e.agent) AS work_agents,
+               count(DISTINCT e.agent) FILTER (WHERE a.agent IS NULL) AS work_unknown_agents,
+               nullif(array_to_string(list_sort(list(DISTINCT a.role) FILTER (WHERE a.role IS NOT NULL)), ','), '')
+                   AS work_roles
+        FROM entry_facts e LEFT JOIN agents a ON a.agent = e.agent
+        GROUP BY {", ".join("e." + c for c in _group(by_month).split(", "))}
+    """
+
+
+def _history_part(con, bundle: Bundle, by_month: bool) -> str:
+    """Status changes and reopenings (a change from a closed status to any other; changes of a
+    ticket in order of ``changed_at``, ties in file order). By month: the local month of the
+    change."""
+    closed = ", ".join(lit(s) for s in CLOSED_STATUSES)
+    month = ""
+    if by_month:
+        local = local_timestamp_sql(con, bundle.settings.timezone, "ticket_status_history", "changed_at")
+        month = f", strftime(CAST({local} AS DATE), '%Y-%m') AS month"
+    return f"""
+        SELECT {_group(by_month)}, count(*) AS history_status_changes,
+               count(*) FILTER (WHERE lower(previous) IN ({closed}) AND lower(status) NOT IN ({closed}))
+                   AS history_reopenings
+        FROM (SELECT ticket_id, status{month},
+                     lag(status) OVER (PARTITION BY ticket_id ORDER BY changed_at, _line) AS previous
+              FROM ticket_status_history)
+        GROUP BY {_group(by_month)}
+    """
+
+
+def _decision_part(con, bundle: Bundle, by_month: bool) -> str:
+    """The deciding rule and its clause (NULL when unclassified; the clause NULL when empty).
+    Per ticket; the month relation takes it from the ticket."""
+    return f"""
+        SELECT tc.ticket_id, CASE WHEN r.idx = 0 THEN {lit(DEFAULT_TIER_RULE)} ELSE r.rule_id END AS decision_rule,
+               nullif(r.clause, '') AS decision_clause
+        FROM ticket_class tc LEFT JOIN policy_rules r ON r.idx = tc.rule_idx
+    """
+
+
+#: name -> part. Zero when absent (a ticket without entries has 0 entries), except the texts.
+FACT_PARTS: dict[str, Part] = {
+    "recon": Part(("work_entries", "work_seconds", "work_units", *MONEY_COLUMNS), _recon_part),
+    "agents": Part(("work_agents", "work_unknown_agents", "work_roles"), _agents_part),
+    "history": Part(("history_status_changes", "history_reopenings"), _history_part),
+    "decision": Part(("decision_rule", "decision_clause"), _decision_part),
+}
+_PER_TICKET_ONLY = {"decision"}
+_NULLABLE = {"work_roles", "decision_rule", "decision_clause", "min_price", "max_price", "at_stake_eur"}
+
+
+def facts_sql(con: duckdb.DuckDBPyConnection, bundle: Bundle, by_month: bool,
+              parts: set[str] | None = None, where: str = "") -> str:
+    """SELECT of the facts, one row per ticket (``by_month``: per ticket-month of ``recon``),
+    with every column of :data:`FACT_COLUMNS` (a part not asked for gives NULLs) and
+    :data:`MONEY_COLUMNS`. ``where`` filters the base rows (``b.ticket_id = …``)."""
+    wanted = set(FACT_PARTS) if parts is None else parts | {"recon"}
+    base = ("SELECT ticket_id, month FROM recon" if by_month
+            else "SELECT ticket_id FROM ticket_class")
+    keys = _group(by_month).split(", ")
+    cols, joins = [], []
+    for name, part in FACT_PARTS.items():
+        alias = f"p_{name}"
+        if name in wanted:
+            on = ["ticket_id"] if name in _PER_TICKET_ONLY else keys
+            joins.append(f"LEFT JOIN ({part.sql(con, bundle, by_month and name not in _PER_TICKET_ONLY)}) {alias} "
+                         f"ON {' AND '.join(f'{alias}.{k} = b.{k}' for k in on)}")
+        for c in part.columns:
+            if name not in wanted:
+                value = "CAST(NULL AS VARCHAR)" if c in _NULLABLE else "CAST(NULL AS BIGINT)"
+            elif c in _NULLABLE and c != "at_stake_eur":
+                value = f"{alias}.{c}"
+            elif c == "at_stake_eur":  # 0 without time; NULL: time without a price in force
+                value = f"CASE WHEN {alias}.ticket_id IS NULL THEN 0 ELSE {alias}.{c} END"
+            else:
+                value = f"coalesce({alias}.{c}, 0)"
+            cols.append(f"{value} AS {c}")
+    # minutes from the seconds: exact integer arithmetic, cut (not rounded) to 4 decimals
+    cols.append("CAST(CAST(coalesce(p_recon.work_seconds, 0) * 10000 // 60 AS DECIMAL(18, 0))"
+                " * CAST(0.0001 AS DECIMAL(5, 4)) AS DECIMAL(18, 4)) AS work_minutes")
+    return (f"SELECT b.*, {', '.join(cols)} FROM ({base}) b {' '.join(joins)}"
+            + (f" WHERE {where}" if where else ""))
+
+
+# --------------------------------------------------------------------------------------------
+# Which signals are judged here
+
+
+def signal_condition(signal: Signal) -> exp.Expression:
+    return compile_rule(signal.when, signal.loc, SIGNAL_COLUMNS)
+
+
+def parts_read(condition: exp.Expression) -> set[str]:
+    """The fact parts a compiled condition reads."""
+    cols = referenced_columns(condition)
+    out = {name for name, part in FACT_PARTS.items() if cols & set(part.columns)}
+    if "work_minutes" in cols:
+        out.add("recon")
+    return out
+
+
+def _judged(con, bundle: Bundle, by_month: bool, signals: list[tuple[int, Signal]]) -> str:
+    """The facts relation with a ``signal_<i>`` column per signal of ``signals``."""
+    conditions = [(i, signal_condition(s)) for i, s in signals]
+    parts: set[str] = set()
+    wanted: set[str] = set()
+    for _, cond in conditions:
+        parts |= parts_read(cond)
+        wanted |= referenced_columns(cond)
+    fired = "".join(
+        f", coalesce(({cond.sql(dialect=DIALECT)}), false) AS {signal_column(i)}" for i, cond in conditions
+    )
+    return f"""
+        SELECT f.*{fired}
+        FROM ({facts_sql(con, bundle, by_month, parts)}) f
+        JOIN (SELECT t.*, tc.policy_tier FROM {facts_for(con, wanted)} t
+              JOIN ticket_class tc USING (ticket_id)) AS ticket_facts USING (ticket_id)
+    """ if conditions else facts_sql(con, bundle, by_month, parts)
+
+
+def create_signal_facts(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
+    """Create ``signal_ticket`` (and ``signal_month``) when the bundle has signals."""
+    if not bundle.signals:
+        return
+    late = [(i, s) for i, s in enumerate(bundle.signals) if is_late(s)]
+    per_ticket = [(i, s) for i, s in late if s.scope == "ticket"]
+    per_month = [(i, s) for i, s in late if s.scope == "ticket_month"]
+    con.execute(f"CREATE OR REPLACE TEMP TABLE signal_ticket AS {_judged(con, bundle, False, per_ticket)}")
+    if per_month:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE signal_month AS {_judged(con, bundle, True, per_month)}")

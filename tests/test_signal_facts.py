@@ -121,7 +121,7 @@ def test_minutes_are_cut_not_rounded_to_four_decimals(tmp_path):
     f = one(res.findings, rule_id="over-30")
     assert f["ticket_id"] == "T-a"
     assert (f["at_stake_units"], f["at_stake_eur"]) == (D("3"), D("52.50"))
-    assert "; seen: 1 entry, 30:01 min; " in f["message"]  # agents: only when a signal reads them
+    assert "; seen: 1 entry, 30:01 min" in f["message"]
     assert f["message"].endswith("if billed as extended: 3 units × 17.50 € = 52.50 €")
 
 

@@ -112,3 +112,17 @@ def test_each_work_signal_fires_exactly_on_its_planted_tickets(run, truth):
     # and what they saw: more than 30 minutes; a specialist among the roles
     for f in run.findings.filter(pl.col("rule_id") == "specialist-on-standard").iter_rows(named=True):
         assert "(roles: " in f["message"] and "specialist" in f["message"].split("(roles: ")[1]
+
+
+def test_the_report_shows_each_signals_money_at_stake(run):
+    import re
+
+    from reports import render_report
+
+    html = render_report(run.out_dir).read_text(encoding="utf-8").replace("\u00a0", " ")
+    shown = re.findall(r'data-testid="at-stake">([^<]*)<', html)
+    signals = run.findings.filter(pl.col("at_stake_eur").is_not_null())
+    assert len(shown) == signals.height > 0  # the sample's findings all fit on the page
+    # German report (the policy's language): "70,00 € (Einheiten: 4)"
+    expected = sorted(f"{str(r['at_stake_eur']).replace('.', ',')} €" for r in signals.iter_rows(named=True))
+    assert sorted(s.split(" (")[0] for s in shown) == expected

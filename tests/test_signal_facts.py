@@ -185,3 +185,17 @@ def test_the_loader_knows_the_fact_names_and_types(tmp_path, where, text, messag
     with pytest.raises(PolicyError) as err:
         load_policy(edited_policy(tmp_path, edits))
     assert message in str(err.value)
+
+
+def test_roles_are_the_same_with_many_roles(facts, monkeypatch, tmp_path):
+    """Beyond 32 roles the roles come from a distinct list instead of one test per role."""
+    import audit.engine.signals as signals
+
+    monkeypatch.setattr(signals, "_MAX_ROLE_COLUMNS", 0)
+    bundle = load_policy(edited_policy(tmp_path))
+    con = duckdb.connect()
+    load_rows(con, {"customers": [{"customer_id": "K-1", "name": "M", "contract": "basic"}],
+                    "tickets": TICKETS, "time_entries": ENTRIES, "agents": AGENTS}, timezone="Europe/Berlin")
+    evaluate(con, bundle)
+    rows = con.execute(f"SELECT ticket_id, month, work_roles FROM ({facts_sql(con, bundle, True)})").fetchall()
+    assert {(t, m): r for t, m, r in rows} == {(t, m): f[6] for (t, m), f in facts.items() if m}

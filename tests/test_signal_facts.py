@@ -199,3 +199,25 @@ def test_roles_are_the_same_with_many_roles(facts, monkeypatch, tmp_path):
     evaluate(con, bundle)
     rows = con.execute(f"SELECT ticket_id, month, work_roles FROM ({facts_sql(con, bundle, True)})").fetchall()
     assert {(t, m): r for t, m, r in rows} == {(t, m): f[6] for (t, m), f in facts.items() if m}
+
+
+def test_default_work_signals_spare_provider_faults_and_documentation(tmp_path):
+    """The shipped signals: how-to help over 30 minutes, or with a specialist, is flagged; a fault
+    of a managed service (STD-4) and documentation (STD-3) are not, however long and whoever."""
+    fault = ticket("T-fault", "service_fault", "standard", service_id="S-2")  # S-2 is managed: STD-4
+    docs = ticket("T-docs", "documentation", "standard")
+    howto = ticket("T-howto", USAGE, "standard")
+    quick = ticket("T-quick", "software_usage", "standard")
+    long_entries = [entry(f"E-{t}", t, "2026-03-10 10:00:00", end="2026-03-10 12:00:00", agent="anna")
+                    for t in ("T-fault", "T-docs")]
+    res = audit(
+        tmp_path, tickets=[fault, docs, howto, quick],
+        entries=[*long_entries,
+                 entry("E-h", "T-howto", "2026-03-10 10:00:00", end="2026-03-10 10:31:00", agent="bernd"),
+                 entry("E-q", "T-quick", "2026-03-10 10:00:00", end="2026-03-10 10:10:00", agent="anna")],
+        optional={"agents": AGENTS},
+    )
+    hits = sorted(res.findings.filter(kind="suspected_misclassification").select("rule_id", "ticket_id").rows())
+    assert hits == [("long-howto-help", "T-howto"), ("specialist-on-standard", "T-quick")]
+    assert one(res.findings, ticket_id="T-howto")["at_stake_eur"] == D("52.50")  # 1860 s → 3 × 17.50
+    assert one(res.findings, ticket_id="T-quick")["at_stake_eur"] == D("17.50")

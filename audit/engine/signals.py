@@ -138,7 +138,7 @@ def _decision_part(con, bundle: Bundle, by_month: bool, keep: str = "true") -> s
         SELECT tc.ticket_id, CASE WHEN r.idx = 0 THEN {lit(DEFAULT_TIER_RULE)} ELSE r.rule_id END AS decision_rule,
                nullif(r.clause, '') AS decision_clause
         FROM ticket_class tc LEFT JOIN policy_rules r ON r.idx = tc.rule_idx
-        WHERE {keep.replace("ticket_id", "tc.ticket_id", 1)}
+        WHERE {keep}
     """
 
 
@@ -174,10 +174,10 @@ def facts_sql(con: duckdb.DuckDBPyConnection, bundle: Bundle, by_month: bool,
         for c in part.columns:
             if name not in wanted:
                 value = "CAST(NULL AS VARCHAR)" if c in _NULLABLE else "CAST(NULL AS BIGINT)"
-            elif c in _NULLABLE and c != "at_stake_eur":
-                value = f"{alias}.{c}"
             elif c == "at_stake_eur":  # 0 without time; NULL: time without a price in force
                 value = f"CASE WHEN {alias}.ticket_id IS NULL THEN 0 ELSE {alias}.{c} END"
+            elif c in _NULLABLE:
+                value = f"{alias}.{c}"
             else:
                 value = f"coalesce({alias}.{c}, 0)"
             cols.append(f"{value} AS {c}")

@@ -221,3 +221,44 @@ def test_default_work_signals_spare_provider_faults_and_documentation(tmp_path):
     assert hits == [("long-howto-help", "T-howto"), ("specialist-on-standard", "T-quick")]
     assert one(res.findings, ticket_id="T-howto")["at_stake_eur"] == D("52.50")  # 1860 s → 3 × 17.50
     assert one(res.findings, ticket_id="T-quick")["at_stake_eur"] == D("17.50")
+
+
+ANY_WEB = "\n  - id: any-web\n    kind: suspected_misclassification\n    when: decision.rule = 'webdesign'\n"
+
+
+def _with_any_web(edits: dict | None = None) -> dict:
+    return {"findings.yaml": [("gelöscht|webdesign')", "gelöscht|webdesign')" + ANY_WEB)], **(edits or {})}
+
+
+def test_money_at_stake_follows_the_contract_override(tmp_path):
+    # K-2 has contract premium; its price list is 15.00 from 2026-01-01: 2 units × 15.00
+    res = audit(
+        tmp_path, tickets=[ticket("T-p", WEB, "extended", customer_id="K-2")],
+        entries=[entry("E-p", "T-p", "2026-03-10 10:00:00", end="2026-03-10 10:20:00")],
+        edits=_with_any_web({"billing.yaml": [
+            ("overrides: []", 'overrides:\n    - contract: premium\n      prices: [{from: 2026-01-01, unit_price: "15.00"}]\n  #')]}),
+    )
+    f = one(res.findings, rule_id="any-web")
+    assert (f["at_stake_units"], f["at_stake_eur"]) == (D("2"), D("30.00"))
+    assert f["message"].endswith("if billed as extended: 2 units × 15.00 € = 30.00 €")
+
+
+def test_money_at_stake_without_a_price_in_force_is_not_computed(tmp_path):
+    res = audit(
+        tmp_path, tickets=[ticket("T-old", WEB, "extended", opened_at="2019-12-30 09:00:00")],
+        entries=[entry("E-old", "T-old", "2019-12-30 10:00:00", end="2019-12-30 10:20:00")],
+        edits=_with_any_web(),
+    )
+    f = one(res.findings, rule_id="any-web")
+    assert (f["at_stake_units"], f["at_stake_eur"]) == (D("2"), None)
+    assert f["message"].endswith("if billed as extended: 2 units, no price in force: amount not computed")
+
+
+def test_work_units_follow_the_billing_scope(tmp_path):
+    # three 5-minute entries: scope entry 3 units; scope ticket_month ⌈900 s / 900⌉ = 1 unit
+    entries = [entry(f"E-{i}", "T-3", f"2026-06-2{i} 10:00:00", end=f"2026-06-2{i} 10:05:00") for i in (1, 2, 3)]
+    for scope, units, eur in (("entry", "3", "52.50"), ("ticket_month", "1", "17.50")):
+        res = audit(tmp_path, tickets=[TICKETS[2]], entries=entries,
+                    edits=_with_any_web({"billing.yaml": [("scope: entry", f"scope: {scope}")]}))
+        f = one(res.findings, rule_id="any-web")
+        assert (f["at_stake_units"], f["at_stake_eur"]) == (D(units), D(eur)), scope

@@ -262,3 +262,21 @@ def test_work_units_follow_the_billing_scope(tmp_path):
                     edits=_with_any_web({"billing.yaml": [("scope: entry", f"scope: {scope}")]}))
         f = one(res.findings, rule_id="any-web")
         assert (f["at_stake_units"], f["at_stake_eur"]) == (D(units), D(eur)), scope
+
+
+def test_a_connection_without_the_optional_tables_still_gets_every_fact(tmp_path):
+    """A notebook user may fill the canonical tables by hand and leave the optional ones out."""
+    signal = ("\n  - id: month-facts\n    kind: suspected_misclassification\n    scope: ticket_month\n"
+              "    when: work.unknown_agents > 0 AND history.reopenings = 0 AND work.roles IS NULL\n")
+    bundle = load_policy(edited_policy(tmp_path, {"findings.yaml": [
+        ("gelöscht|webdesign')", "gelöscht|webdesign')" + signal)]}))
+    con = duckdb.connect()
+    load_rows(con, {"customers": [{"customer_id": "K-1", "name": "M", "contract": "basic"}],
+                    "tickets": TICKETS, "time_entries": ENTRIES}, timezone="Europe/Berlin")
+    con.execute("DROP TABLE agents")
+    con.execute("DROP TABLE ticket_status_history")
+    from audit.engine import run_engine
+
+    res = run_engine(con, bundle)
+    assert sorted(res.findings.filter(rule_id="month-facts").select("ticket_id", "month").rows()) == [
+        ("T-1", "2026-03"), ("T-1", "2026-04"), ("T-3", "2026-06"), ("T-3", "2026-07")]

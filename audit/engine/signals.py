@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import duckdb
 from sqlglot import exp
 
-from audit.contract import CLOSED_STATUSES
+from audit.contract import CLOSED_STATUSES, TABLES, duckdb_type
 from audit.engine.classify import (
     SIGNAL_COLUMNS,
     compile_rule,
@@ -56,6 +56,16 @@ class Part:
     columns: tuple[str, ...]
     #: (connection, bundle, by_month, keep: a predicate on ``ticket_id`` limiting the rows read)
     sql: Callable[[duckdb.DuckDBPyConnection, Bundle, bool, str], str]
+
+
+def _optional(con, name: str) -> str:
+    """An optional canonical table, or an empty relation of its columns when the connection has
+    none (ingestion always creates it; a connection filled by hand may not)."""
+    if con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [name]).fetchone()[0]:
+        return name
+    table = TABLES[name]
+    cols = ", ".join(f"CAST(NULL AS {duckdb_type(c)}) AS {c.name}" for c in table.columns)
+    return f"(SELECT {cols}, CAST(NULL AS BIGINT) AS _line WHERE false)"
 
 
 def _group(by_month: bool) -> str:
@@ -88,7 +98,7 @@ def _agents_part(con, bundle: Bundle, by_month: bool, keep: str) -> str:
                count(*) FILTER (WHERE a.agent IS NULL) AS work_unknown_agents,
                {_roles_sql(con)} AS work_roles
         FROM (SELECT DISTINCT {_group(by_month)}, agent FROM {source} WHERE {keep}) e
-        LEFT JOIN agents a ON a.agent = e.agent
+        LEFT JOIN {_optional(con, "agents")} a ON a.agent = e.agent
         GROUP BY {", ".join("e." + c for c in _group(by_month).split(", "))}
     """
 
@@ -98,7 +108,7 @@ def _roles_sql(con) -> str:
     known once the agents are loaded: one ``bool_or`` per role costs half of a distinct list
     aggregate (measured); with many roles, the list."""
     roles = [r for (r,) in con.execute(
-        "SELECT DISTINCT role FROM agents WHERE role IS NOT NULL ORDER BY role").fetchall()]
+        f"SELECT DISTINCT role FROM {_optional(con, 'agents')} WHERE role IS NOT NULL ORDER BY role").fetchall()]
     if len(roles) > _MAX_ROLE_COLUMNS:
         return ("nullif(array_to_string(list_sort(list(DISTINCT a.role) FILTER (WHERE a.role IS NOT NULL)),"
                 " ','), '')")
@@ -116,9 +126,11 @@ def _history_part(con, bundle: Bundle, by_month: bool, keep: str) -> str:
     ticket in order of ``changed_at``, ties in file order). By month: the local month of the
     change."""
     closed = ", ".join(lit(s) for s in CLOSED_STATUSES)
+    history = _optional(con, "ticket_status_history")
     month = ""
     if by_month:
-        local = local_timestamp_sql(con, bundle.settings.timezone, "ticket_status_history", "changed_at")
+        local = (local_timestamp_sql(con, bundle.settings.timezone, "ticket_status_history", "changed_at")
+                 if history == "ticket_status_history" else f"timezone({lit(bundle.settings.timezone)}, changed_at)")
         month = f", strftime(CAST({local} AS DATE), '%Y-%m') AS month"
     return f"""
         SELECT {_group(by_month)}, count(*) AS history_status_changes,
@@ -126,7 +138,7 @@ def _history_part(con, bundle: Bundle, by_month: bool, keep: str) -> str:
                    AS history_reopenings
         FROM (SELECT ticket_id, status{month},
                      lag(status) OVER (PARTITION BY ticket_id ORDER BY changed_at, _line) AS previous
-              FROM ticket_status_history WHERE {keep})
+              FROM {history} WHERE {keep})
         GROUP BY {_group(by_month)}
     """
 

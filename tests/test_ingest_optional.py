@@ -75,3 +75,39 @@ def test_an_agents_export_without_the_agent_column_is_unusable(data):
     with pytest.raises(DataError) as err:
         load(data)
     assert "missing required column 'agent'" in str(err.value)
+
+
+def test_reopenings_from_an_exported_history_reach_a_month_signal(data, tmp_path):
+    """End to end through the files: naive local times, the local month of each change."""
+    from test_engine_support import edited_policy
+
+    from audit.api import run_audit
+    from audit.explain import explain
+
+    (data / "ticket_status_history.csv").write_text(
+        "ticket_id;status;changed_at\n"
+        "T-2;open;06.03.2026 11:00\nT-2;Resolved;06.03.2026 12:00\nT-2;open;31.03.2026 23:30\n"
+        "T-2;closed;01.04.2026 00:30\nT-2;pending;01.04.2026 09:00\n", encoding="utf-8")
+    signal = ("\n  - id: reopened\n    kind: suspected_misclassification\n    scope: ticket_month\n"
+              "    when: history.reopenings > 0\n")
+    policy = edited_policy(tmp_path, {"findings.yaml": [("gelöscht|webdesign')", "gelöscht|webdesign')" + signal)]})
+    result = run_audit(policy, data, gx="off")
+    hits = result.findings.filter(rule_id="reopened")
+    # T-2's time is in March only: the April reopening has no ticket-month of the reconciliation
+    assert hits.select("ticket_id", "month").rows() == [("T-2", "2026-03")]
+    text = explain(policy, data, "T-2")
+    assert "Signal reopened (suspected_misclassification, per ticket-month): when history.reopenings > 0  ⇒ 2026-03 TRUE" in text
+    assert "  history.reopenings = 2" in text
+
+
+def test_a_month_signal_on_history_works_without_the_history_export(data, tmp_path):
+    from test_engine_support import edited_policy
+
+    from audit.api import run_audit
+
+    signal = ("\n  - id: reopened\n    kind: suspected_misclassification\n    scope: ticket_month\n"
+              "    when: history.reopenings > 0 OR history.status_changes > 0\n")
+    policy = edited_policy(tmp_path, {"findings.yaml": [("gelöscht|webdesign')", "gelöscht|webdesign')" + signal)]})
+    result = run_audit(policy, data, gx="off")
+    assert result.findings.filter(rule_id="reopened").height == 0
+    assert "ticket_status_history" not in result.summary["rows"]

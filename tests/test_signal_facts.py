@@ -185,3 +185,98 @@ def test_the_loader_knows_the_fact_names_and_types(tmp_path, where, text, messag
     with pytest.raises(PolicyError) as err:
         load_policy(edited_policy(tmp_path, edits))
     assert message in str(err.value)
+
+
+def test_roles_are_the_same_with_many_roles(facts, monkeypatch, tmp_path):
+    """Beyond 32 roles the roles come from a distinct list instead of one test per role."""
+    import audit.engine.signals as signals
+
+    monkeypatch.setattr(signals, "_MAX_ROLE_COLUMNS", 0)
+    bundle = load_policy(edited_policy(tmp_path))
+    con = duckdb.connect()
+    load_rows(con, {"customers": [{"customer_id": "K-1", "name": "M", "contract": "basic"}],
+                    "tickets": TICKETS, "time_entries": ENTRIES, "agents": AGENTS}, timezone="Europe/Berlin")
+    evaluate(con, bundle)
+    rows = con.execute(f"SELECT ticket_id, month, work_roles FROM ({facts_sql(con, bundle, True)})").fetchall()
+    assert {(t, m): r for t, m, r in rows} == {(t, m): f[6] for (t, m), f in facts.items() if m}
+
+
+def test_default_work_signals_spare_provider_faults_and_documentation(tmp_path):
+    """The shipped signals: how-to help over 30 minutes, or with a specialist, is flagged; a fault
+    of a managed service (STD-4) and documentation (STD-3) are not, however long and whoever."""
+    fault = ticket("T-fault", "service_fault", "standard", service_id="S-2")  # S-2 is managed: STD-4
+    docs = ticket("T-docs", "documentation", "standard")
+    howto = ticket("T-howto", USAGE, "standard")
+    quick = ticket("T-quick", "software_usage", "standard")
+    long_entries = [entry(f"E-{t}", t, "2026-03-10 10:00:00", end="2026-03-10 12:00:00", agent="anna")
+                    for t in ("T-fault", "T-docs")]
+    res = audit(
+        tmp_path, tickets=[fault, docs, howto, quick],
+        entries=[*long_entries,
+                 entry("E-h", "T-howto", "2026-03-10 10:00:00", end="2026-03-10 10:31:00", agent="bernd"),
+                 entry("E-q", "T-quick", "2026-03-10 10:00:00", end="2026-03-10 10:10:00", agent="anna")],
+        optional={"agents": AGENTS},
+    )
+    hits = sorted(res.findings.filter(kind="suspected_misclassification").select("rule_id", "ticket_id").rows())
+    assert hits == [("long-howto-help", "T-howto"), ("specialist-on-standard", "T-quick")]
+    assert one(res.findings, ticket_id="T-howto")["at_stake_eur"] == D("52.50")  # 1860 s → 3 × 17.50
+    assert one(res.findings, ticket_id="T-quick")["at_stake_eur"] == D("17.50")
+
+
+ANY_WEB = "\n  - id: any-web\n    kind: suspected_misclassification\n    when: decision.rule = 'webdesign'\n"
+
+
+def _with_any_web(edits: dict | None = None) -> dict:
+    return {"findings.yaml": [("gelöscht|webdesign')", "gelöscht|webdesign')" + ANY_WEB)], **(edits or {})}
+
+
+def test_money_at_stake_follows_the_contract_override(tmp_path):
+    # K-2 has contract premium; its price list is 15.00 from 2026-01-01: 2 units × 15.00
+    res = audit(
+        tmp_path, tickets=[ticket("T-p", WEB, "extended", customer_id="K-2")],
+        entries=[entry("E-p", "T-p", "2026-03-10 10:00:00", end="2026-03-10 10:20:00")],
+        edits=_with_any_web({"billing.yaml": [
+            ("overrides: []", 'overrides:\n    - contract: premium\n      prices: [{from: 2026-01-01, unit_price: "15.00"}]\n  #')]}),
+    )
+    f = one(res.findings, rule_id="any-web")
+    assert (f["at_stake_units"], f["at_stake_eur"]) == (D("2"), D("30.00"))
+    assert f["message"].endswith("if billed as extended: 2 units × 15.00 € = 30.00 €")
+
+
+def test_money_at_stake_without_a_price_in_force_is_not_computed(tmp_path):
+    res = audit(
+        tmp_path, tickets=[ticket("T-old", WEB, "extended", opened_at="2019-12-30 09:00:00")],
+        entries=[entry("E-old", "T-old", "2019-12-30 10:00:00", end="2019-12-30 10:20:00")],
+        edits=_with_any_web(),
+    )
+    f = one(res.findings, rule_id="any-web")
+    assert (f["at_stake_units"], f["at_stake_eur"]) == (D("2"), None)
+    assert f["message"].endswith("if billed as extended: 2 units, no price in force: amount not computed")
+
+
+def test_work_units_follow_the_billing_scope(tmp_path):
+    # three 5-minute entries: scope entry 3 units; scope ticket_month ⌈900 s / 900⌉ = 1 unit
+    entries = [entry(f"E-{i}", "T-3", f"2026-06-2{i} 10:00:00", end=f"2026-06-2{i} 10:05:00") for i in (1, 2, 3)]
+    for scope, units, eur in (("entry", "3", "52.50"), ("ticket_month", "1", "17.50")):
+        res = audit(tmp_path, tickets=[TICKETS[2]], entries=entries,
+                    edits=_with_any_web({"billing.yaml": [("scope: entry", f"scope: {scope}")]}))
+        f = one(res.findings, rule_id="any-web")
+        assert (f["at_stake_units"], f["at_stake_eur"]) == (D(units), D(eur)), scope
+
+
+def test_a_connection_without_the_optional_tables_still_gets_every_fact(tmp_path):
+    """A notebook user may fill the canonical tables by hand and leave the optional ones out."""
+    signal = ("\n  - id: month-facts\n    kind: suspected_misclassification\n    scope: ticket_month\n"
+              "    when: work.unknown_agents > 0 AND history.reopenings = 0 AND work.roles IS NULL\n")
+    bundle = load_policy(edited_policy(tmp_path, {"findings.yaml": [
+        ("gelöscht|webdesign')", "gelöscht|webdesign')" + signal)]}))
+    con = duckdb.connect()
+    load_rows(con, {"customers": [{"customer_id": "K-1", "name": "M", "contract": "basic"}],
+                    "tickets": TICKETS, "time_entries": ENTRIES}, timezone="Europe/Berlin")
+    con.execute("DROP TABLE agents")
+    con.execute("DROP TABLE ticket_status_history")
+    from audit.engine import run_engine
+
+    res = run_engine(con, bundle)
+    assert sorted(res.findings.filter(rule_id="month-facts").select("ticket_id", "month").rows()) == [
+        ("T-1", "2026-03"), ("T-1", "2026-04"), ("T-3", "2026-06"), ("T-3", "2026-07")]

@@ -12,6 +12,8 @@ evaluates it vectorised instead of one query per rule.
 
 from __future__ import annotations
 
+import functools
+
 import duckdb
 import sqlglot
 from sqlglot import exp
@@ -74,7 +76,13 @@ def facts_for(con: duckdb.DuckDBPyConnection, wanted: set[str]) -> str:
 
 
 def compile_rule(text: str, loc: Location | None, extra_columns: tuple[str, ...] = ()) -> exp.Expression:
-    """A policy condition as a sqlglot boolean expression over ``ticket_facts``."""
+    """A policy condition as a sqlglot boolean expression over ``ticket_facts`` (a fresh copy:
+    the stages ask for the same conditions several times, the checking and parsing is done once)."""
+    return _compiled(text, loc, tuple(extra_columns)).copy()
+
+
+@functools.lru_cache(maxsize=1024)
+def _compiled(text: str, loc: Location | None, extra_columns: tuple[str, ...]) -> exp.Expression:
     from audit.policy.expr import compile_condition
 
     sql = compile_condition(text, loc=loc or Location(""), extra_columns=extra_columns)

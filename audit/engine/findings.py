@@ -16,7 +16,9 @@ section), ``price_mismatch`` the price period, the other billing kinds the ``bil
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import duckdb
 
@@ -24,6 +26,7 @@ from audit.engine.classify import opened_month_sql, signal_column
 from audit.engine.policy_tables import section_loc, where
 from audit.engine.sql import lit
 from audit.policy.model import Bundle
+from audit.texts import Lang, column, localized
 
 #: Output columns of ``findings``, as in docs/outputs.md.
 FINDING_COLUMNS = (
@@ -75,7 +78,15 @@ class Kind:
     where: str
     rule: tuple[str, str, int] | None  # literal (rule_id, file, line); None: in ``columns``
     columns: dict[str, str] = field(default_factory=dict)
-    message: str = "''"
+    #: SQL of the message: a function of the text language (audit.texts), or plain English SQL
+    #: used for every language (a kind without templates falls back to its English message).
+    message: str | Callable[[Lang], str] = "''"
+
+    def message_sql(self, L: Lang) -> str:
+        """The message in ``L`` (the English SQL when the kind has no templates)."""
+        if callable(self.message):
+            return self.message(L)
+        return self.message
 
     def select(self) -> str:
         """The SELECT that raises this kind's findings (without message)."""
@@ -96,43 +107,63 @@ class Kind:
         )
 
 
-# --- message templates (SQL over the kind's source; ``r`` is recon with its texts) ---------------
+# --- message templates: SQL over the kind's source in a text language (audit/texts) ----------
+# ``r`` is recon with its texts (``calc``/``per_invoice`` in English, ``calc_de`` … per language).
 
-_TIER_MISMATCH_MESSAGE = """'recorded tier ' || tc.recorded_tier || ', policy tier ' || tc.policy_tier || ': '
-    || CASE WHEN tc.rule_condition IS NOT NULL
-            THEN 'rule ' || tc.rule_id
-                 || CASE WHEN tc.rule_clause <> '' THEN ' (' || tc.rule_clause || ')' ELSE '' END
-                 || ' matched: ' || tc.rule_condition
-            ELSE 'no rule matched, default_tier ' || tc.policy_tier || ' applies' END"""
 
-_UNCLASSIFIED_MESSAGE = (
-    "'none of the ' || {n} || ' classification rules matches (category '"
-    " || coalesce(chr(39) || tc.category || chr(39), 'NULL')"
-    " || ') and there is no default_tier: add a rule or set default_tier;"
-    " its billing is listed for review'"
-)
+def _tier_mismatch_message(L: Lang) -> str:
+    why = (
+        "CASE WHEN tc.rule_condition IS NOT NULL THEN "
+        + L.t("tier_mismatch.rule", rule="tc.rule_id", condition="tc.rule_condition",
+              clause="CASE WHEN tc.rule_clause <> '' THEN "
+                     + L.t("tier_mismatch.clause", clause="tc.rule_clause") + " ELSE '' END")
+        + " ELSE " + L.t("tier_mismatch.default", tier="tc.policy_tier") + " END"
+    )
+    return L.t("tier_mismatch", recorded="tc.recorded_tier", policy="tc.policy_tier", why=why)
 
-_UNITS_MESSAGE = """r.calc || '; '
-    || CASE WHEN {dup} THEN 'on the first invoice ' || r.first_invoice || ' (and credit lines) ' ELSE '' END
-    || 'invoiced ' || audit_units({units}) || ' = ' || audit_eur({eur})
-    || CASE WHEN {dup} THEN '' ELSE ' (' || replace(r.invoice_ids, ',', ', ') || ')' END
-    || '; ' || audit_delta_words(r.expected_eur - {eur})"""
 
-_DUPLICATE_MESSAGE = """'billed on ' || r.positive_invoices || ' invoices: ' || r.per_invoice
-    || '; every invoice after ' || r.first_invoice || ' repeats the bill: '
-    || audit_delta_words(-r.dup_eur)"""
+def _unclassified_message(L: Lang, n: int) -> str:
+    return L.t("unclassified_ticket", n=lit(n),
+               category="coalesce(chr(39) || tc.category || chr(39), 'NULL')")
 
-_PRICE_MESSAGE = """'line ' || l.line_id || ' (' || l.invoice_id || ', '
-    || strftime(l.service_date, '%Y-%m-%d') || '): ' || audit_units(l.quantity)
-    || ' × ' || audit_eur(l.unit_price) || ' invoiced, price list ' || p.rule_id
-    || ' says ' || audit_eur(l.list_price) || ': ' || audit_units(l.quantity) || ' × '
-    || audit_eur(l.list_price - l.unit_price) || ' = ' || audit_eur({diff}) || '; '
-    || audit_delta_words({diff})"""
 
-_AMOUNT_MESSAGE = """'line ' || l.line_id || ' (' || l.invoice_id || '): '
-    || audit_units(l.quantity) || ' × ' || audit_eur(l.unit_price) || ' = '
-    || audit_eur({product}) || ', but the line amount is ' || audit_eur(l.amount)
-    || '; ' || audit_delta_words({product} - l.amount)"""
+def _units_message(L: Lang, dup: str, units: str, eur: str) -> str:
+    invoices = L.t("units_mismatch.invoices", invoices="replace(r.invoice_ids, ',', ', ')")
+    first = L.t("units_mismatch.first", invoice="r.first_invoice")
+    return L.t(
+        "units_mismatch", calc=f"r.{column('calc', L.code)}",
+        first=f"CASE WHEN {dup} THEN {first} ELSE '' END", units=units, eur=eur,
+        invoices=f"CASE WHEN {dup} THEN '' ELSE {invoices} END", delta=f"r.expected_eur - {eur}",
+    )
+
+
+def _duplicate_message(L: Lang) -> str:
+    return L.t("duplicate_billing", n="r.positive_invoices",
+               per_invoice=f"r.{column('per_invoice', L.code)}", first="r.first_invoice",
+               delta="-r.dup_eur")
+
+
+def _price_message(L: Lang, diff: str) -> str:
+    return L.t("price_mismatch", line="l.line_id", invoice="l.invoice_id", date="l.service_date",
+               qty="l.quantity", price="l.unit_price", rule="p.rule_id", list="l.list_price",
+               step="l.list_price - l.unit_price", diff=diff)
+
+
+def _amount_message(L: Lang, product: str) -> str:
+    return L.t("amount_mismatch", line="l.line_id", invoice="l.invoice_id", qty="l.quantity",
+               price="l.unit_price", product=product, amount="l.amount", diff=f"{product} - l.amount")
+
+
+def _explanation(L: Lang) -> str:
+    return f"r.{column('explanation', L.code)}"
+
+
+def _signal_message(signal) -> Callable[[Lang], str]:
+    def message(L: Lang) -> str:
+        text = localized(signal.description, L.code).strip()
+        description = lit(text) if text else L.t("signal.no_description", id=lit(signal.id))
+        return L.t("signal", description=description, id=lit(signal.id), when=lit(signal.when.strip()))
+    return message
 
 
 def enabled_kinds(bundle: Bundle) -> list[Kind]:
@@ -157,23 +188,23 @@ def enabled_kinds(bundle: Bundle) -> list[Kind]:
             "tier_mismatch", sev, "ticket_rule", "tc.policy_tier IS NOT NULL AND tc.policy_tier <> tc.recorded_tier",
             None, dict(rule_id="pr.rule_id", policy_file="pr.policy_file", policy_line="pr.policy_line",
                        delta_eur="0"),
-            _TIER_MISMATCH_MESSAGE,
+            _tier_mismatch_message,
         ))
     if sev := on("unclassified_ticket"):
         cls = section_loc(bundle, "classification")
         kinds.append(Kind(
             "unclassified_ticket", sev, "ticket", "tc.policy_tier IS NULL", ("classification", cls.file, cls.line),
-            message=_UNCLASSIFIED_MESSAGE.format(n=lit(len(bundle.classification.rules))),
+            message=partial(_unclassified_message, n=len(bundle.classification.rules)),
         ))
     if sev := on("standard_billed"):
         kinds.append(Kind(
             "standard_billed", sev, "recon", "r.billable = false AND r.billed_eur <> 0", billing_rule,
-            money | dict(delta_eur="-r.billed_eur"), "r.explanation",
+            money | dict(delta_eur="-r.billed_eur"), _explanation,
         ))
     if sev := on("extended_unbilled"):
         kinds.append(Kind(
             "extended_unbilled", sev, "recon", "r.billable AND r.expected_units > 0 AND r.lines = 0",
-            billing_rule, money | dict(delta_eur="r.expected_eur"), "r.explanation",
+            billing_rule, money | dict(delta_eur="r.expected_eur"), _explanation,
         ))
     if sev := on("units_mismatch"):
         # With a duplicate reported, only the first invoice (plus credit lines) is compared.
@@ -185,12 +216,12 @@ def enabled_kinds(bundle: Bundle) -> list[Kind]:
             f"r.billable AND r.lines > 0 AND r.entries > 0 AND {units} <> r.expected_units", billing_rule,
             dict(expected_units="r.expected_units", billed_units=units, expected_eur="r.expected_eur",
                  billed_eur=eur, delta_eur=f"r.expected_eur - {eur}"),
-            _UNITS_MESSAGE.format(dup=dup, units=units, eur=eur),
+            partial(_units_message, dup=dup, units=units, eur=eur),
         ))
     if sev := on("billed_without_time"):
         kinds.append(Kind(
             "billed_without_time", sev, "recon", "r.billable AND r.billed_eur <> 0 AND r.entries = 0",
-            billing_rule, money | dict(delta_eur="-r.billed_eur"), "r.explanation",
+            billing_rule, money | dict(delta_eur="-r.billed_eur"), _explanation,
         ))
     if sev := on("duplicate_billing"):
         kinds.append(Kind(
@@ -198,7 +229,7 @@ def enabled_kinds(bundle: Bundle) -> list[Kind]:
             rule_of(bundle.findings.get("duplicate_billing"), "findings", "findings.duplicate_billing"),
             dict(expected_units="0", billed_units="r.dup_units", expected_eur="0", billed_eur="r.dup_eur",
                  delta_eur="-r.dup_eur"),
-            _DUPLICATE_MESSAGE,
+            _duplicate_message,
         ))
     if sev := on("price_mismatch"):
         diff = "round_even(l.quantity * (l.list_price - l.unit_price), 2)"
@@ -210,7 +241,7 @@ def enabled_kinds(bundle: Bundle) -> list[Kind]:
                  expected_units="l.quantity", billed_units="l.quantity",
                  expected_eur="round_even(l.quantity * l.list_price, 2)",
                  billed_eur="round_even(l.quantity * l.unit_price, 2)", delta_eur=diff),
-            _PRICE_MESSAGE.format(diff=diff),
+            partial(_price_message, diff=diff),
         ))
     if sev := on("amount_mismatch"):
         product = "round_even(l.quantity * l.unit_price, 2)"
@@ -219,14 +250,12 @@ def enabled_kinds(bundle: Bundle) -> list[Kind]:
             rule_of(bundle.findings.get("amount_mismatch"), "findings", "findings.amount_mismatch"),
             dict(expected_units="l.quantity", billed_units="l.quantity", expected_eur=product,
                  billed_eur="l.amount", delta_eur=f"{product} - l.amount"),
-            _AMOUNT_MESSAGE.format(product=product),
+            partial(_amount_message, product=product),
         ))
     for i, signal in enumerate(bundle.signals):  # judged with the classification (ticket_class)
-        text = signal.description.strip() or f"signal {signal.id}"
         kinds.append(Kind(
             signal.kind, signal.severity, "ticket", f"tc.{signal_column(i)}",
-            rule_of(signal, "signals", signal.id),
-            message=f"{lit(text)} || {lit(f' (signal {signal.id}: {signal.when.strip()})')}",
+            rule_of(signal, "signals", signal.id), message=_signal_message(signal),
         ))
     return kinds
 

@@ -22,6 +22,7 @@ from decimal import Decimal
 import polars as pl
 
 from audit.outputs import csv_text
+from audit.texts import column
 
 CSV_COLUMNS = (
     "customer_id", "customer_name", "ticket_id", "month", "action", "policy_tier",
@@ -31,8 +32,13 @@ CSV_COLUMNS = (
 ZERO = Decimal("0.00")
 
 
-def action_rows(reconciliation: pl.DataFrame, findings: pl.DataFrame) -> pl.DataFrame:
-    """Ticket-months billing must act on, with their action, sorted by customer, ticket, month."""
+def action_rows(reconciliation: pl.DataFrame, findings: pl.DataFrame,
+                lang: str = "en") -> pl.DataFrame:
+    """Ticket-months billing must act on, with their action, sorted by customer, ticket, month.
+
+    Besides the English ``explanation`` each row keeps the run's further text languages
+    (``explanation_de`` …) and ``text``: the explanation in ``lang`` (English when the run has
+    no text in that language)."""
     money = findings.filter(pl.col("delta_eur").is_not_null() & (pl.col("delta_eur") != 0))
     waivers = pl.col("waiver_id").drop_nulls().unique().sort().str.join(",")
     per_tm = money.group_by("ticket_id", "month").agg(
@@ -47,11 +53,14 @@ def action_rows(reconciliation: pl.DataFrame, findings: pl.DataFrame) -> pl.Data
         .when(delta > 0).then(pl.lit("invoice"))
         .otherwise(pl.lit("credit"))
     )
+    extra = [c for c in reconciliation.columns if c.startswith("explanation_")]
+    own = column("explanation", lang)
+    text = pl.col(own if own in reconciliation.columns else "explanation")
     return (
         reconciliation.filter(delta.is_null() | (delta != 0))
         .join(per_tm, on=["ticket_id", "month"], how="left")
-        .with_columns(action.alias("action"))
-        .select(CSV_COLUMNS)
+        .with_columns(action.alias("action"), text.alias("text"))
+        .select(*CSV_COLUMNS, *extra, "text")
         .sort("customer_id", "ticket_id", "month")
     )
 
@@ -59,7 +68,8 @@ def action_rows(reconciliation: pl.DataFrame, findings: pl.DataFrame) -> pl.Data
 def actions_csv(actions: pl.DataFrame) -> str:
     """The action list as CSV, written like findings.csv (UTF-8, ``,``, ``\\n``, money with a
     decimal point, text cells that a spreadsheet would run as a formula prefixed with ``'``)."""
-    return csv_text(actions.select(CSV_COLUMNS))
+    extra = [c for c in actions.columns if c.startswith("explanation_")]
+    return csv_text(actions.select(*CSV_COLUMNS, *extra))
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ from reports.appendix import appendix_view
 from reports.charts import build_charts
 from reports.findings import top_findings
 from reports.i18n import LANGUAGES, Formatter
-from reports.load import RunOutputs, load_outputs, read_summary
+from reports.load import RunOutputs, load_outputs, localize, read_summary
 from reports.quality import quality_view
 from reports.summary import header_view, summary_view
 
@@ -157,7 +157,7 @@ def _context(run: RunOutputs, fmt: Formatter, previous: dict[str, Any] | None, t
         "charts": charts,
         "actions": action_list(actions, limit=top_n),
         "findings": top_findings(run.findings, top_n),
-        "quality": quality_view(run, QUARANTINE_SAMPLE),
+        "quality": quality_view(run, QUARANTINE_SAMPLE, fmt),
         "appendix": appendix_view(run, fmt, tiers),
         "tier_names": dict(tiers),
         "severity_rank": SEVERITY_ORDER,
@@ -178,7 +178,8 @@ def render_html(out_dir: Path, *, lang: str | None = None, previous: Path | None
     prev = read_summary(previous) if previous is not None else None
     policy = run.summary.get("policy") or {}
     fmt = Formatter(lang or policy.get("language") or "en", currency=policy.get("currency") or "EUR")
-    actions = action_rows(run.reconciliation, run.findings)
+    run = localize(run, fmt.lang)
+    actions = action_rows(run.reconciliation, run.findings, fmt.lang)
     ctx = _context(run, fmt, prev, top_n, when or generated_at(), actions)
 
     page_js = _static("report.js")

@@ -36,6 +36,7 @@ from audit.outputs import atomic_write_text
 from audit.policy.model import SEVERITY_ORDER
 from reports.actions import action_list, action_rows, actions_csv
 from reports.appendix import appendix_view
+from reports.bridge import bridge, bridge_figure, bridge_rows, tiles
 from reports.charts import build_charts
 from reports.findings import top_findings
 from reports.i18n import LANGUAGES, Formatter
@@ -146,6 +147,8 @@ def _validate(lang: str | None, plotly: str, top_n: int) -> None:
 def _context(run: RunOutputs, fmt: Formatter, previous: dict[str, Any] | None, top_n: int,
              when: dt.datetime, actions: pl.DataFrame) -> dict[str, Any]:
     tiers = run.tiers(fmt.lang)
+    action_view = action_list(actions, limit=top_n)
+    steps = bridge(run.findings, run.reconciliation, fmt)
     charts = build_charts(fmt, run.findings, run.reconciliation, run.classifications,
                           run.months, tiers)
     return {
@@ -155,14 +158,16 @@ def _context(run: RunOutputs, fmt: Formatter, previous: dict[str, Any] | None, t
         "header": header_view(run, fmt, when, previous),
         "summary": summary_view(run, fmt, tiers, previous),
         "charts": charts,
-        "actions": action_list(actions, limit=top_n),
+        "actions": action_view,
+        "money": {"tiles": tiles(action_view, fmt), "bridge": bridge_rows(steps, fmt)},
         "findings": top_findings(run.findings, top_n),
         "quality": quality_view(run, QUARANTINE_SAMPLE, fmt),
         "appendix": appendix_view(run, fmt, tiers),
         "tier_names": dict(tiers),
         "severity_rank": SEVERITY_ORDER,
         "page_data": {
-            "charts": [{"id": c.id, **c.figure} for c in charts if c.figure],
+            "charts": [{"id": "chart-bridge", **bridge_figure(steps, fmt)}]
+            + [{"id": c.id, **c.figure} for c in charts if c.figure],
             "config": PLOTLY_CONFIG,
             "text": {"shown": fmt.t("findings.shown_js")},
         },

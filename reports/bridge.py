@@ -20,6 +20,7 @@ from typing import Any
 import polars as pl
 
 from reports.actions import ActionList
+from reports.charts import plotly_text
 from reports.i18n import Formatter
 
 ZERO = Decimal("0.00")
@@ -107,29 +108,39 @@ def bridge_rows(steps: list[Step], fmt: Formatter) -> list[dict[str, str]]:
 
 
 def bridge_figure(steps: list[Step], fmt: Formatter) -> dict[str, Any]:
-    """A Plotly waterfall of the steps (bar lengths as floats; every label from the Decimal)."""
+    """A horizontal Plotly waterfall of the steps (bar lengths as floats; every label from the
+    Decimal). The value axis starts just below the lowest level, so steps of a few euros stay
+    visible next to totals of tens of thousands (the table has the exact figures)."""
     measure = {"start": "absolute", "step": "relative", "end": "total"}
+    levels, level = [], ZERO
+    for s in steps:
+        level = s.amount if s.kind != "step" else level + s.amount
+        levels.append(level)
+    low, high = min(levels), max(levels)
+    pad = max((high - low) * Decimal("0.35"), Decimal(1))
     return {
         "data": [{
-            "type": "waterfall", "orientation": "v",
-            "x": [s.label for s in steps], "y": [float(s.amount) for s in steps],
+            "type": "waterfall", "orientation": "h",
+            "y": [plotly_text(s.label, 32) for s in steps], "x": [float(s.amount) for s in steps],
             "measure": [measure[s.kind] for s in steps],
             "text": [fmt.money(s.amount) if s.kind != "step" else
                      ("+" if s.amount > 0 else "−") + fmt.money(abs(s.amount)) for s in steps],
-            "textposition": "outside", "cliponaxis": False,
-            "hovertemplate": "%{x}: %{text}<extra></extra>",
+            "hovertext": [s.label for s in steps],
+            "textposition": "auto", "cliponaxis": False,
+            "hovertemplate": "%{hovertext}: %{text}<extra></extra>",
             "connector": {"line": {"color": "#7a7a7a"}},
             "increasing": {"marker": {"color": "#D55E00"}},
             "decreasing": {"marker": {"color": "#0072B2"}},
             "totals": {"marker": {"color": "#7a7a7a"}},
         }],
         "layout": {
-            "template": "none", "height": 380, "showlegend": False,
+            "template": "none", "height": 60 + 30 * len(steps), "showlegend": False,
             "separators": fmt.plotly_separators,
-            "margin": {"l": 10, "r": 10, "t": 30, "b": 10},
-            "yaxis": {"automargin": True, "separatethousands": True, "gridcolor": "#d9d9d9",
+            "margin": {"l": 10, "r": 10, "t": 10, "b": 30},
+            "xaxis": {"automargin": True, "separatethousands": True, "gridcolor": "#d9d9d9",
+                      "range": [float(max(low - pad, ZERO)), float(high + pad / 2)],
                       "title": {"text": fmt.currency}},
-            "xaxis": {"automargin": True, "type": "category", "tickangle": -30},
+            "yaxis": {"automargin": True, "type": "category", "autorange": "reversed"},
             "font": {"family": "system-ui, sans-serif", "size": 12},
         },
     }

@@ -48,6 +48,7 @@ HERE = Path(__file__).parent  # templates, static assets (package data, see pypr
 PlotlyMode = Literal["inline", "cdn"]
 PLOTLY_CONFIG = {"displayModeBar": False, "responsive": True, "displaylogo": False}
 QUARANTINE_SAMPLE = 50
+DOWNLOAD_LIMIT = 1_000_000
 
 
 def generated_at(environ: Mapping[str, str] = os.environ) -> dt.datetime:
@@ -145,9 +146,14 @@ def _validate(lang: str | None, plotly: str, top_n: int) -> None:
 
 
 def _context(run: RunOutputs, fmt: Formatter, previous: dict[str, Any] | None, top_n: int,
-             when: dt.datetime, actions: pl.DataFrame) -> dict[str, Any]:
+             when: dt.datetime, actions: pl.DataFrame,
+             downloads: dict[str, str] | None = None) -> dict[str, Any]:
     tiers = run.tiers(fmt.lang)
     action_view = action_list(actions, limit=top_n)
+    names = dict(tiers)
+    action_view.choices["tier"] = [
+        (tid, names.get(tid, tid) if tid else fmt.t("tier.unclassified"))
+        for tid in action_view.choices.get("tier", [])]
     steps = bridge(run.findings, run.reconciliation, fmt)
     charts = build_charts(fmt, run.findings, run.reconciliation, run.classifications,
                           run.months, tiers)
@@ -164,14 +170,30 @@ def _context(run: RunOutputs, fmt: Formatter, previous: dict[str, Any] | None, t
         "quality": quality_view(run, QUARANTINE_SAMPLE, fmt),
         "appendix": appendix_view(run, fmt, tiers),
         "tier_names": dict(tiers),
+        "downloads": bool(downloads),
         "severity_rank": SEVERITY_ORDER,
         "page_data": {
             "charts": [{"id": "chart-bridge", **bridge_figure(steps, fmt)}]
             + [{"id": c.id, **c.figure} for c in charts if c.figure],
             "config": PLOTLY_CONFIG,
-            "text": {"shown": fmt.t("findings.shown_js")},
+            "text": {"shown": fmt.t("findings.shown_js"), "rows": fmt.t("actions.rows_js"),
+                     "page": fmt.t("actions.page_js"), "subtotal": fmt.t("actions.subtotal_js"),
+                     "no_agent": fmt.t("actions.no_agent")},
+            "currency": fmt.currency,
+            "downloads": downloads,
         },
     }
+
+
+def _downloads(out_dir: Path, actions_text: str) -> dict[str, str]:
+    """The CSV files a reader can download from inside the offline page (exact file bytes as
+    text), each only while it is at most :data:`DOWNLOAD_LIMIT` characters (the page stays
+    small; a bigger run links the files beside the report instead)."""
+    files = {"actions": actions_text}
+    findings = out_dir / "findings.csv"
+    if findings.is_file() and findings.stat().st_size <= DOWNLOAD_LIMIT:
+        files["findings"] = findings.read_text(encoding="utf-8")
+    return {k: v for k, v in files.items() if len(v) <= DOWNLOAD_LIMIT}
 
 
 def render_html(out_dir: Path, *, lang: str | None = None, previous: Path | None = None,
@@ -184,8 +206,10 @@ def render_html(out_dir: Path, *, lang: str | None = None, previous: Path | None
     policy = run.summary.get("policy") or {}
     fmt = Formatter(lang or policy.get("language") or "en", currency=policy.get("currency") or "EUR")
     run = localize(run, fmt.lang)
-    actions = action_rows(run.reconciliation, run.findings, fmt.lang)
-    ctx = _context(run, fmt, prev, top_n, when or generated_at(), actions)
+    actions = action_rows(run.reconciliation, run.findings, fmt.lang, run.classifications)
+    actions_text = actions_csv(actions)
+    downloads = _downloads(out_dir, actions_text)
+    ctx = _context(run, fmt, prev, top_n, when or generated_at(), actions, downloads)
 
     page_js = _static("report.js")
     if plotly == "inline":
@@ -203,7 +227,7 @@ def render_html(out_dir: Path, *, lang: str | None = None, previous: Path | None
         plotly_cdn=cdn,
         data_json=json_for_script(ctx["page_data"]),
     )
-    return html, actions_csv(actions)
+    return html, actions_text
 
 
 def render_report(out_dir: Path, *, lang: str | None = None, previous: Path | None = None,

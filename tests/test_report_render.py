@@ -101,8 +101,10 @@ def test_page_data_is_json_with_markup_characters_escaped(pages):
     raw = next(text for a, text in Page(html).scripts if a.get("type") == "application/json")
     assert "<" not in raw and ">" not in raw and "&" not in raw
     data = json.loads(raw)
-    customers = next(c for c in data["charts"] if c["id"] == "chart-top-customers")["data"][0]["y"]
-    assert "&lt;script&gt;alert(1)&lt;/script&gt; (K-10002)" in customers  # Plotly shows it as text
+    trace = next(c for c in data["charts"] if c["id"] == "chart-top-customers")["data"][0]
+    # Plotly shows it as text: shortened on the axis, in full on hover
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; (K-…" in trace["y"]
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; (K-10002)" in trace["customdata"]
     assert json_for_script({"x": "</script><!--"}) == '{"x":"\\u003c/script\\u003e\\u003c!--"}'
 
 
@@ -125,6 +127,12 @@ def test_no_external_resource_is_referenced(pages):
     for tag, attrs in Page(html).tags:
         for key in ("src", "href"):
             value = attrs.get(key)
+            if tag == "a" and key == "href" and value is not None:
+                # links a reader follows: anchors, the run's own files beside the report, or the
+                # policy's source document — navigation, never a resource the page loads
+                assert (value.startswith(("#", "https://"))
+                        or re.fullmatch(r"[a-z_]+\.(csv|json)", value)), (tag, key, value)
+                continue
             assert value is None or value.startswith("#"), (tag, key, value)
     assert "@font-face" not in html and "@import" not in html
 
@@ -229,7 +237,8 @@ def test_every_chart_has_a_caption_and_a_table_of_its_numbers(pages):
 def test_findings_rows_carry_message_and_deciding_rule(pages):
     _, html = pages["en"]
     assert html.count('<tbody class="finding"') == 15
-    row = html[html.rindex("<tbody", 0, html.index('data-ticket="T-1003"')):]
+    section = html[html.index('id="findings"'):]
+    row = section[section.rindex("<tbody", 0, section.index('data-ticket="T-1003"')):]
     row = row[: row.index("</tbody>")]
     assert "data-kind=\"extended_unbilled\"" in row
     assert "4 units × 17.50 € = 70.00 €; nothing invoiced; under-billed 70.00 €" in row
@@ -248,10 +257,10 @@ def test_findings_are_bounded_with_a_note(tmp_path, monkeypatch):
 def test_action_list_groups_by_customer_with_subtotals(pages):
     _, html = pages["en"]
     actions = html[html.index('id="actions"'):html.index('id="findings"')]
-    assert actions.count('<tbody class="customer"') == 7
+    assert actions.count('<tbody class="group"') == 7
     assert '<span class="card-value" data-testid="actions-invoice" data-value="122.50">€122.50</span>' in actions
-    assert '<span class="card-value" data-testid="actions-credit" data-value="-184.50">-€184.50</span>' in actions
-    assert "invoice €17.50, credit -€74.50" in actions  # K-10004's subtotal
+    assert '<span class="card-value" data-testid="actions-credit" data-value="-184.50">€184.50</span>' in actions
+    assert "invoice €17.50, credit €74.50" in actions  # K-10004's subtotal
     assert "=HYPERLINK(&#34;http://example.invalid&#34;,&#34;Rabatt&#34;)" in actions
 
 

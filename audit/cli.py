@@ -91,13 +91,13 @@ def run(policy: Path, data: Path, out: Path, period: str | None, fail_on: str, g
     if report:
         from reports import render_report
 
-        progress("rendering report.html")
-        render_report(out, lang=lang, previous=previous)
-    _print_run_summary(summary, out, report)
+        progress("rendering the report")
+        report_path = render_report(out, lang=lang, previous=previous)
+    _print_run_summary(summary, out, report_path if report else None)
     sys.exit(exit_code)
 
 
-def _print_run_summary(summary: dict, out: Path, report: bool) -> None:
+def _print_run_summary(summary: dict, out: Path, report: Path | None) -> None:
     money = summary["money"]
     findings = summary["findings"]
     rows = summary["rows"]
@@ -111,8 +111,8 @@ def _print_run_summary(summary: dict, out: Path, report: bool) -> None:
         f"net {money['net_eur']} {cur}"
     )
     click.echo(f"outputs: {out.resolve()}")
-    if report:
-        click.echo(f"report:  {(out / 'report.html').resolve()}")
+    if report is not None:
+        click.echo(f"report:  {report}")
 
 
 @cli.command()
@@ -135,12 +135,21 @@ def explain(ticket: str, month: str | None, policy: Path, data: Path) -> None:
 @click.option("--cdn", is_flag=True, help="Link plotly.js from a CDN instead of embedding it (smaller file, needs internet).")
 @click.option("--top", "top_n", type=click.IntRange(1), default=500, show_default=True,
               help="Findings listed in the page (the rest are in findings.csv).")
-def report(out: Path, lang: str | None, previous: Path | None, cdn: bool, top_n: int) -> None:
-    """Re-render report.html from a run's saved outputs (no re-audit)."""
+@click.option("--output", "output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the report to this file (default: report.html in the policy's language, "
+                   "report.<lang>.html in another one, in the --from directory).")
+def report(out: Path, lang: str | None, previous: Path | None, cdn: bool, top_n: int,
+           output: Path | None) -> None:
+    """Re-render the report from a run's saved outputs (no re-audit)."""
     from reports import render_report
+    from reports.load import read_summary
+    from reports.render import report_filename
 
-    path = render_report(out, lang=lang, previous=previous, plotly="cdn" if cdn else "inline", top_n=top_n)
-    click.echo(f"report: {path}")
+    target = output or out / report_filename(lang, (read_summary(out).get("policy") or {}).get("language"))
+    existed = target.exists()
+    path = render_report(out, lang=lang, previous=previous, plotly="cdn" if cdn else "inline",
+                         top_n=top_n, output=target)
+    click.echo(f"report: {path}" + (" (replaced the earlier file)" if existed else ""))
 
 
 @cli.command()
@@ -154,7 +163,8 @@ def check(policy: Path) -> None:
     md = bundle.metadata
     click.echo(
         f"ok: {md.name} {md.version}: {len(bundle.tiers)} tiers, {len(bundle.classification.rules)} rules, "
-        f"{len(bundle.billing.prices)} price periods, {len(bundle.signals)} signals, "
+        f"{len(bundle.billing.prices)} price periods, {len(bundle.signals)} "
+        f"signal{'' if len(bundle.signals) == 1 else 's'}, "
         f"{len(bundle.waivers)} waivers (sha256 {bundle.digest[:12]})"
     )
 

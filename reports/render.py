@@ -230,11 +230,21 @@ def render_html(out_dir: Path, *, lang: str | None = None, previous: Path | None
     return html, actions_text
 
 
+def report_filename(lang: str | None, policy_language: str | None) -> str:
+    """``report.html`` in the policy's language (the default), ``report.<lang>.html`` in any
+    other, so that rendering a second language never replaces the first."""
+    if lang is None or lang == (policy_language or lang):
+        return "report.html"
+    return f"report.{lang}.html"
+
+
 def render_report(out_dir: Path, *, lang: str | None = None, previous: Path | None = None,
                   plotly: PlotlyMode = "inline", top_n: int = 500,
-                  write_actions: bool = True) -> Path:
-    """Write ``out_dir/report.html`` (and ``out_dir/actions.csv``); return the report's path.
+                  write_actions: bool = True, output: Path | None = None) -> Path:
+    """Write the report (and ``out_dir/actions.csv``); return the report's absolute path.
 
+    The report goes to ``output`` when given, else ``out_dir/report.html`` in the policy's
+    language and ``out_dir/report.<lang>.html`` in another one (:func:`report_filename`).
     ``lang``: ``de`` or ``en``; None takes the policy's ``settings.language`` (summary.json).
     ``previous``: an earlier run's output directory, for the change of each summary figure.
     ``plotly``: ``inline`` embeds plotly.js (offline, ~4.8 MB); ``cdn`` links it from
@@ -245,6 +255,9 @@ def render_report(out_dir: Path, *, lang: str | None = None, previous: Path | No
     out_dir = Path(out_dir)
     html, csv_text = render_html(out_dir, lang=lang, previous=previous, plotly=plotly,
                                  top_n=top_n)
+    if output is None:
+        policy = read_summary(out_dir).get("policy") or {}
+        output = out_dir / report_filename(lang, policy.get("language"))
     if write_actions:
         atomic_write_text(out_dir / "actions.csv", csv_text)
-    return atomic_write_text(out_dir / "report.html", html)
+    return atomic_write_text(Path(output), html).resolve()

@@ -295,7 +295,7 @@ def test_previous_run_adds_changes(tmp_path, monkeypatch):
 def test_writes_report_and_actions_csv_and_no_temp_files(tmp_path, monkeypatch):
     out = make_fixture(tmp_path)
     path = render_report(out, lang="en")
-    assert path == out / "report.html"
+    assert path == (out / "report.en.html").resolve()  # the fixture policy speaks German
     rows = list(csv.DictReader(io.StringIO((out / "actions.csv").read_text(encoding="utf-8"))))
     assert [r["customer_name"] for r in rows if r["customer_id"] == "K-10005"] == ["'" + FORMULA_NAME]
     assert [r["customer_name"] for r in rows if r["customer_id"] == "K-10003"] == [XSS_IMG]

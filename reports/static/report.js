@@ -201,7 +201,7 @@
         return Number(a.dataset.rank) - Number(b.dataset.rank);
       });
     }
-    function headerRow(label, members) {
+    function headerRow(key, label, members) {
       var inv = 0, cred = 0;
       members.forEach(function (r) {
         var d = cents(r.dataset.delta);
@@ -211,13 +211,18 @@
       });
       var body = document.createElement("tbody");
       body.className = "group";
+      body.dataset[groupSel.value] = key;
       var tr = document.createElement("tr");
       body.appendChild(tr);
       var th = document.createElement("th");
       th.scope = "rowgroup";
       th.colSpan = 8;
-      th.textContent = label + " — " + data.text.subtotal
+      th.textContent = label;
+      var sub = document.createElement("span");
+      sub.className = "subtotal-text";
+      sub.textContent = " — " + data.text.subtotal
         .replace("{invoice}", money.format(inv / 100)).replace("{credit}", money.format(cred / 100));
+      th.appendChild(sub);
       tr.appendChild(th);
       return body;
     }
@@ -231,7 +236,7 @@
       var frag = document.createDocumentFragment(), last = null;
       shown.forEach(function (r) {
         var g = groupOf(r);
-        if (g && g[0] !== last) { frag.appendChild(headerRow(g[1], members[g[0]])); last = g[0]; }
+        if (g && g[0] !== last) { frag.appendChild(headerRow(g[0], g[1], members[g[0]])); last = g[0]; }
         frag.appendChild(r);
       });
       Array.prototype.slice.call(table.tBodies).forEach(function (b) { b.remove(); });
@@ -250,10 +255,10 @@
     pager.querySelectorAll("button[data-page]").forEach(function (b) {
       b.addEventListener("click", function () { state.page += Number(b.dataset.page); render(); });
     });
-    var headers = Array.prototype.slice.call(table.tHead.querySelectorAll("th[data-sort]"));
+    var headers = Array.prototype.slice.call(table.tHead.querySelectorAll("th[data-asort]"));
     headers.forEach(function (th) {
       th.querySelector("button").addEventListener("click", function () {
-        var key = th.dataset.sort;
+        var key = th.dataset.asort;
         var first = (key === "delta" || key === "expected" || key === "billed") ? -1 : 1;
         state.dir = state.key === key ? -state.dir : first;
         state.key = key;

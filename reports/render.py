@@ -124,9 +124,21 @@ def _plotly_cdn() -> tuple[str, str]:
     return url, "sha384-" + base64.b64encode(digest).decode("ascii")
 
 
+def css_string(text: str) -> Markup:
+    """``text`` as a quoted CSS string (for the printed footer): quotes, backslashes, line ends
+    and ``<`` escaped, so no data can end the string or the ``<style>`` element."""
+    out = []
+    for ch in str(text):
+        if ch in '\\"<>&' or ord(ch) < 32:
+            out.append(f"\\{ord(ch):X} ")
+        else:
+            out.append(ch)
+    return Markup('"' + "".join(out) + '"')
+
+
 @cache
 def _environment() -> Environment:
-    return Environment(
+    env = Environment(
         loader=FileSystemLoader(HERE / "templates"),
         autoescape=True,
         undefined=StrictUndefined,
@@ -134,6 +146,8 @@ def _environment() -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+    env.filters["css_string"] = css_string
+    return env
 
 
 def _validate(lang: str | None, plotly: str, top_n: int) -> None:

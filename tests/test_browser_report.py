@@ -156,7 +156,8 @@ def test_totals_shown_equal_summary_json(shown, lang):
     fmt = Formatter(lang)
     for key in ("under_billed_eur", "over_billed_eur", "net_eur", "waived_eur"):
         card = r.page.locator(f".cards [data-testid='{key}']")
-        assert card.inner_text() == fmt.money(Decimal(r.summary["money"][key]))
+        assert Decimal(card.get_attribute("data-value")) == Decimal(r.summary["money"][key])
+        assert card.inner_text() == fmt.money(abs(Decimal(r.summary["money"][key])))
     audited = r.page.locator("[data-testid='tickets_audited']").inner_text()
     assert audited == str(r.summary["tickets"]["audited"])
 
@@ -231,15 +232,17 @@ def test_details_open_to_the_explanation_and_rule(open_report):
     assert "billing.yaml:3" in first.locator(".detail-facts").inner_text()
 
 
-def test_print_layout_expands_details_and_breaks_pages(open_report):
+def test_print_layout_is_compact_and_breaks_pages(open_report):
     page = open_report("en").page
     page.emulate_media(media="print")
-    assert page.locator("tbody.finding .message").first.is_visible()
+    # printed: one line per finding (the arithmetic is in the action list), every action row
+    assert page.locator("tbody.finding .row").first.is_visible()
+    assert not page.locator("tbody.finding .message").first.is_visible()
     assert not page.locator("#findings .filters").is_visible()
     assert not page.locator("#action-tools").is_visible()
     breaks = page.evaluate("""() => [...document.querySelectorAll('main > section')].map(s =>
         getComputedStyle(s).breakBefore)""")
-    assert breaks == ["auto", "page", "page", "page", "page", "page"]
+    assert breaks == ["auto", "auto", "page", "page", "auto", "auto", "auto"]
     overflow = page.evaluate("""() => [...document.querySelectorAll('table')].filter(t =>
         t.getBoundingClientRect().right > document.documentElement.clientWidth + 1).length""")
     assert overflow == 0

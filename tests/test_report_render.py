@@ -190,9 +190,10 @@ def _data_values(html: str) -> dict[str, tuple[str, str]]:
 
 
 def test_summary_totals_equal_summary_json_in_both_languages(pages):
-    for lang, money in (("en", {"under_billed_eur": "€192.50", "over_billed_eur": "-€184.50",
+    # amounts without a sign: the label says the direction ("Over-billed", "Balance: under-billed")
+    for lang, money in (("en", {"under_billed_eur": "€192.50", "over_billed_eur": "€184.50",
                                "net_eur": "€8.00", "waived_eur": "€70.00"}),
-                        ("de", {"under_billed_eur": f"192,50{NBSP}€", "over_billed_eur": f"-184,50{NBSP}€",
+                        ("de", {"under_billed_eur": f"192,50{NBSP}€", "over_billed_eur": f"184,50{NBSP}€",
                                "net_eur": f"8,00{NBSP}€", "waived_eur": f"70,00{NBSP}€"})):
         run, html = pages[lang]
         summary = json.loads((run / "summary.json").read_text())
@@ -218,7 +219,7 @@ def test_language_defaults_to_the_policy_setting(tmp_path, monkeypatch):
 def test_sections_come_in_order_with_semantic_tables(pages):
     _, html = pages["en"]
     ids = [a["id"] for t, a in Page(html).tags if t == "section"]
-    assert ids == ["summary", "charts", "actions", "findings", "quality", "appendix"]
+    assert ids == ["summary", "charts", "actions", "findings", "quality", "appendix", "proof"]
     assert html.index('class="report-header"') < html.index('id="summary"')
     tags = [t for t, _ in Page(html).tags]
     assert tags.count("thead") >= 10 and 'scope="col"' in html and 'scope="row"' in html

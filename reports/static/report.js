@@ -228,9 +228,10 @@
     }
     function render() {
       var list = order(visible());
-      var pages = Math.max(1, Math.ceil(list.length / PAGE));
-      state.page = Math.min(Math.max(state.page, 0), pages - 1);
-      var shown = list.slice(state.page * PAGE, (state.page + 1) * PAGE);
+      var size = state.all ? Math.max(list.length, 1) : PAGE;
+      var pages = Math.max(1, Math.ceil(list.length / size));
+      state.page = state.all ? 0 : Math.min(Math.max(state.page, 0), pages - 1);
+      var shown = list.slice(state.page * size, (state.page + 1) * size);
       var members = {};
       list.forEach(function (r) { var g = groupOf(r); if (g) { (members[g[0]] = members[g[0]] || []).push(r); } });
       var frag = document.createDocumentFragment(), last = null;
@@ -286,7 +287,10 @@
     window.addEventListener("hashchange", goToHash);
     render();
     if (window.location.hash) { goToHash(); }
-    window.reportActions = { render: render, rows: rows };
+    window.reportActions = {
+      render: render, rows: rows,
+      printing: function (on) { state.all = on; render(); }
+    };
   }
 
   function setupDownloads() {
@@ -306,19 +310,21 @@
     });
   }
 
-  /* Printing shows every explanation: open all <details>, close them again afterwards. */
+  /* Printing shows the whole action list (every row that passes the filters, no pages). */
   function setupPrint() {
-    var opened = [];
-    window.addEventListener("beforeprint", function () {
-      document.querySelectorAll("details:not([open])").forEach(function (d) {
-        d.open = true;
-        opened.push(d);
-      });
-    });
-    window.addEventListener("afterprint", function () {
-      opened.forEach(function (d) { d.open = false; });
-      opened = [];
-    });
+    function all(on) {
+      if (window.reportActions) { window.reportActions.printing(on); }
+      if (window.Plotly) {  // charts take the paper's width (and the screen's again after)
+        document.querySelectorAll(".js-plotly-plot").forEach(function (p) { window.Plotly.Plots.resize(p); });
+      }
+    }
+    window.addEventListener("beforeprint", function () { all(true); });
+    window.addEventListener("afterprint", function () { all(false); });
+    if (window.matchMedia) {
+      var mq = window.matchMedia("print");
+      var onChange = function (e) { all(e.matches); };
+      if (mq.addEventListener) { mq.addEventListener("change", onChange); } else if (mq.addListener) { mq.addListener(onChange); }
+    }
   }
 
   setupFindings();

@@ -304,11 +304,11 @@ def _agents(fmt: Formatter, classes: pl.DataFrame) -> Chart:
     )
     figure, bars = None, 0
     if per:
-        layout = _layout(fmt, height=380, horizontal=False, barmode="group",
+        # horizontal: agent names are read level, never rotated into each other
+        layout = _layout(fmt, height=90 + 30 * len(per), horizontal=True, barmode="group",
                          value_title=fmt.t("axis.percent"))
-        layout["yaxis"]["rangemode"] = "tozero"
         figure, bars = _figure(
-            [_bar(fmt.t("col.rate"), cats, pct, labels, colour=VERMILLION, horizontal=False,
+            [_bar(fmt.t("col.rate"), cats, pct, labels, colour=VERMILLION, horizontal=True,
                   position="outside", keep_zero=True)],
             layout,
         )

@@ -18,7 +18,9 @@
   function forNarrow(chart) {
     return chart.data.map(function (t) {
       var c = Object.assign({}, t);
-      if (c.type === "bar") {
+      if (c.type === "waterfall") {
+        c.textposition = "inside";
+      } else if (c.type === "bar") {
         c.textposition = c.orientation === "h" ? "inside" : "auto";
         c.insidetextanchor = "middle";
         c.textangle = 0;
@@ -41,6 +43,8 @@
       if (!horizontal) { layout[axis].tickangle = -45; }
     }
     if (horizontal && t.type === "bar" && layout.xaxis) { delete layout.xaxis.range; }
+    var valueAxis = horizontal ? "xaxis" : "yaxis";
+    if (layout[valueAxis]) { layout[valueAxis].nticks = 4; }
     return layout;
   }
 
@@ -270,8 +274,9 @@
     });
     function goToHash() {
       var id = decodeURIComponent(window.location.hash.slice(1));
-      var target = document.getElementById(id);
-      if (!target || rows.indexOf(target) < 0) { return; }
+      var target = null;  // rows of other pages are not in the document: look them up here
+      rows.forEach(function (r) { if (r.id === id) { target = r; } });
+      if (!target) { return; }
       var list = order(visible());
       if (list.indexOf(target) < 0) {
         search.value = "";
@@ -331,5 +336,8 @@
   setupActions();
   setupDownloads();
   setupPrint();
-  drawCharts();
+  // The tables work now; plotly.js comes after this script (so a 5 MB library does not keep the
+  // tables waiting) and the charts are drawn once it has loaded.
+  window.reportReadyAt = performance.now();
+  if (document.readyState === "complete") { drawCharts(); } else { window.addEventListener("load", drawCharts); }
 }());

@@ -84,6 +84,7 @@ def test_german_report_of_the_sample_has_no_english(sample_run):
     html, actions = render_html(sample_run, lang="de", plotly="cdn")
     assert leftovers(html) == []
     texts = visible_texts(html)
+    assert not [t for t in texts if re.search(r"\bNone\b|\bnan\b|NULL", t)]  # empty is "–"
     assert any("Zeiteinträge" in t and "Einheiten × 17,50\xa0€" in t for t in texts)
     assert "explanation_de" in actions.splitlines()[0]
 

@@ -143,6 +143,7 @@ def run(policy: Path, data: Path, out: Path, period: str | None, fail_on: str, g
     check_fail_on(fail_on)
     if previous is not None:  # before any work: a bad --previous is found now, not after the audit
         open_output_set(previous)
+    report_path: Path | None = None
     # Everything is written into a staging directory inside --out and committed as one set.
     with OutputTransaction(out, command="run", wait=wait, need_bytes=_data_bytes(data)) as tx:
         result = run_audit(policy, data, None, period=period, fail_on=fail_on, gx=gx,
@@ -158,13 +159,13 @@ def run(policy: Path, data: Path, out: Path, period: str | None, fail_on: str, g
         if report:
             from reports import render_report
 
-            progress("rendering report.html")
-            render_report(tx.path, lang=lang, previous=previous)
-    _print_run_summary(summary, out, report)
+            progress("rendering the report")
+            report_path = out / render_report(tx.path, lang=lang, previous=previous).name
+    _print_run_summary(summary, out, report_path)
     sys.exit(exit_code)
 
 
-def _print_run_summary(summary: dict, out: Path, report: bool) -> None:
+def _print_run_summary(summary: dict, out: Path, report: Path | None) -> None:
     for warning in summary.get("warnings", []):  # even with -q: they are about the result
         click.echo(terminal_safe(f"warning: {warning}"), err=True)
     money = summary["money"]
@@ -182,8 +183,8 @@ def _print_run_summary(summary: dict, out: Path, report: bool) -> None:
     from audit.outputset import show_path
 
     click.echo(f"outputs: {show_path(out.resolve())}")
-    if report:
-        click.echo(f"report:  {show_path((out / 'report.html').resolve())}")
+    if report is not None:
+        click.echo(f"report:  {show_path(report.resolve())}")
 
 
 @cli.command()
@@ -214,20 +215,36 @@ def explain(ticket: str, month: str | None, policy: Path, data: Path, follow_sym
               help="Findings listed in the page (the rest are in findings.csv).")
 @click.option("--wait", type=click.FloatRange(0), default=0, show_default=True, metavar="SECONDS",
               help=WAIT_HELP)
+@click.option("--output", "output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the report to this file, outside the output set (default: report.html "
+                   "in the policy's language, report.<lang>.html in another one, in the --from "
+                   "directory, committed with the set).")
 def report(out: Path, lang: str | None, previous: Path | None, cdn: bool, top_n: int,
-           wait: float) -> None:
-    """Re-render report.html from a run's saved outputs (no re-audit)."""
+           wait: float, output: Path | None) -> None:
+    """Re-render the report from a run's saved outputs (no re-audit)."""
     from audit.outputset import REPORT_FILES, OutputTransaction, open_output_set, show_path
     from reports import render_report
+    from reports.load import read_summary
+    from reports.render import report_filename
 
     open_output_set(out, missing_ok=REPORT_FILES)  # refuse an incomplete set before any work
     if previous is not None:
         open_output_set(previous)
+    plotly = "cdn" if cdn else "inline"
+    if output is not None:  # a file of its own, outside the set (written atomically)
+        existed = output.exists()
+        path = render_report(out, lang=lang, previous=previous, plotly=plotly, top_n=top_n,
+                             write_actions=False, output=output)
+        click.echo(f"report: {show_path(path)}" + (" (replaced the earlier file)" if existed else ""))
+        return
+    name = report_filename(lang, (read_summary(out).get("policy") or {}).get("language"))
+    existed = (out / name).exists()
     with OutputTransaction(out, command="report", wait=wait) as tx:
         tx.link_from(open_output_set(out, missing_ok=REPORT_FILES))
-        render_report(tx.path, lang=lang, previous=previous, plotly="cdn" if cdn else "inline",
-                      top_n=top_n)
-    click.echo(f"report: {show_path(out / 'report.html')}")
+        render_report(tx.path, lang=lang, previous=previous, plotly=plotly, top_n=top_n,
+                      output=tx.path / name)
+    click.echo(f"report: {show_path((out / name).resolve())}"
+               + (" (replaced the earlier file)" if existed else ""))
 
 
 @cli.command()

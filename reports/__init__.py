@@ -15,12 +15,13 @@ __all__ = ["render_report"]
 
 def render_report(out_dir: Path, *, lang: str | None = None, previous: Path | None = None,
                   plotly: Literal["inline", "cdn"] = "inline", top_n: int = 500,
-                  write_actions: bool = True) -> Path:
-    """Write ``out_dir/report.html`` (and ``actions.csv``); see :func:`reports.render.render_report`.
+                  write_actions: bool = True, output: Path | None = None) -> Path:
+    """Write the report (``out_dir/report.html``, ``report.<lang>.html`` in a language other than
+    the policy's, or ``output``) and ``actions.csv``; see :func:`reports.render.render_report`.
 
     Imported lazily so that ``import reports`` (e.g. by the CLI for ``--help``) stays cheap.
     """
     from reports.render import render_report as _render
 
     return _render(out_dir, lang=lang, previous=previous, plotly=plotly, top_n=top_n,
-                   write_actions=write_actions)
+                   write_actions=write_actions, output=output)

@@ -16,23 +16,29 @@ shows the biggest customers first and may stop after ``limit`` rows. The CSV is 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 import polars as pl
 
 from audit.outputs import csv_text
+from audit.texts import column
 
 CSV_COLUMNS = (
-    "customer_id", "customer_name", "ticket_id", "month", "action", "policy_tier",
+    "customer_id", "customer_name", "ticket_id", "month", "action", "agent", "policy_tier",
     "recorded_tier", "expected_units", "expected_eur", "billed_units", "billed_eur", "delta_eur",
     "invoice_ids", "waiver_ids", "explanation",
 )
 ZERO = Decimal("0.00")
 
 
-def action_rows(reconciliation: pl.DataFrame, findings: pl.DataFrame) -> pl.DataFrame:
-    """Ticket-months billing must act on, with their action, sorted by customer, ticket, month."""
+def action_rows(reconciliation: pl.DataFrame, findings: pl.DataFrame,
+                lang: str = "en", classifications: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Ticket-months billing must act on, with their action, sorted by customer, ticket, month.
+
+    Besides the English ``explanation`` each row keeps the run's further text languages
+    (``explanation_de`` …) and ``text``: the explanation in ``lang`` (English when the run has
+    no text in that language)."""
     money = findings.filter(pl.col("delta_eur").is_not_null() & (pl.col("delta_eur") != 0))
     waivers = pl.col("waiver_id").drop_nulls().unique().sort().str.join(",")
     per_tm = money.group_by("ticket_id", "month").agg(
@@ -47,11 +53,20 @@ def action_rows(reconciliation: pl.DataFrame, findings: pl.DataFrame) -> pl.Data
         .when(delta > 0).then(pl.lit("invoice"))
         .otherwise(pl.lit("credit"))
     )
+    extra = [c for c in reconciliation.columns if c.startswith("explanation_")]
+    # who should act: the agent with the most time on the ticket (classifications.parquet)
+    if classifications is not None and "agent" in classifications.columns:
+        agents = classifications.select("ticket_id", "month", "agent").unique(["ticket_id", "month"])
+        reconciliation = reconciliation.join(agents, on=["ticket_id", "month"], how="left")
+    else:
+        reconciliation = reconciliation.with_columns(pl.lit(None, pl.String).alias("agent"))
+    own = column("explanation", lang)
+    text = pl.col(own if own in reconciliation.columns else "explanation")
     return (
         reconciliation.filter(delta.is_null() | (delta != 0))
         .join(per_tm, on=["ticket_id", "month"], how="left")
-        .with_columns(action.alias("action"))
-        .select(CSV_COLUMNS)
+        .with_columns(action.alias("action"), text.alias("text"))
+        .select(*CSV_COLUMNS, *extra, "text")
         .sort("customer_id", "ticket_id", "month")
     )
 
@@ -59,7 +74,8 @@ def action_rows(reconciliation: pl.DataFrame, findings: pl.DataFrame) -> pl.Data
 def actions_csv(actions: pl.DataFrame) -> str:
     """The action list as CSV, written like findings.csv (UTF-8, ``,``, ``\\n``, money with a
     decimal point, text cells that a spreadsheet would run as a formula prefixed with ``'``)."""
-    return csv_text(actions.select(CSV_COLUMNS))
+    extra = [c for c in actions.columns if c.startswith("explanation_")]
+    return csv_text(actions.select(*CSV_COLUMNS, *extra))
 
 
 @dataclass(frozen=True)
@@ -85,6 +101,7 @@ class ActionList:
     review: int
     total_rows: int
     shown_rows: int
+    choices: dict[str, list] = field(default_factory=dict)  # filter values of the shown rows
 
 
 def _sums(frame: pl.DataFrame | pl.LazyFrame, *by: str) -> pl.DataFrame:
@@ -147,4 +164,10 @@ def action_list(actions: pl.DataFrame, limit: int) -> ActionList:
         review=total["review"],
         total_rows=actions.height,
         shown_rows=sum(len(c.rows) for c in customers),
+        choices={
+            "action": sorted({r["action"] for c in customers for r in c.rows}),
+            "tier": sorted({r["policy_tier"] or "" for c in customers for r in c.rows}),
+            "month": sorted({r["month"] for c in customers for r in c.rows}),
+            "agent": sorted({r["agent"] for c in customers for r in c.rows if r.get("agent")}),
+        },
     )

@@ -18,6 +18,7 @@ from typing import Any
 
 import polars as pl
 
+from audit.texts import localized
 from reports.i18n import Formatter
 from reports.load import RunOutputs
 
@@ -40,7 +41,7 @@ def _rules(run: RunOutputs, fmt: Formatter, tier_names: dict[str, str]) -> list[
     return [
         {"order": i, "id": r["id"], "clause": r.get("clause") or "–",
          "tier": tier_names.get(r.get("tier", ""), r.get("tier", "")), "when": r.get("when", ""),
-         "description": r.get("description", ""), "where": _where(r),
+         "description": localized(r.get("description"), fmt.lang), "where": _where(r),
          "tickets": decided.get(r["id"], 0) if run.classifications is not None else None}
         for i, r in enumerate(run.policy.get("rules") or [], start=1)
     ]
@@ -57,7 +58,7 @@ def _signals(run: RunOutputs, fmt: Formatter) -> list[dict[str, Any]]:
     return [
         {"id": s["id"], "kind": fmt.label("kind", s.get("kind")),
          "severity": fmt.label("severity", s.get("severity")), "when": s.get("when", ""),
-         "description": s.get("description", ""), "where": _where(s),
+         "description": localized(s.get("description"), fmt.lang), "where": _where(s),
          "findings": raised.get(s["id"], 0)}
         for s in run.policy.get("signals") or []
     ]
@@ -105,7 +106,8 @@ def appendix_view(run: RunOutputs, fmt: Formatter,
     return {
         "meta": meta,
         "tiers": [{"id": t["id"], "label": tier_names.get(t["id"], t["id"]),
-                   "billable": bool(t.get("billable")), "description": t.get("description", "")}
+                   "billable": bool(t.get("billable")),
+                   "description": localized(t.get("description"), fmt.lang)}
                   for t in run.policy.get("tiers") or []],
         "billing": {
             "unit_minutes": billing.get("unit_minutes"),

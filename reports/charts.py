@@ -94,7 +94,8 @@ def _layout(fmt: Formatter, *, height: int, horizontal: bool, barmode: str, valu
 
 def _bar(name: str, categories: list[str], values: list[Decimal | None], labels: list[str], *,
          colour: str, pattern: str = "", horizontal: bool, position: str = "auto",
-         keep_zero: bool = False) -> dict:
+         keep_zero: bool = False, hover: list[str] | None = None) -> dict:
+    """One bar trace; ``hover``: the categories' full names (the axis may show them shortened)."""
     lengths = [_num(v, keep_zero) for v in values]
     trace: dict[str, Any] = {
         "type": "bar",
@@ -105,7 +106,8 @@ def _bar(name: str, categories: list[str], values: list[Decimal | None], labels:
         "text": [lab if n is not None else "" for lab, n in zip(labels, lengths, strict=True)],
         "textposition": position,
         "cliponaxis": False,
-        "hovertemplate": "%{" + ("y" if horizontal else "x") + "}: %{text}<extra>" + name + "</extra>",
+        "customdata": hover or categories,
+        "hovertemplate": "%{customdata}: %{text}<extra>" + name + "</extra>",
         "marker": {"color": colour, "line": {"color": "#1a1a1a", "width": 0.6},
                    "pattern": {"shape": pattern, "fillmode": "overlay",
                                "fgcolor": "rgba(0,0,0,0.55)", "solidity": 0.18}},
@@ -169,14 +171,15 @@ def _money_by_kind(fmt: Formatter, findings: pl.DataFrame) -> Chart:
 
 
 def _money_bars(fmt: Formatter, cats: list[str],
-                series: list[tuple[str, list[Decimal | None], str, str]]) -> tuple[dict | None, int]:
+                series: list[tuple[str, list[Decimal | None], str, str]],
+                hover: list[str] | None = None) -> tuple[dict | None, int]:
     """A horizontal money chart, one row of bars per category, EUR on the x axis, each bar
     labelled with its amount: ``series`` is (name, values, colour, pattern) per trace.
     ``(None, 0)`` when there is no category."""
     if not cats:
         return None, 0
     traces = [_bar(name, cats, values, [fmt.money(v) for v in values], colour=colour,
-                   pattern=pattern, horizontal=True, position="outside")
+                   pattern=pattern, horizontal=True, position="outside", hover=hover)
               for name, values, colour, pattern in series]
     return _figure(traces, _layout(fmt, height=110 + 44 * len(cats), horizontal=True,
                                    barmode="relative",
@@ -198,7 +201,8 @@ def _top_customers(fmt: Formatter, recon: pl.DataFrame) -> Chart:
         .head(TOP_CUSTOMERS)
         .to_dicts()
     )
-    cats = [plotly_text(f"{r['customer_name']} ({r['customer_id']})") for r in per]
+    cats = [plotly_text(f"{r['customer_name']} ({r['customer_id']})", 30) for r in per]
+    full = [plotly_text(f"{r['customer_name']} ({r['customer_id']})", 200) for r in per]
     under = [r["under"] for r in per]
     over = [r["over"] for r in per]
     table = ChartTable(
@@ -209,7 +213,8 @@ def _top_customers(fmt: Formatter, recon: pl.DataFrame) -> Chart:
         [False, True, True, True],
     )
     figure, bars = _money_bars(fmt, cats, [(fmt.t("money.under"), under, BLUE, ""),
-                                           (fmt.t("money.over"), over, VERMILLION, "x")])
+                                           (fmt.t("money.over"), over, VERMILLION, "x")],
+                               hover=full)
     return Chart("chart-top-customers", fmt.t("chart.customers.title", n=TOP_CUSTOMERS),
                  fmt.t("chart.customers.caption"), figure, table, bars, wide=True)
 
@@ -299,11 +304,11 @@ def _agents(fmt: Formatter, classes: pl.DataFrame) -> Chart:
     )
     figure, bars = None, 0
     if per:
-        layout = _layout(fmt, height=380, horizontal=False, barmode="group",
+        # horizontal: agent names are read level, never rotated into each other
+        layout = _layout(fmt, height=90 + 30 * len(per), horizontal=True, barmode="group",
                          value_title=fmt.t("axis.percent"))
-        layout["yaxis"]["rangemode"] = "tozero"
         figure, bars = _figure(
-            [_bar(fmt.t("col.rate"), cats, pct, labels, colour=VERMILLION, horizontal=False,
+            [_bar(fmt.t("col.rate"), cats, pct, labels, colour=VERMILLION, horizontal=True,
                   position="outside", keep_zero=True)],
             layout,
         )

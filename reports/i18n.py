@@ -65,6 +65,9 @@ class Formatter:
         text = self._messages[key]
         return text.format(**params) if params else text
 
+    def has(self, key: str) -> bool:
+        return key in self._messages
+
     def label(self, group: str, value: str | None) -> str:
         """A translated vocabulary word (finding kind, severity, status), else the raw value.
 

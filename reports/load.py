@@ -10,13 +10,14 @@ that names the file (and line:column for JSON) and says what to do.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from audit.errors import DataError, Diagnostic, Location
+from audit.texts import column
 
 RERUN = "re-run `support-audit run --out DIR` to write it again"
 
@@ -172,3 +173,15 @@ def load_outputs(out_dir: Path) -> RunOutputs:
         gx=gx,
         contract_checks=checks,
     )
+
+
+def localize(run: RunOutputs, lang: str) -> RunOutputs:
+    """``run`` with a ``text`` column on the findings: the message in ``lang`` (``message_de`` …,
+    docs/outputs.md), or the English ``message`` when the run has no text in that language
+    (an older run, or a finding kind without wording in that language)."""
+    own = column("message", lang)
+    f = run.findings
+    text = pl.col(own) if own in f.columns else pl.col("message")
+    if own in f.columns and own != "message":
+        text = pl.coalesce(pl.col(own), pl.col("message"))
+    return replace(run, findings=f.with_columns(text.alias("text")))

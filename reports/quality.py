@@ -18,6 +18,7 @@ from typing import Any
 import polars as pl
 
 from audit.contract import TABLES
+from reports.i18n import Formatter
 from reports.load import RunOutputs
 
 # Our referential clause runs in GX as ``..._to_be_in_set`` (audit/contract.py).
@@ -84,7 +85,38 @@ def _gx_rows(result: dict[str, Any], checks: list[dict[str, Any]]) -> list[dict[
     return rows
 
 
-def quality_view(run: RunOutputs, sample: int = 50) -> dict[str, Any]:
+def _reason(fmt: Formatter | None, problem: dict[str, Any]) -> str:
+    """A quarantine reason in the report's language: a template per expectation over the
+    column and value (English: the reason as ingest wrote it, with every detail)."""
+    key = f"qreason.{problem.get('expectation')}"
+    if fmt is None or fmt.lang == "en" or not fmt.has(key):
+        return str(problem.get("reason") or "–")
+    return fmt.t(key, column=problem.get("column") or "–", value=problem.get("value") or "–")
+
+
+def _records(q: pl.DataFrame, sample: int, fmt: Formatter | None) -> list[dict[str, Any]]:
+    """The first ``sample`` quarantined records (a record failing two checks is one record with
+    two problems, as summary.json counts it)."""
+    out: list[dict[str, Any]] = []
+    index: dict[tuple, dict[str, Any]] = {}
+    for r in q.iter_rows(named=True):
+        key = (r["table"], r["source_file"], r["line"])
+        rec = index.get(key)
+        if rec is None:
+            if len(out) >= sample:
+                continue
+            rec = index[key] = {"table": r["table"], "source_file": r["source_file"],
+                                "line": r["line"], "problems": []}
+            out.append(rec)
+        rec["problems"].append({
+            "column": r["column"] or "–", "value": "–" if r["value"] is None else r["value"],
+            "expectation": r["expectation"] or "–", "reason": _reason(fmt, r),
+            "check": fmt.label("expectation", r["expectation"]) if fmt else r["expectation"],
+        })
+    return out
+
+
+def quality_view(run: RunOutputs, sample: int = 50, fmt: Formatter | None = None) -> dict[str, Any]:
     rows = []
     for name, counts in sorted((run.summary.get("rows") or {}).items(),
                                key=lambda kv: _table_order(kv[0])):
@@ -113,7 +145,9 @@ def quality_view(run: RunOutputs, sample: int = 50) -> dict[str, Any]:
             pl.col("table").replace_strict(order, default=len(order), return_dtype=pl.Int64)
             .alias("_order")
         ).sort("_order", "table", "source_file", "line", "column", nulls_last=True)
-        quarantine = {"rows": q.head(sample).drop("_order").to_dicts(), "total": q.height}
+        records = q.select("table", "source_file", "line").unique().height
+        quarantine = {"records": _records(q.drop("_order"), sample, fmt), "total": records,
+                      "problems": q.height}
     return {"rows": rows, "tables": tables, "quarantine": quarantine,
             "has_gx": bool(run.gx or run.contract_checks),
             "warnings": [str(w) for w in run.summary.get("warnings") or []]}

@@ -36,10 +36,11 @@ from audit.outputs import atomic_write_text
 from audit.policy.model import SEVERITY_ORDER
 from reports.actions import action_list, action_rows, actions_csv
 from reports.appendix import appendix_view
+from reports.bridge import bridge, bridge_figure, bridge_rows, tiles
 from reports.charts import build_charts
 from reports.findings import top_findings
 from reports.i18n import LANGUAGES, Formatter
-from reports.load import RunOutputs, load_outputs, read_summary
+from reports.load import RunOutputs, load_outputs, localize, read_summary
 from reports.quality import quality_view
 from reports.summary import header_view, summary_view
 
@@ -47,6 +48,7 @@ HERE = Path(__file__).parent  # templates, static assets (package data, see pypr
 PlotlyMode = Literal["inline", "cdn"]
 PLOTLY_CONFIG = {"displayModeBar": False, "responsive": True, "displaylogo": False}
 QUARANTINE_SAMPLE = 50
+DOWNLOAD_LIMIT = 1_000_000
 
 
 def generated_at(environ: Mapping[str, str] = os.environ) -> dt.datetime:
@@ -122,9 +124,21 @@ def _plotly_cdn() -> tuple[str, str]:
     return url, "sha384-" + base64.b64encode(digest).decode("ascii")
 
 
+def css_string(text: str) -> Markup:
+    """``text`` as a quoted CSS string (for the printed footer): quotes, backslashes, line ends
+    and ``<`` escaped, so no data can end the string or the ``<style>`` element."""
+    out = []
+    for ch in str(text):
+        if ch in '\\"<>&' or ord(ch) < 32:
+            out.append(f"\\{ord(ch):X} ")
+        else:
+            out.append(ch)
+    return Markup('"' + "".join(out) + '"')
+
+
 @cache
 def _environment() -> Environment:
-    return Environment(
+    env = Environment(
         loader=FileSystemLoader(HERE / "templates"),
         autoescape=True,
         undefined=StrictUndefined,
@@ -132,6 +146,8 @@ def _environment() -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+    env.filters["css_string"] = css_string
+    return env
 
 
 def _validate(lang: str | None, plotly: str, top_n: int) -> None:
@@ -144,8 +160,15 @@ def _validate(lang: str | None, plotly: str, top_n: int) -> None:
 
 
 def _context(run: RunOutputs, fmt: Formatter, previous: dict[str, Any] | None, top_n: int,
-             when: dt.datetime, actions: pl.DataFrame) -> dict[str, Any]:
+             when: dt.datetime, actions: pl.DataFrame,
+             downloads: dict[str, str] | None = None) -> dict[str, Any]:
     tiers = run.tiers(fmt.lang)
+    action_view = action_list(actions, limit=top_n)
+    names = dict(tiers)
+    action_view.choices["tier"] = [
+        (tid, names.get(tid, tid) if tid else fmt.t("tier.unclassified"))
+        for tid in action_view.choices.get("tier", [])]
+    steps = bridge(run.findings, run.reconciliation, fmt)
     charts = build_charts(fmt, run.findings, run.reconciliation, run.classifications,
                           run.months, tiers)
     return {
@@ -155,18 +178,36 @@ def _context(run: RunOutputs, fmt: Formatter, previous: dict[str, Any] | None, t
         "header": header_view(run, fmt, when, previous),
         "summary": summary_view(run, fmt, tiers, previous),
         "charts": charts,
-        "actions": action_list(actions, limit=top_n),
+        "actions": action_view,
+        "money": {"tiles": tiles(action_view, fmt), "bridge": bridge_rows(steps, fmt)},
         "findings": top_findings(run.findings, top_n),
-        "quality": quality_view(run, QUARANTINE_SAMPLE),
+        "quality": quality_view(run, QUARANTINE_SAMPLE, fmt),
         "appendix": appendix_view(run, fmt, tiers),
         "tier_names": dict(tiers),
+        "downloads": bool(downloads),
         "severity_rank": SEVERITY_ORDER,
         "page_data": {
-            "charts": [{"id": c.id, **c.figure} for c in charts if c.figure],
+            "charts": [{"id": "chart-bridge", **bridge_figure(steps, fmt)}]
+            + [{"id": c.id, **c.figure} for c in charts if c.figure],
             "config": PLOTLY_CONFIG,
-            "text": {"shown": fmt.t("findings.shown_js")},
+            "text": {"shown": fmt.t("findings.shown_js"), "rows": fmt.t("actions.rows_js"),
+                     "page": fmt.t("actions.page_js"), "subtotal": fmt.t("actions.subtotal_js"),
+                     "no_agent": fmt.t("actions.no_agent")},
+            "currency": fmt.currency,
+            "downloads": downloads,
         },
     }
+
+
+def _downloads(out_dir: Path, actions_text: str) -> dict[str, str]:
+    """The CSV files a reader can download from inside the offline page (exact file bytes as
+    text), each only while it is at most :data:`DOWNLOAD_LIMIT` characters (the page stays
+    small; a bigger run links the files beside the report instead)."""
+    files = {"actions": actions_text}
+    findings = out_dir / "findings.csv"
+    if findings.is_file() and findings.stat().st_size <= DOWNLOAD_LIMIT:
+        files["findings"] = findings.read_text(encoding="utf-8")
+    return {k: v for k, v in files.items() if len(v) <= DOWNLOAD_LIMIT}
 
 
 def render_html(out_dir: Path, *, lang: str | None = None, previous: Path | None = None,
@@ -178,8 +219,11 @@ def render_html(out_dir: Path, *, lang: str | None = None, previous: Path | None
     prev = read_summary(previous) if previous is not None else None
     policy = run.summary.get("policy") or {}
     fmt = Formatter(lang or policy.get("language") or "en", currency=policy.get("currency") or "EUR")
-    actions = action_rows(run.reconciliation, run.findings)
-    ctx = _context(run, fmt, prev, top_n, when or generated_at(), actions)
+    run = localize(run, fmt.lang)
+    actions = action_rows(run.reconciliation, run.findings, fmt.lang, run.classifications)
+    actions_text = actions_csv(actions)
+    downloads = _downloads(out_dir, actions_text)
+    ctx = _context(run, fmt, prev, top_n, when or generated_at(), actions, downloads)
 
     page_js = _static("report.js")
     if plotly == "inline":
@@ -197,14 +241,24 @@ def render_html(out_dir: Path, *, lang: str | None = None, previous: Path | None
         plotly_cdn=cdn,
         data_json=json_for_script(ctx["page_data"]),
     )
-    return html, actions_csv(actions)
+    return html, actions_text
+
+
+def report_filename(lang: str | None, policy_language: str | None) -> str:
+    """``report.html`` in the policy's language (the default), ``report.<lang>.html`` in any
+    other, so that rendering a second language never replaces the first."""
+    if lang is None or lang == (policy_language or lang):
+        return "report.html"
+    return f"report.{lang}.html"
 
 
 def render_report(out_dir: Path, *, lang: str | None = None, previous: Path | None = None,
                   plotly: PlotlyMode = "inline", top_n: int = 500,
-                  write_actions: bool = True) -> Path:
-    """Write ``out_dir/report.html`` (and ``out_dir/actions.csv``); return the report's path.
+                  write_actions: bool = True, output: Path | None = None) -> Path:
+    """Write the report (and ``out_dir/actions.csv``); return the report's absolute path.
 
+    The report goes to ``output`` when given, else ``out_dir/report.html`` in the policy's
+    language and ``out_dir/report.<lang>.html`` in another one (:func:`report_filename`).
     ``lang``: ``de`` or ``en``; None takes the policy's ``settings.language`` (summary.json).
     ``previous``: an earlier run's output directory, for the change of each summary figure.
     ``plotly``: ``inline`` embeds plotly.js (offline, ~4.8 MB); ``cdn`` links it from
@@ -215,6 +269,9 @@ def render_report(out_dir: Path, *, lang: str | None = None, previous: Path | No
     out_dir = Path(out_dir)
     html, csv_text = render_html(out_dir, lang=lang, previous=previous, plotly=plotly,
                                  top_n=top_n)
+    if output is None:
+        policy = read_summary(out_dir).get("policy") or {}
+        output = out_dir / report_filename(lang, policy.get("language"))
     if write_actions:
         atomic_write_text(out_dir / "actions.csv", csv_text)
-    return atomic_write_text(out_dir / "report.html", html)
+    return atomic_write_text(Path(output), html).resolve()

@@ -73,9 +73,11 @@ def _dig(data: dict[str, Any] | None, *path: str) -> Any:
 
 
 def _figure(fmt: Formatter, key: str, label: str, now: Any, before: Any, money: bool,
-            compare: bool, decimals: int | None = None) -> Figure:
+            compare: bool, decimals: int | None = None, absolute: bool = False) -> Figure:
+    """``absolute``: show the amount without its sign (the label says the direction)."""
     value = Decimal(str(now)) if now is not None else Decimal(0)
-    show = fmt.money if money else (lambda v: fmt.number(v, decimals))
+    show = ((lambda v: fmt.money(abs(v))) if absolute else fmt.money) if money else (
+        lambda v: fmt.number(v, decimals))
     signed = fmt.signed_money if money else (lambda v: fmt.signed_number(v, decimals))
     raw = f"{value:.2f}" if money else str(value)
     if not compare:
@@ -87,9 +89,13 @@ def _figure(fmt: Formatter, key: str, label: str, now: Any, before: Any, money: 
 def summary_view(run: RunOutputs, fmt: Formatter, tiers: list[tuple[str, str]],
                  previous: dict[str, Any] | None) -> dict[str, Any]:
     s, p, cmp = run.summary, previous, previous is not None
+    net = Decimal(str(_dig(s, "money", "net_eur") or 0))
+    labels = {k: fmt.t(f"summary.{k}") for k in MONEY_KEYS}
+    labels["net_eur"] = fmt.t("summary.net_under" if net > 0 else "summary.net_over" if net < 0
+                              else "summary.net_eur")
     money = [
-        _figure(fmt, k, fmt.t(f"summary.{k}"), _dig(s, "money", k), _dig(p, "money", k),
-                money=True, compare=cmp)
+        _figure(fmt, k, labels[k], _dig(s, "money", k), _dig(p, "money", k),
+                money=True, compare=cmp, absolute=k in ("over_billed_eur", "net_eur"))
         for k in MONEY_KEYS
     ]
     counted = _dig(s, "tickets", "by_policy_tier") or {}

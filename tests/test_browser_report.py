@@ -25,7 +25,8 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 # Bars with a length per chart in the fixture run (zero-length bars only carry a label).
 EXPECTED_BARS = {"chart-money-by-kind": 8, "chart-top-customers": 9, "chart-tier-mix": 7,
-                 "chart-units": 6, "chart-agents": 2}
+                 "chart-units": 6, "chart-agents": 2,
+                 "chart-bridge": 10}  # expected, 8 steps (kinds, waived, review), billed
 ALL_DRAWN = "[...document.querySelectorAll('.plot')].every(p => p.querySelector('svg.main-svg'))"
 
 
@@ -59,7 +60,7 @@ def runs(tmp_path_factory):
         for name, kw in (("en", {"lang": "en"}), ("de", {"lang": "de"}),
                          ("cdn", {"lang": "en", "plotly": "cdn"})):
             run = make_fixture(tmp_path_factory.mktemp(name))
-            render_report(run, **kw)
+            render_report(run, output=run / "report.html", **kw)
             out[name] = run
     return out
 
@@ -145,7 +146,8 @@ def test_every_chart_draws_its_bars(shown):
     labels = r.page.locator("#chart-money-by-kind").inner_text()
     assert "€70.00" in labels and "-€4.50" in labels
     # Customer names reach the SVG as text: markup shows, nothing runs.
-    assert XSS_SCRIPT + " (K-10002)" in r.page.locator("#chart-top-customers").inner_text()
+    # (shortened on the axis; the full name is the hover text)
+    assert XSS_SCRIPT + " (K-…" in r.page.locator("#chart-top-customers").inner_text()
 
 
 @pytest.mark.parametrize("lang", ["en", "de"])
@@ -154,7 +156,8 @@ def test_totals_shown_equal_summary_json(shown, lang):
     fmt = Formatter(lang)
     for key in ("under_billed_eur", "over_billed_eur", "net_eur", "waived_eur"):
         card = r.page.locator(f".cards [data-testid='{key}']")
-        assert card.inner_text() == fmt.money(Decimal(r.summary["money"][key]))
+        assert Decimal(card.get_attribute("data-value")) == Decimal(r.summary["money"][key])
+        assert card.inner_text() == fmt.money(abs(Decimal(r.summary["money"][key])))
     audited = r.page.locator("[data-testid='tickets_audited']").inner_text()
     assert audited == str(r.summary["tickets"]["audited"])
 
@@ -200,8 +203,8 @@ def test_xss_payloads_show_as_text_and_do_not_run(open_report):
     assert r.dialogs == [] and r.errors == []
     assert page.evaluate("() => document.querySelectorAll('img').length") == 0
     for cid, name in (("K-10002", XSS_SCRIPT), ("K-10003", XSS_IMG)):
-        group = page.locator(f"#actions tbody[data-customer='{cid}'] tr.group th")
-        assert group.is_visible() and group.inner_text() == f"{name} ({cid})"
+        group = page.locator(f"#actions tbody.group[data-customer='{cid}'] th")
+        assert group.is_visible() and group.inner_text().startswith(f"{name} ({cid}) — ")
     page.select_option("#filter-customer", "K-10003")
     assert page.locator("tbody.finding:visible td").nth(3).inner_text() == f"{XSS_IMG} (K-10003)"
 
@@ -229,14 +232,17 @@ def test_details_open_to_the_explanation_and_rule(open_report):
     assert "billing.yaml:3" in first.locator(".detail-facts").inner_text()
 
 
-def test_print_layout_expands_details_and_breaks_pages(open_report):
+def test_print_layout_is_compact_and_breaks_pages(open_report):
     page = open_report("en").page
     page.emulate_media(media="print")
-    assert page.locator("tbody.finding .message").first.is_visible()
-    assert not page.locator(".filters").is_visible()
+    # printed: one line per finding (the arithmetic is in the action list), every action row
+    assert page.locator("tbody.finding .row").first.is_visible()
+    assert not page.locator("tbody.finding .message").first.is_visible()
+    assert not page.locator("#findings .filters").is_visible()
+    assert not page.locator("#action-tools").is_visible()
     breaks = page.evaluate("""() => [...document.querySelectorAll('main > section')].map(s =>
         getComputedStyle(s).breakBefore)""")
-    assert breaks == ["auto", "page", "page", "page", "page", "page"]
+    assert breaks == ["auto", "auto", "page", "page", "auto", "auto", "auto"]
     overflow = page.evaluate("""() => [...document.querySelectorAll('table')].filter(t =>
         t.getBoundingClientRect().right > document.documentElement.clientWidth + 1).length""")
     assert overflow == 0

@@ -168,13 +168,20 @@ def test_report_rerenders_from_saved_outputs_in_english(capsys, sample_run, tmp_
     _, out = sample_run
     copy = tmp_path / "copy"
     shutil.copytree(out, copy)
-    (copy / "report.html").unlink()
+    german = (copy / "report.html").read_bytes()
     code, stdout, _ = run_cli(capsys, "report", "--from", str(copy), "--lang", "en")
     assert code == 0
-    html = (copy / "report.html").read_text()
+    # another language than the policy's goes beside the German report, never over it
+    html = (copy / "report.en.html").read_text()
     assert 'lang="en"' in html
     assert "Action list" in html
-    assert str(copy / "report.html") in stdout
+    assert (copy / "report.html").read_bytes() == german
+    assert f"report: {(copy / 'report.en.html').resolve()}\n" == stdout
+    code, stdout, _ = run_cli(capsys, "report", "--from", str(copy), "--lang", "en")
+    assert stdout.endswith("(replaced the earlier file)\n")
+    target = tmp_path / "elsewhere.html"
+    code, stdout, _ = run_cli(capsys, "report", "--from", str(copy), "--output", str(target))
+    assert code == 0 and 'lang="de"' in target.read_text() and str(target.resolve()) in stdout
 
 
 def test_explain_cli_shows_rules_and_arithmetic(capsys):

@@ -212,8 +212,10 @@ def test_quality_rows_balance_and_checks_pair_gx_with_duckdb(run):
     assert (ref["columns"], ref["examples"]) == ("customer_id", ["K-99999"])
     te = next(tb for tb in q["tables"] if tb["table"] == "time_entries")
     assert [c["agree"] for c in te["checks"] if c["columns"] == "ticket_id"] == [True, False]
-    assert q["quarantine"]["total"] == 5 and len(q["quarantine"]["rows"]) == 3
-    assert q["quarantine"]["rows"][0]["table"] == "tickets"  # contract order, then file and line
+    # a record failing two checks is one record (as summary.json counts), with both reasons
+    assert q["quarantine"]["problems"] == 5 and len(q["quarantine"]["records"]) == 3
+    assert q["quarantine"]["total"] == sum(r["quarantined"] for r in q["rows"])
+    assert q["quarantine"]["records"][0]["table"] == "tickets"  # contract order, then file and line
 
 
 def test_quality_with_gx_off_shows_duckdb_counts(tmp_path):

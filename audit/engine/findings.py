@@ -16,7 +16,9 @@ section), ``price_mismatch`` the price period, the other billing kinds the ``bil
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import duckdb
 
@@ -24,6 +26,7 @@ from audit.engine.classify import is_late, opened_month_sql, signal_column
 from audit.engine.policy_tables import section_loc, where
 from audit.engine.sql import lit
 from audit.policy.model import Bundle
+from audit.texts import Lang, column, localized
 
 #: Output columns of ``findings``, as in docs/outputs.md.
 FINDING_COLUMNS = (
@@ -82,7 +85,15 @@ class Kind:
     where: str
     rule: tuple[str, str, int] | None  # literal (rule_id, file, line); None: in ``columns``
     columns: dict[str, str] = field(default_factory=dict)
-    message: str = "''"
+    #: SQL of the message: a function of the text language (audit.texts), or plain English SQL
+    #: used for every language (a kind without templates falls back to its English message).
+    message: str | Callable[[Lang], str] = "''"
+
+    def message_sql(self, L: Lang) -> str:
+        """The message in ``L`` (the English SQL when the kind has no templates)."""
+        if callable(self.message):
+            return self.message(L)
+        return self.message
 
     def select(self) -> str:
         """The SELECT that raises this kind's findings (without message)."""
@@ -103,60 +114,85 @@ class Kind:
         )
 
 
-# --- message templates (SQL over the kind's source; ``r`` is recon with its texts) ---------------
-
-_TIER_MISMATCH_MESSAGE = """'recorded tier ' || tc.recorded_tier || ', policy tier ' || tc.policy_tier || ': '
-    || CASE WHEN tc.rule_condition IS NOT NULL
-            THEN 'rule ' || tc.rule_id
-                 || CASE WHEN tc.rule_clause <> '' THEN ' (' || tc.rule_clause || ')' ELSE '' END
-                 || ' matched: ' || tc.rule_condition
-            ELSE 'no rule matched, default_tier ' || tc.policy_tier || ' applies' END"""
-
-_UNCLASSIFIED_MESSAGE = (
-    "'none of the ' || {n} || ' classification rules matches (category '"
-    " || coalesce(chr(39) || tc.category || chr(39), 'NULL')"
-    " || ') and there is no default_tier: add a rule or set default_tier;"
-    " its billing is listed for review'"
-)
-
-_UNITS_MESSAGE = """r.calc || '; '
-    || CASE WHEN {dup} THEN 'on the first invoice ' || r.first_invoice || ' (and credit lines) ' ELSE '' END
-    || 'invoiced ' || audit_units({units}) || ' = ' || audit_eur({eur})
-    || CASE WHEN {dup} THEN '' ELSE ' (' || replace(r.invoice_ids, ',', ', ') || ')' END
-    || '; ' || audit_delta_words(r.expected_eur - {eur})"""
-
-_DUPLICATE_MESSAGE = """'billed on ' || r.positive_invoices || ' invoices: ' || r.per_invoice
-    || '; every invoice after ' || r.first_invoice || ' repeats the bill: '
-    || audit_delta_words(-r.dup_eur)"""
-
-_PRICE_MESSAGE = """'line ' || l.line_id || ' (' || l.invoice_id || ', '
-    || strftime(l.service_date, '%Y-%m-%d') || '): ' || audit_units(l.quantity)
-    || ' × ' || audit_eur(l.unit_price) || ' invoiced, price list ' || p.rule_id
-    || ' says ' || audit_eur(l.list_price) || ': ' || audit_units(l.quantity) || ' × '
-    || audit_eur(l.list_price - l.unit_price) || ' = ' || audit_eur({diff}) || '; '
-    || audit_delta_words({diff})"""
-
-_AMOUNT_MESSAGE = """'line ' || l.line_id || ' (' || l.invoice_id || '): '
-    || audit_units(l.quantity) || ' × ' || audit_eur(l.unit_price) || ' = '
-    || audit_eur({product}) || ', but the line amount is ' || audit_eur(l.amount)
-    || '; ' || audit_delta_words({product} - l.amount)"""
+# --- message templates: SQL over the kind's source in a text language (audit/texts) ----------
+# ``r`` is recon with its texts (``calc``/``per_invoice`` in English, ``calc_de`` … per language).
 
 
-#: What a signal saw and what is at stake (``s``: the signal's facts row).
-_SIGNAL_MESSAGE = """'; seen: ' || CASE WHEN s.work_entries = 0 THEN 'no time tracked'
-        ELSE CASE WHEN s.work_entries = 1 THEN '1 entry' ELSE s.work_entries || ' entries' END
-             || ', ' || audit_min(s.work_seconds) END
-    || CASE WHEN s.work_agents > 0 THEN ' by ' || s.work_agents || ' ' || audit_plural(s.work_agents, 'agent')
-            ELSE '' END
-    || CASE WHEN s.work_roles IS NOT NULL THEN ' (roles: ' || replace(s.work_roles, ',', ', ') || ')'
-            ELSE '' END
-    || CASE WHEN s.history_reopenings > 0 THEN ', reopened ' || s.history_reopenings || '×' ELSE '' END
-    || '; if billed as extended: ' || audit_units(s.at_stake_units)
-    || CASE WHEN s.at_stake_eur IS NULL THEN ', no price in force: amount not computed'
-            WHEN s.min_price = s.max_price THEN ' × ' || audit_eur(s.min_price) || ' = ' || audit_eur(s.at_stake_eur)
-            WHEN s.min_price IS NOT NULL THEN ' = ' || audit_eur(s.at_stake_eur) || ' (prices '
-                 || audit_eur(s.min_price) || ' to ' || audit_eur(s.max_price) || ')'
-            ELSE ' = ' || audit_eur(s.at_stake_eur) END"""
+def _tier_mismatch_message(L: Lang) -> str:
+    why = (
+        "CASE WHEN tc.rule_condition IS NOT NULL THEN "
+        + L.t("tier_mismatch.rule", rule="tc.rule_id", condition="tc.rule_condition",
+              clause="CASE WHEN tc.rule_clause <> '' THEN "
+                     + L.t("tier_mismatch.clause", clause="tc.rule_clause") + " ELSE '' END")
+        + " ELSE " + L.t("tier_mismatch.default", tier="tc.policy_tier") + " END"
+    )
+    return L.t("tier_mismatch", recorded="tc.recorded_tier", policy="tc.policy_tier", why=why)
+
+
+def _unclassified_message(L: Lang, n: int) -> str:
+    return L.t("unclassified_ticket", n=lit(n),
+               category="coalesce(chr(39) || tc.category || chr(39), 'NULL')")
+
+
+def _units_message(L: Lang, dup: str, units: str, eur: str) -> str:
+    invoices = L.t("units_mismatch.invoices", invoices="replace(r.invoice_ids, ',', ', ')")
+    first = L.t("units_mismatch.first", invoice="r.first_invoice")
+    return L.t(
+        "units_mismatch", calc=f"r.{column('calc', L.code)}",
+        first=f"CASE WHEN {dup} THEN {first} ELSE '' END", units=units, eur=eur,
+        invoices=f"CASE WHEN {dup} THEN '' ELSE {invoices} END", delta=f"r.expected_eur - {eur}",
+    )
+
+
+def _duplicate_message(L: Lang) -> str:
+    return L.t("duplicate_billing", n="r.positive_invoices",
+               per_invoice=f"r.{column('per_invoice', L.code)}", first="r.first_invoice",
+               delta="-r.dup_eur")
+
+
+def _price_message(L: Lang, diff: str) -> str:
+    return L.t("price_mismatch", line="l.line_id", invoice="l.invoice_id", date="l.service_date",
+               qty="l.quantity", price="l.unit_price", rule="p.rule_id", list="l.list_price",
+               step="l.list_price - l.unit_price", diff=diff)
+
+
+def _amount_message(L: Lang, product: str) -> str:
+    return L.t("amount_mismatch", line="l.line_id", invoice="l.invoice_id", qty="l.quantity",
+               price="l.unit_price", product=product, amount="l.amount", diff=f"{product} - l.amount")
+
+
+def _explanation(L: Lang) -> str:
+    return f"r.{column('explanation', L.code)}"
+
+
+def _signal_seen(L: Lang) -> str:
+    """What a signal saw and what is at stake (``s``: the signal's facts row)."""
+    work = (f"CASE WHEN s.work_entries = 0 THEN {L.t('signal.no_time')} "
+            f"ELSE {L.t('signal.work', n='s.work_entries', seconds='s.work_seconds')} END")
+    agents = (f"CASE WHEN s.work_agents = 1 THEN {L.t('signal.agents.one')} "
+              f"WHEN s.work_agents > 1 THEN {L.t('signal.agents.other', n='CAST(s.work_agents AS VARCHAR)')} "
+              "ELSE '' END")
+    listed = "replace(s.work_roles, ',', ', ')"
+    roles = f"CASE WHEN s.work_roles IS NOT NULL THEN {L.t('signal.roles', roles=listed)} ELSE '' END"
+    reopened = (f"CASE WHEN s.history_reopenings > 0 THEN "
+                f"{L.t('signal.reopened', n='CAST(s.history_reopenings AS VARCHAR)')} ELSE '' END")
+    stake = (f"CASE WHEN s.at_stake_eur IS NULL THEN {L.t('signal.stake.unpriced')} "
+             f"WHEN s.min_price = s.max_price THEN "
+             f"{L.t('signal.stake.one_price', price='s.min_price', eur='s.at_stake_eur')} "
+             f"WHEN s.min_price IS NOT NULL THEN "
+             f"{L.t('signal.stake.prices', eur='s.at_stake_eur', min='s.min_price', max='s.max_price')} "
+             f"ELSE {L.t('signal.stake.total', eur='s.at_stake_eur')} END")
+    return L.t("signal.seen", work=work, agents=agents, roles=roles, reopened=reopened,
+               units="s.at_stake_units", stake=stake)
+
+
+def _signal_message(signal) -> Callable[[Lang], str]:
+    def message(L: Lang) -> str:
+        text = localized(signal.description, L.code).strip()
+        description = lit(text) if text else L.t("signal.no_description", id=lit(signal.id))
+        head = L.t("signal", description=description, id=lit(signal.id), when=lit(signal.when.strip()))
+        return f"({head} || {_signal_seen(L)})"
+    return message
 
 
 def enabled_kinds(bundle: Bundle) -> list[Kind]:
@@ -181,23 +217,23 @@ def enabled_kinds(bundle: Bundle) -> list[Kind]:
             "tier_mismatch", sev, "ticket_rule", "tc.policy_tier IS NOT NULL AND tc.policy_tier <> tc.recorded_tier",
             None, dict(rule_id="pr.rule_id", policy_file="pr.policy_file", policy_line="pr.policy_line",
                        delta_eur="0"),
-            _TIER_MISMATCH_MESSAGE,
+            _tier_mismatch_message,
         ))
     if sev := on("unclassified_ticket"):
         cls = section_loc(bundle, "classification")
         kinds.append(Kind(
             "unclassified_ticket", sev, "ticket", "tc.policy_tier IS NULL", ("classification", cls.file, cls.line),
-            message=_UNCLASSIFIED_MESSAGE.format(n=lit(len(bundle.classification.rules))),
+            message=partial(_unclassified_message, n=len(bundle.classification.rules)),
         ))
     if sev := on("standard_billed"):
         kinds.append(Kind(
             "standard_billed", sev, "recon", "r.billable = false AND r.billed_eur <> 0", billing_rule,
-            money | dict(delta_eur="-r.billed_eur"), "r.explanation",
+            money | dict(delta_eur="-r.billed_eur"), _explanation,
         ))
     if sev := on("extended_unbilled"):
         kinds.append(Kind(
             "extended_unbilled", sev, "recon", "r.billable AND r.expected_units > 0 AND r.lines = 0",
-            billing_rule, money | dict(delta_eur="r.expected_eur"), "r.explanation",
+            billing_rule, money | dict(delta_eur="r.expected_eur"), _explanation,
         ))
     if sev := on("units_mismatch"):
         # With a duplicate reported, only the first invoice (plus credit lines) is compared.
@@ -209,12 +245,12 @@ def enabled_kinds(bundle: Bundle) -> list[Kind]:
             f"r.billable AND r.lines > 0 AND r.entries > 0 AND {units} <> r.expected_units", billing_rule,
             dict(expected_units="r.expected_units", billed_units=units, expected_eur="r.expected_eur",
                  billed_eur=eur, delta_eur=f"r.expected_eur - {eur}"),
-            _UNITS_MESSAGE.format(dup=dup, units=units, eur=eur),
+            partial(_units_message, dup=dup, units=units, eur=eur),
         ))
     if sev := on("billed_without_time"):
         kinds.append(Kind(
             "billed_without_time", sev, "recon", "r.billable AND r.billed_eur <> 0 AND r.entries = 0",
-            billing_rule, money | dict(delta_eur="-r.billed_eur"), "r.explanation",
+            billing_rule, money | dict(delta_eur="-r.billed_eur"), _explanation,
         ))
     if sev := on("duplicate_billing"):
         kinds.append(Kind(
@@ -222,7 +258,7 @@ def enabled_kinds(bundle: Bundle) -> list[Kind]:
             rule_of(bundle.findings.get("duplicate_billing"), "findings", "findings.duplicate_billing"),
             dict(expected_units="0", billed_units="r.dup_units", expected_eur="0", billed_eur="r.dup_eur",
                  delta_eur="-r.dup_eur"),
-            _DUPLICATE_MESSAGE,
+            _duplicate_message,
         ))
     if sev := on("price_mismatch"):
         diff = "round_even(l.quantity * (l.list_price - l.unit_price), 2)"
@@ -234,7 +270,7 @@ def enabled_kinds(bundle: Bundle) -> list[Kind]:
                  expected_units="l.quantity", billed_units="l.quantity",
                  expected_eur="round_even(l.quantity * l.list_price, 2)",
                  billed_eur="round_even(l.quantity * l.unit_price, 2)", delta_eur=diff),
-            _PRICE_MESSAGE.format(diff=diff),
+            partial(_price_message, diff=diff),
         ))
     if sev := on("amount_mismatch"):
         product = "round_even(l.quantity * l.unit_price, 2)"
@@ -243,17 +279,16 @@ def enabled_kinds(bundle: Bundle) -> list[Kind]:
             rule_of(bundle.findings.get("amount_mismatch"), "findings", "findings.amount_mismatch"),
             dict(expected_units="l.quantity", billed_units="l.quantity", expected_eur=product,
                  billed_eur="l.amount", delta_eur=f"{product} - l.amount"),
-            _AMOUNT_MESSAGE.format(product=product),
+            partial(_amount_message, product=product),
         ))
     for i, signal in enumerate(bundle.signals):
         # judged with the classification (``tc``) or after billing (``s``: engine.signals)
-        text = signal.description.strip() or f"signal {signal.id}"
         judged = "s" if is_late(signal) else "tc"
         kinds.append(Kind(
             signal.kind, signal.severity, "signal_month" if signal.scope == "ticket_month" else "signal_ticket",
             f"{judged}.{signal_column(i)}", rule_of(signal, "signals", signal.id),
             dict(at_stake_units="s.at_stake_units", at_stake_eur="s.at_stake_eur"),
-            message=f"{lit(text)} || {lit(f' (signal {signal.id}: {signal.when.strip()})')} || {_SIGNAL_MESSAGE}",
+            message=_signal_message(signal),
         ))
     return kinds
 

@@ -23,6 +23,10 @@ from audit.engine.findings import FINDING_COLUMNS, SOURCES, enabled_kinds
 from audit.engine.policy_tables import section_loc
 from audit.engine.sql import lit
 from audit.policy.model import Bundle
+from audit.texts import LANGUAGES as TEXT_LANGUAGES
+from audit.texts import Lang, column
+from audit.texts import install as install_languages
+from audit.texts import languages as text_languages
 
 CLASSIFICATION_COLUMNS = (
     "ticket_id", "customer_id", "month", "recorded_tier", "policy_tier", "rule_id", "rule_clause",
@@ -40,49 +44,67 @@ def _in_period(period: str | None, column: str = "month") -> str:
     return f"{column} = {lit(period)}" if period else "true"
 
 
-def _entries_head(n: str) -> str:
-    return f"CASE WHEN {n} = 1 THEN '1 entry' ELSE CAST({n} AS VARCHAR) || ' entries' END"
+def _calc_sql(b, L: Lang) -> tuple[str, str, str, str]:
+    """(entry item, calc, price term, weighted term) of the entry arithmetic in ``L``."""
+    if b.scope == "entry":
+        entry_text = f"{L.minutes('seconds')} || ' → ' || {L.units('CAST(units AS BIGINT)')}"
+        calc = f"""
+            {L.entries('t.entries')} || ': ' || array_to_string(x.{column('entry_list', L.code)}, ', ') || '; '
+            || coalesce(CASE WHEN t.min_price = t.max_price
+                             THEN {L.units('t.units')} || ' × ' || {L.money('t.min_price')}
+                             ELSE m.{column('price_terms', L.code)} END
+                        || ' = ' || {L.money('t.amount_if_priced')}, '')
+        """
+    else:
+        entry_text = L.minutes("seconds")
+        calc = f"""
+            {L.entries('t.entries')} || ': ' || array_to_string(x.{column('entry_list', L.code)}, ', ')
+            || CASE WHEN t.entries > 1 THEN ' = ' || {L.minutes('t.tracked_seconds')} ELSE '' END
+            || ' → ' || {L.units('t.units')} || '; '
+            || CASE WHEN t.min_price = t.max_price
+                    THEN {L.units('t.units')} || ' × ' || {L.money('t.min_price')} || ' = '
+                         || {L.money('t.amount_if_priced')}
+                    WHEN t.min_price IS NOT NULL
+                    THEN {L.units('t.units')} || ' × (' || m.{column('weighted_terms', L.code)} || ') ÷ '
+                         || {L.minutes('t.tracked_seconds')} || ' = ' || {L.money('t.amount_if_priced')}
+                    ELSE '' END
+        """
+    price_term = f"{L.units('units')} || ' × ' || {L.money('unit_price')}"
+    weighted_term = f"{L.minutes('secs')} || ' × ' || {L.money('unit_price')}"
+    return entry_text, calc, price_term, weighted_term
 
 
-def create_tm_text(con: duckdb.DuckDBPyConnection, bundle: Bundle, period: str | None) -> None:
-    """Create ``tm_text(ticket_id, month, calc)``: e.g. ``3 entries: 47 min → 4 units, …;
-    6 units × 17.50 € = 105.00 €`` for each billable ticket-month with time.
+def create_tm_text(con: duckdb.DuckDBPyConnection, bundle: Bundle, period: str | None,
+                   langs: list[Lang] | None = None) -> None:
+    """Create ``tm_text(ticket_id, month, calc, calc_de …)``: e.g. ``3 entries: 47 min → 4 units,
+    …; 6 units × 17.50 € = 105.00 €`` for each billable ticket-month with time, in every text
+    language (``calc`` English, ``calc_<lang>`` the others).
 
     One ordered pass over the entries gives the entry list; only ticket-months with more than
     one price in force (a price change inside the month) take a second, per-price pass.
     """
-    b = bundle.billing
-    whole_units = "CAST(CAST(units AS BIGINT) AS VARCHAR) || CASE WHEN units = 1 THEN ' unit' ELSE ' units' END"
-    if b.scope == "entry":
-        entry_text = f"audit_min(seconds) || ' → ' || {whole_units}"
-        calc = f"""
-            {_entries_head('t.entries')} || ': ' || array_to_string(x.entry_list, ', ') || '; '
-            || coalesce(CASE WHEN t.min_price = t.max_price
-                             THEN audit_units(t.units) || ' × ' || audit_eur(t.min_price)
-                             ELSE m.price_terms END
-                        || ' = ' || audit_eur(t.amount_if_priced), '')
-        """
-    else:
-        entry_text = "audit_min(seconds)"
-        calc = f"""
-            {_entries_head('t.entries')} || ': ' || array_to_string(x.entry_list, ', ')
-            || CASE WHEN t.entries > 1 THEN ' = ' || audit_min(t.tracked_seconds) ELSE '' END
-            || ' → ' || audit_units(t.units) || '; '
-            || CASE WHEN t.min_price = t.max_price
-                    THEN audit_units(t.units) || ' × ' || audit_eur(t.min_price) || ' = '
-                         || audit_eur(t.amount_if_priced)
-                    WHEN t.min_price IS NOT NULL
-                    THEN audit_units(t.units) || ' × (' || m.weighted_terms || ') ÷ '
-                         || audit_min(t.tracked_seconds) || ' = ' || audit_eur(t.amount_if_priced)
-                    ELSE '' END
-        """
+    langs = langs or [Lang("en")]
+    parts = [_calc_sql(bundle.billing, L) for L in langs]
+    lists = ", ".join(
+        f"list({p[0]} ORDER BY e.started_at, e.entry_id) AS {column('entry_list', L.code)}"
+        for L, p in zip(langs, parts, strict=True))
+    terms = ", ".join(
+        f"string_agg({p[2]}, ' + ' ORDER BY first_date) AS {column('price_terms', L.code)}, "
+        f"string_agg({p[3]}, ' + ' ORDER BY first_date) AS {column('weighted_terms', L.code)}"
+        for L, p in zip(langs, parts, strict=True))
+    calcs = ", ".join(
+        f"""regexp_replace({p[1]}, '; $', '')
+               || CASE WHEN t.unpriced_from IS NOT NULL
+                       THEN {L.t('calc.no_price', date='t.unpriced_from')}
+                       ELSE '' END AS {column('calc', L.code)}"""
+        for L, p in zip(langs, parts, strict=True))
     query = f"""
         WITH wanted AS (
             SELECT ticket_id, month FROM recon
             WHERE billable AND entries > 0 AND month = $month
         ),
         x AS (
-            SELECT e.ticket_id, e.month, list({entry_text} ORDER BY e.started_at, e.entry_id) AS entry_list
+            SELECT e.ticket_id, e.month, {lists}
             FROM entry_facts e SEMI JOIN wanted USING (ticket_id, month)
             WHERE e.month = $month
             GROUP BY e.ticket_id, e.month
@@ -98,11 +120,7 @@ def create_tm_text(con: duckdb.DuckDBPyConnection, bundle: Bundle, period: str |
             GROUP BY e.ticket_id, e.month, e.unit_price
         ),
         m AS (
-            SELECT ticket_id, month,
-                   string_agg(audit_units(units) || ' × ' || audit_eur(unit_price), ' + '
-                              ORDER BY first_date) AS price_terms,
-                   string_agg(audit_min(secs) || ' × ' || audit_eur(unit_price), ' + '
-                              ORDER BY first_date) AS weighted_terms
+            SELECT ticket_id, month, {terms}
             FROM per_price GROUP BY ticket_id, month
         ),
         t AS (
@@ -110,12 +128,7 @@ def create_tm_text(con: duckdb.DuckDBPyConnection, bundle: Bundle, period: str |
                    max_price, unpriced_from, expected_eur AS amount_if_priced
             FROM recon WHERE billable AND entries > 0 AND month = $month
         )
-        SELECT t.ticket_id, t.month,
-               regexp_replace({calc}, '; $', '')
-               || CASE WHEN t.unpriced_from IS NOT NULL
-                       THEN '; no price in force on ' || strftime(t.unpriced_from, '%Y-%m-%d')
-                            || ': amount not computed'
-                       ELSE '' END AS calc
+        SELECT t.ticket_id, t.month, {calcs}
         FROM t JOIN x USING (ticket_id, month) LEFT JOIN m USING (ticket_id, month)
     """
     # One month at a time: the ordered entry lists of a whole year at 10 M entries would hold
@@ -125,19 +138,44 @@ def create_tm_text(con: duckdb.DuckDBPyConnection, bundle: Bundle, period: str |
             "SELECT DISTINCT month FROM recon WHERE billable AND entries > 0 ORDER BY month"
         ).fetchall()
     ]
-    con.execute("CREATE OR REPLACE TEMP TABLE tm_text (ticket_id VARCHAR, month VARCHAR, calc VARCHAR)")
+    cols = ", ".join(f"{column('calc', L.code)} VARCHAR" for L in langs)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE tm_text (ticket_id VARCHAR, month VARCHAR, {cols})")
     for month in months:
         con.execute(f"INSERT INTO tm_text {query}", {"month": month})
 
 
-def create_recon_full(con: duckdb.DuckDBPyConnection, period: str | None) -> None:
+def _explanation_sql(L: Lang) -> str:
+    """The reconciliation's ``explanation`` of a ticket-month ``r`` (with ``tc``, ``pr``, ``t``)
+    in ``L``."""
+    return f"""concat_ws('; ',
+                   CASE WHEN r.entries = 0 THEN {L.t('expl.no_time', month='r.month')}
+                        WHEN r.billable THEN t.{column('calc', L.code)}
+                        ELSE {L.t('expl.total', n='r.entries', seconds='r.tracked_seconds')} END,
+                   CASE WHEN r.billable IS NULL THEN {L.t('expl.unclassified')}
+                        WHEN NOT r.billable THEN {L.t('expl.not_billable', tier='tc.policy_tier',
+                                                      rule='pr.rule_id', zero='0')} END,
+                   CASE WHEN r.lines = 0 THEN {L.t('expl.nothing_invoiced')}
+                        ELSE {L.t('expl.invoiced', units='r.billed_units', eur='r.billed_eur',
+                                  invoices="replace(r.invoice_ids, ',', ', ')")} END,
+                   CASE WHEN r.billable IS NOT NULL THEN {L.delta('r.delta_eur')} END
+               ) AS {column('explanation', L.code)}"""
+
+
+def create_recon_full(con: duckdb.DuckDBPyConnection, period: str | None,
+                      langs: list[Lang] | None = None) -> None:
     """Create the view ``recon_full``: ``recon`` with the rule id, the customer's name, the
     entry arithmetic (``calc``), the invoices of a duplicate (``per_invoice``) and the
-    ``explanation`` of docs/outputs.md.
+    ``explanation`` of docs/outputs.md, each text in every language of ``langs`` (English
+    ``explanation``, ``explanation_de`` …).
 
     A view, not a table: the explanation of every ticket-month is computed while it is exported
     (and for the few a message needs), never stored — at 10 M entries a stored copy would add a
     gigabyte to the peak. Only the per-invoice texts of duplicates are stored (``recon_inv``)."""
+    langs = langs or [Lang("en")]
+    per_invoice = ", ".join(
+        f"string_agg(invoice_id || ' ' || {L.units('units')} || ' = ' || {L.money('eur')}, ', '"
+        f" ORDER BY invoice_id) AS {column('per_invoice', L.code)}"
+        for L in langs)
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE recon_inv AS
@@ -150,29 +188,18 @@ def create_recon_full(con: duckdb.DuckDBPyConnection, period: str | None) -> Non
             WHERE l.quantity > 0
             GROUP BY l.ticket_id, l.month, l.invoice_id
         )
-        SELECT ticket_id, month,
-               string_agg(invoice_id || ' ' || audit_units(units) || ' = ' || audit_eur(eur), ', '
-                          ORDER BY invoice_id) AS per_invoice
+        SELECT ticket_id, month, {per_invoice}
         FROM per_invoice GROUP BY ticket_id, month
         """
     )
+    texts = ", ".join(
+        f"t.{column('calc', L.code)}, inv.{column('per_invoice', L.code)}, {_explanation_sql(L)}"
+        for L in langs)
     con.execute(
         f"""
         CREATE OR REPLACE TEMP VIEW recon_full AS
         SELECT r.*, tc.customer_id, tc.policy_tier, tc.recorded_tier, tc.rule_idx, pr.rule_id,
-               c.name AS customer_name, t.calc, inv.per_invoice,
-               concat_ws('; ',
-                   CASE WHEN r.entries = 0 THEN 'no time tracked in ' || r.month
-                        WHEN r.billable THEN t.calc
-                        ELSE {_entries_head('r.entries')} || ', ' || audit_min(r.tracked_seconds) || ' in total' END,
-                   CASE WHEN r.billable IS NULL THEN 'ticket unclassified: expected amount not computed'
-                        WHEN NOT r.billable THEN 'tier ' || tc.policy_tier || ' (rule ' || pr.rule_id
-                                                 || ') is not billable: expected 0.00 €' END,
-                   CASE WHEN r.lines = 0 THEN 'nothing invoiced'
-                        ELSE 'invoiced ' || audit_units(r.billed_units) || ' = ' || audit_eur(r.billed_eur)
-                             || ' (' || replace(r.invoice_ids, ',', ', ') || ')' END,
-                   CASE WHEN r.billable IS NOT NULL THEN audit_delta_words(r.delta_eur) END
-               ) AS explanation
+               c.name AS customer_name, {texts}
         FROM (SELECT *, CAST(expected_eur - billed_eur AS DECIMAL(18, 2)) AS delta_eur FROM recon) r
         JOIN ticket_class tc USING (ticket_id)
         LEFT JOIN policy_rules pr ON pr.idx = tc.rule_idx
@@ -198,11 +225,14 @@ _MESSAGE_SOURCES = {
 assert set(_MESSAGE_SOURCES) == set(SOURCES)
 
 
-def create_finding_messages(con: duckdb.DuckDBPyConnection, bundle: Bundle, period: str | None) -> None:
-    """Create ``finding_messages(finding_id, message)`` for the findings of the period.
+def create_finding_messages(con: duckdb.DuckDBPyConnection, bundle: Bundle, period: str | None,
+                            langs: list[Lang] | None = None) -> None:
+    """Create ``finding_messages(finding_id, message, message_de …)`` for the findings of the
+    period, one text column per language of ``langs``.
 
     The ticket-months with findings are picked out of ``recon_full`` once (``finding_recon``),
     so each kind's message reads a few rows instead of recomputing every explanation."""
+    langs = langs or [Lang("en")]
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE finding_recon AS
@@ -211,17 +241,30 @@ def create_finding_messages(con: duckdb.DuckDBPyConnection, bundle: Bundle, peri
             USING (ticket_id, month)
         """
     )
+    english = next(L for L in langs if L.code == "en")
     parts = []
     for k in enabled_kinds(bundle):
         match = f"f.kind = {lit(k.kind)}"
         if k.rule is not None:  # several signals may share a kind: tell them apart by rule
             match += f" AND f.rule_id = {lit(k.rule[0])}"
+        texts = ", ".join(f"({_kind_message(k, L, english)}) AS {column('message', L.code)}"
+                          for L in langs)
         parts.append(
-            f"SELECT f.finding_id, ({k.message}) AS message FROM {_MESSAGE_SOURCES[k.source]}"
+            f"SELECT f.finding_id, {texts} FROM {_MESSAGE_SOURCES[k.source]}"
             f" WHERE {match} AND {_in_period(period, 'f.month')}"
         )
-    union = "\nUNION ALL\n".join(parts) or "SELECT CAST(NULL AS VARCHAR) AS finding_id, '' AS message WHERE false"
+    empty = ", ".join(f"'' AS {column('message', L.code)}" for L in langs)
+    union = "\nUNION ALL\n".join(parts) or f"SELECT CAST(NULL AS VARCHAR) AS finding_id, {empty} WHERE false"
     con.execute(f"CREATE OR REPLACE TEMP TABLE finding_messages AS {union}")
+
+
+def _kind_message(kind, L: Lang, english: Lang) -> str:
+    """A kind's message in ``L``; its English message when the kind's wording is plain SQL or a
+    template it uses is missing in ``L`` (a kind added with English wording only still reads)."""
+    try:
+        return kind.message_sql(L)
+    except KeyError:
+        return kind.message_sql(english)
 
 
 def create_classifications(con: duckdb.DuckDBPyConnection, bundle: Bundle, period: str | None) -> None:
@@ -261,17 +304,22 @@ def create_classifications(con: duckdb.DuckDBPyConnection, bundle: Bundle, perio
 
 
 def render_texts(con: duckdb.DuckDBPyConnection, bundle: Bundle, period: str | None, *,
-                 release: Callable[[tuple[str, ...]], None] | None = None) -> None:
-    """Create every text and output relation for ``period`` (all months when None).
+                 release: Callable[[tuple[str, ...]], None] | None = None,
+                 languages: tuple[str, ...] = TEXT_LANGUAGES) -> None:
+    """Create every text and output relation for ``period`` (all months when None), the texts
+    in English (``message``, ``explanation``) and each other language of ``languages``
+    (``message_de`` …; see audit/texts).
 
     ``release`` is called with the loaded tables no later step reads (the time entries once the
     entry texts and agents are done), so a one-shot run can free them early (peak memory)."""
-    create_tm_text(con, bundle, period)
+    langs = text_languages(bundle, languages)
+    install_languages(con, langs)
+    create_tm_text(con, bundle, period, langs)
     create_classifications(con, bundle, period)
     if release is not None:
         release(("time_entries",))
-    create_recon_full(con, period)
-    create_finding_messages(con, bundle, period)
+    create_recon_full(con, period, langs)
+    create_finding_messages(con, bundle, period, langs)
 
 
 def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> pl.DataFrame:
@@ -292,18 +340,31 @@ def _by_month(con: duckdb.DuckDBPyConnection, sql: str, months: list[str]) -> pl
     return pl.concat([_frame(con, sql, {"month": m}) for m in months], rechunk=False)
 
 
-def findings_query(period: str | None, month_param: bool = False) -> str:
-    """SQL of the exported findings (docs/outputs.md columns, messages with the expiry note).
+def text_columns(base: str, languages: tuple[str, ...] = TEXT_LANGUAGES) -> tuple[str, ...]:
+    """The extra text columns of ``base`` (``message_de`` …) after the English one."""
+    return tuple(column(base, code) for code in languages if code != "en")
+
+
+def findings_query(period: str | None, month_param: bool = False,
+                   languages: tuple[str, ...] = TEXT_LANGUAGES) -> str:
+    """SQL of the exported findings (docs/outputs.md columns, messages with the expiry note,
+    then one ``message_<lang>`` per further language).
 
     ``month_param``: filter on the ``$month`` parameter instead of ``period``."""
+    def message(code: str) -> str:
+        name = column("message", code)
+        note = Lang(code).t("waiver_expired", id="f.expired_id", date="f.expired_on")
+        return f"f.{name} || CASE WHEN f.expired_id IS NOT NULL THEN {note} ELSE '' END AS {name}"
+
     cols = ", ".join(
-        "f.message || CASE WHEN f.expired_id IS NOT NULL THEN ' (waiver ' || f.expired_id || ' expired on '"
-        " || strftime(f.expired_on, '%Y-%m-%d') || ')' ELSE '' END AS message" if c == "message" else f"f.{c}"
-        for c in FINDING_COLUMNS
+        [message("en") if c == "message" else f"f.{c}" for c in FINDING_COLUMNS]
+        + [message(code) for code in languages if code != "en"]
     )
+    texts = ", ".join(dict.fromkeys(f"finding_messages.{column('message', c)}"
+                                    for c in ("en", *languages)))
     where = "month = $month" if month_param else _in_period(period)
     return f"""SELECT {cols}
-        FROM (SELECT findings.*, finding_messages.message, c.name AS customer_name
+        FROM (SELECT findings.*, {texts}, c.name AS customer_name
               FROM findings
               LEFT JOIN finding_messages USING (finding_id)
               LEFT JOIN customers c ON c.customer_id = findings.customer_id
@@ -311,7 +372,8 @@ def findings_query(period: str | None, month_param: bool = False) -> str:
         ORDER BY f.month, f.customer_id, f.ticket_id, f.kind, f.line_id NULLS FIRST, f.finding_id"""
 
 
-def export(con: duckdb.DuckDBPyConnection, period: str | None, *, drop: bool = False) -> dict[str, pl.DataFrame]:
+def export(con: duckdb.DuckDBPyConnection, period: str | None, *, drop: bool = False,
+           languages: tuple[str, ...] = TEXT_LANGUAGES) -> dict[str, pl.DataFrame]:
     """The result tables for ``period``, sorted as docs/semantics.md says.
 
     ``drop=True`` frees each table's relations as soon as it is exported (peak memory)."""
@@ -325,7 +387,8 @@ def export(con: duckdb.DuckDBPyConnection, period: str | None, *, drop: bool = F
         return [m for (m,) in con.execute(
             f"SELECT DISTINCT month FROM {table} WHERE {_in_period(period)} ORDER BY month").fetchall()]
 
-    findings = _by_month(con, findings_query(period, month_param=True), months("findings"))
+    findings = _by_month(con, findings_query(period, month_param=True, languages=languages),
+                         months("findings"))
     done("finding_messages", "finding_recon", "findings")
     classifications = _by_month(
         con,
@@ -336,7 +399,8 @@ def export(con: duckdb.DuckDBPyConnection, period: str | None, *, drop: bool = F
     done("classifications")
     reconciliation = _by_month(
         con,
-        f"""SELECT {", ".join(RECONCILIATION_COLUMNS)} FROM recon_full WHERE month = $month
+        f"""SELECT {", ".join(RECONCILIATION_COLUMNS + text_columns("explanation", languages))}
+            FROM recon_full WHERE month = $month
             ORDER BY month, customer_id, ticket_id""",
         months("recon"),
     )

@@ -41,7 +41,8 @@ def text(report: CheckReport, strict: bool = False) -> str:
         lines.append(
             f"{verdict}: {b.metadata.name} {b.metadata.version}: {len(b.tiers)} tiers, "
             f"{len(b.classification.rules)} rules, {len(b.billing.prices)} price periods, "
-            f"{len(b.signals)} signals, {len(b.waivers)} waivers (sha256 {b.digest[:12]}); "
+            f"{len(b.signals)} signal{'' if len(b.signals) == 1 else 's'}, "
+            f"{len(b.waivers)} waiver{'' if len(b.waivers) == 1 else 's'} (sha256 {b.digest[:12]}); "
             f"{counts} (as of {report.as_of}{', strict' if strict else ''})"
         )
     else:

@@ -59,6 +59,10 @@ PolicyDate = Annotated[dt.date, AfterValidator(_sane_date)]
 SEVERITY_ORDER = {"info": 0, "warning": 1, "error": 2}
 
 
+#: A text given once or per report language (``{de: …, en: …}``), like tier labels.
+Text = str | dict[str, str]
+
+
 class _Item(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
     loc: SkipJsonSchema[Location | None] = Field(default=None, exclude=True)
@@ -106,7 +110,7 @@ class Tier(_Item):
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="Tier id, as recorded in tickets.tier.")
     billable: bool = Field(description="Work in this tier is invoiced (per the billing rules).")
     label: dict[str, str] = Field(default_factory=dict, description="Display name per language.")
-    description: str = Field(default="", description="What the tier covers.")
+    description: Text = Field(default="", description="What the tier covers (a string, or per language: {de: …, en: …}).")
 
 
 class Rule(_Item):
@@ -115,7 +119,7 @@ class Rule(_Item):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", description="Stable rule id, cited by findings.")
     tier: str = Field(description="Tier id this rule assigns when its condition holds.")
     clause: str = Field(default="", description="Clause of the source document, e.g. STD-4 or EXT-3.")
-    description: str = Field(default="", description="Why the rule exists; shown in the report.")
+    description: Text = Field(default="", description="Why the rule exists; shown in the report (a string, or per language).")
     when: str = Field(
         description=(
             "Condition: a SQL boolean expression over ticket columns (category, cause, priority, "
@@ -208,7 +212,7 @@ class Signal(_Item):
         description="Finding kind the signal raises (not one of the built-in kinds).",
     )
     severity: Severity = Field(default="warning", description="error, warning or info.")
-    description: str = Field(default="", description="What the signal hints at; shown in the report.")
+    description: Text = Field(default="", description="What the signal hints at; shown in the report and its findings' messages (a string, or per language).")
     scope: Literal["ticket", "ticket_month"] = Field(
         default="ticket",
         description=(

@@ -63,6 +63,7 @@ class Table:
     columns: tuple[Column, ...]
     expectations: tuple[Expectation, ...] = field(default=())
     parents: tuple[str, ...] = field(default=())  # tables that must be loaded first
+    optional: bool = False  # a missing export is no error: the table is created empty
 
     def column(self, name: str) -> Column:
         for c in self.columns:
@@ -266,9 +267,51 @@ INVOICE_LINES = Table(
     ),
 )
 
+AGENTS = Table(
+    name="agents",
+    description="Optional: one row per agent (support staff member).",
+    key="agent",
+    optional=True,
+    columns=(
+        Column("agent", "string", "Agent login, as in time_entries.agent; unique."),
+        Column("name", "string", "Display name.", required=False, nullable=True),
+        Column("role", "string", "Role, e.g. generalist or specialist.", required=False, nullable=True),
+        Column("team", "string", "Team the agent belongs to.", required=False, nullable=True),
+    ),
+    expectations=(
+        _not_null("agent"),
+        _unique("agent"),
+        _regex("agent", ID_REGEX),
+    ),
+)
+
+TICKET_STATUS_HISTORY = Table(
+    name="ticket_status_history",
+    description=(
+        "Optional: every status change of a ticket. A status holds from its changed_at to the "
+        "ticket's next change."
+    ),
+    key="ticket_id",
+    parents=("tickets",),
+    optional=True,
+    columns=(
+        Column("ticket_id", "string", "Ticket whose status changed."),
+        Column("status", "string", "The status it changed to, e.g. open, waiting_for_customer."),
+        Column("changed_at", "timestamp", "When the status changed."),
+    ),
+    expectations=(
+        _not_null("ticket_id"),
+        _in_table("ticket_id", "tickets", "ticket_id"),
+        _not_null("status"),
+        _not_null("changed_at"),
+    ),
+)
+
 #: Load order: parents before children, so referential checks see the loaded parents.
+#: Optional tables come last; a missing export of one is loaded as an empty table.
 TABLES: dict[str, Table] = {
-    t.name: t for t in (CUSTOMERS, SERVICES, TICKETS, TIME_ENTRIES, INVOICE_LINES)
+    t.name: t
+    for t in (CUSTOMERS, SERVICES, TICKETS, TIME_ENTRIES, INVOICE_LINES, AGENTS, TICKET_STATUS_HISTORY)
 }
 
 #: DuckDB types of the loaded canonical tables.

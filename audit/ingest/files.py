@@ -70,12 +70,12 @@ def normalise_name(name: str) -> str:
 
 
 def locate_inputs(
-    data_dir: Path, tables: list[str]
+    data_dir: Path, tables: list[str], optional: tuple[str, ...] = ()
 ) -> tuple[dict[str, Path], list[Diagnostic], list[str]]:
     """The export file of each table in ``data_dir``, diagnostics for tables without exactly one.
 
     A table's file is ``<table>.<csv|tsv|parquet|json|jsonl|ndjson>`` (name and suffix in any
-    case). Also returns warnings about data-looking files that belong to no table. A missing
+    case); a table in ``optional`` may have none. Also returns warnings about data-looking files that belong to no table. A missing
     directory raises DataError at once.
     """
     data_dir = Path(data_dir)
@@ -95,6 +95,8 @@ def locate_inputs(
         claimed.update(mine)
         if len(mine) == 1:
             found[table] = mine[0]
+        elif not mine and table in optional:
+            continue
         elif not mine:
             others = [p.name for p in candidates if p.stem.lower() not in tables]
             guess = did_you_mean(f"{table}.csv", others) or did_you_mean(table, [Path(o).stem for o in others])

@@ -78,7 +78,10 @@ def load_data(
     progress: Callable[[str], None] | None = None,
     chunk_rows: int = CHUNK_ROWS,
 ) -> IngestResult:
-    """Load the five canonical tables from ``data_dir`` into ``con``; see docs/data-contract.md.
+    """Load the canonical tables from ``data_dir`` into ``con``; see docs/data-contract.md.
+
+    An optional table (``agents``, ``ticket_status_history``) without an export is created empty
+    with its typed columns and has no entry in the result's ``tables`` (nothing was read).
 
     Raises :class:`~audit.errors.DataError` (exit code 3) when an export is missing, doubled,
     unreadable or lacks required columns; every problem of every file is listed at once.
@@ -90,7 +93,8 @@ def load_data(
     _check_timezone(timezone)
     say = progress or (lambda message: None)
     contract = contract_for(tier_ids)
-    paths, missing, warnings = locate_inputs(Path(data_dir), list(contract))
+    optional = tuple(n for n, t in contract.items() if t.optional)
+    paths, missing, warnings = locate_inputs(Path(data_dir), list(contract), optional)
     readers = _open_readers(contract, paths, missing, chunk_rows)
 
     timings: dict[str, float] = {}
@@ -109,6 +113,10 @@ def load_data(
     counts: dict[str, TableCounts] = {}
     try:
         for order, (name, table) in enumerate(contract.items()):
+            if name not in readers:  # an optional table without an export: empty, typed
+                columns = ", ".join(f"{ident(c.name)} {duckdb_type(c)}" for c in table.columns)
+                con.execute(f"CREATE TABLE {ident(name)} ({columns}, _source_file VARCHAR, _line BIGINT)")
+                continue
             reader = readers[name]
             loader.load(order, table, reader)
             warnings.extend(reader.warnings)

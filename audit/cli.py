@@ -75,14 +75,18 @@ def cli() -> None:
               help="Report language (default: the policy's).")
 @click.option("--previous", type=_dir(), default=None,
               help="Output directory of the previous period, for the change in the report.")
+@click.option("--as-of", "as_of", default=None, metavar="TIMESTAMP",
+              help="Judge open tickets' SLA at this instant, e.g. 2026-07-01T00:00 (local time of the "
+                   "policy unless an offset is given; default: the end of the audited period).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 def run(policy: Path, data: Path, out: Path, period: str | None, fail_on: str, gx: str,
-        report: bool, lang: str | None, previous: Path | None, quiet: bool) -> None:
+        report: bool, lang: str | None, previous: Path | None, as_of: str | None, quiet: bool) -> None:
     """Run the audit and write findings, summary, quarantine and the HTML report."""
     from audit.api import run_audit
 
     progress = _Progress(quiet)
-    result = run_audit(policy, data, out, period=period, fail_on=fail_on, gx=gx, progress=progress)
+    result = run_audit(policy, data, out, period=period, fail_on=fail_on, gx=gx, progress=progress,
+                       as_of=as_of)
     # The report reads the files just written; the result's tables (gigabytes on a large run)
     # are not needed any more, so they go before the report's own copies are loaded.
     summary, exit_code = result.summary, result.exit_code

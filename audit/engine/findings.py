@@ -23,21 +23,24 @@ import duckdb
 from audit.engine.classify import opened_month_sql, signal_column
 from audit.engine.policy_tables import section_loc, where
 from audit.engine.sql import lit
-from audit.policy.model import Bundle
+from audit.policy.model import SLA_KINDS, Bundle
 
 #: Output columns of ``findings``, as in docs/outputs.md.
 FINDING_COLUMNS = (
     "finding_id", "kind", "severity", "status", "rule_id", "policy_file", "policy_line",
     "ticket_id", "customer_id", "customer_name", "month", "line_id", "entry_id", "recorded_tier",
     "policy_tier", "expected_units", "billed_units", "expected_eur", "billed_eur", "delta_eur",
-    "waiver_id", "message",
+    "target_minutes", "measured_minutes", "due_at", "waiver_id", "message",
 )
 
 #: The columns every kind's query produces (``customer_name`` is added on export).
 RAW_COLUMNS = (
     "kind", "severity", "rule_id", "policy_file", "policy_line", "ticket_id", "month", "line_id",
     "entry_id", "expected_units", "billed_units", "expected_eur", "billed_eur", "delta_eur",
+    "target_minutes", "measured_minutes", "due_at",
 )
+#: The SLA columns' types (NULL for the other kinds).
+_SLA_TYPES = {"target_minutes": "BIGINT", "measured_minutes": "DECIMAL(18, 2)", "due_at": "TIMESTAMPTZ"}
 #: The columns every finding takes from its ticket's ``ticket_class`` row, whatever its kind
 #: (one join for all findings, so ``recon`` need not carry them).
 TICKET_COLUMNS = ("customer_id", "recorded_tier", "policy_tier")
@@ -58,6 +61,7 @@ SOURCES = {
     "ticket_rule": ("ticket_class tc JOIN policy_rules pr ON pr.idx = tc.rule_idx", _TICKET),  # + the rule
     "recon": ("recon r", dict(ticket_id="r.ticket_id", month="r.month")),
     "line": ("line_facts l", _LINE),
+    "sla": ("sla_facts s", dict(ticket_id="s.ticket_id", month="s.month")),
     "line_price": (  # with the ticket's class (billable) and the list price's period
         "line_facts l JOIN ticket_class tc USING (ticket_id) JOIN policy_prices p ON p.pid = l.price_pid",
         _LINE,
@@ -89,6 +93,8 @@ class Kind:
             values[money] = f"CAST({values.get(money, 'NULL')} AS DECIMAL(18, 2))"
         for opt in ("line_id", "entry_id"):
             values.setdefault(opt, "CAST(NULL AS VARCHAR)")
+        for column, sql_type in _SLA_TYPES.items():
+            values[column] = f"CAST({values.get(column, 'NULL')} AS {sql_type})"
         values["policy_line"] = f"CAST({values['policy_line']} AS BIGINT)"
         return (
             "SELECT " + ", ".join(f"{values[c]} AS {c}" for c in RAW_COLUMNS)
@@ -221,6 +227,17 @@ def enabled_kinds(bundle: Bundle) -> list[Kind]:
                  billed_eur="l.amount", delta_eur=f"{product} - l.amount"),
             _AMOUNT_MESSAGE.format(product=product),
         ))
+    for kind in SLA_KINDS:  # see audit.engine.sla; the message is its sla_text
+        if (sev := on(kind)) and bundle.sla is not None:
+            kinds.append(Kind(
+                kind, sev, "sla", f"s.kind = {lit(kind)}", None,
+                dict(rule_id="s.rule_id", policy_file="s.policy_file", policy_line="s.policy_line",
+                     expected_eur="-s.credit", billed_eur="0", delta_eur="-s.credit",
+                     target_minutes="s.target_min",
+                     measured_minutes="audit_cents_to_eur(audit_div_half_even(s.measured_secs * 100, 60))",
+                     due_at="s.due_at"),
+                "s.message",
+            ))
     for i, signal in enumerate(bundle.signals):  # judged with the classification (ticket_class)
         text = signal.description.strip() or f"signal {signal.id}"
         kinds.append(Kind(

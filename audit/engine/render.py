@@ -21,6 +21,7 @@ import polars as pl
 from audit.engine.classify import opened_month_sql
 from audit.engine.findings import FINDING_COLUMNS, SOURCES, enabled_kinds
 from audit.engine.policy_tables import section_loc
+from audit.engine.sla import create_sla_text
 from audit.engine.sql import lit
 from audit.policy.model import Bundle
 
@@ -190,6 +191,7 @@ _MESSAGE_SOURCES = {
     "recon": "findings f JOIN finding_recon r ON r.ticket_id = f.ticket_id AND r.month = f.month",
     "line": "findings f JOIN line_facts l ON l.line_id = f.line_id",
     "line_price": "findings f JOIN line_facts l ON l.line_id = f.line_id JOIN policy_prices p ON p.pid = l.price_pid",
+    "sla": "findings f JOIN sla_text s ON s.ticket_id = f.ticket_id AND s.kind = f.kind AND s.rule_id = f.rule_id",
 }
 assert set(_MESSAGE_SOURCES) == set(SOURCES)
 
@@ -267,6 +269,7 @@ def render_texts(con: duckdb.DuckDBPyConnection, bundle: Bundle, period: str | N
     if release is not None:
         release(("time_entries",))
     create_recon_full(con, period)
+    create_sla_text(con, bundle, period)
     create_finding_messages(con, bundle, period)
 
 

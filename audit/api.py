@@ -185,6 +185,7 @@ def run_audit(
         findings=tables.findings,
         classifications=tables.classifications,
         reconciliation=tables.reconciliation,
+        sla=tables.sla,
         period=period,
         fail_on=fail_on,
         exit_code=exit_code,

@@ -40,7 +40,7 @@ RELATIONS = (
     *SLA_RELATIONS, "tm_text", "recon_inv", "recon_full", "sla_text", "finding_recon",
     "finding_messages", "classifications",
 )
-_VIEWS = {"ticket_facts", "ticket_info", "entry_facts", "line_facts", "recon_full"}
+_VIEWS = {"ticket_facts", "ticket_info", "entry_facts", "line_facts", "recon_full", "sla_clock"}
 
 
 @dataclass
@@ -50,6 +50,9 @@ class EngineResult:
     findings: pl.DataFrame
     classifications: pl.DataFrame
     reconciliation: pl.DataFrame
+    #: SLA targets per month × contract × priority × target (None without an ``sla`` section);
+    #: see :func:`audit.engine.sla.sla_compliance`.
+    sla: pl.DataFrame | None = None
 
 
 def evaluate(con: duckdb.DuckDBPyConnection, bundle: Bundle, *, as_of: dt.datetime | None = None) -> None:

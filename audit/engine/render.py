@@ -21,7 +21,7 @@ import polars as pl
 from audit.engine.classify import opened_month_sql
 from audit.engine.findings import FINDING_COLUMNS, SOURCES, enabled_kinds
 from audit.engine.policy_tables import section_loc
-from audit.engine.sla import create_sla_text
+from audit.engine.sla import create_sla_text, sla_compliance
 from audit.engine.sql import lit
 from audit.policy.model import Bundle
 
@@ -310,7 +310,8 @@ def findings_query(period: str | None, month_param: bool = False) -> str:
         ORDER BY f.month, f.customer_id, f.ticket_id, f.kind, f.line_id NULLS FIRST, f.finding_id"""
 
 
-def export(con: duckdb.DuckDBPyConnection, period: str | None, *, drop: bool = False) -> dict[str, pl.DataFrame]:
+def export(con: duckdb.DuckDBPyConnection, period: str | None, *,
+           drop: bool = False) -> dict[str, pl.DataFrame | None]:
     """The result tables for ``period``, sorted as docs/semantics.md says.
 
     ``drop=True`` frees each table's relations as soon as it is exported (peak memory)."""
@@ -324,6 +325,7 @@ def export(con: duckdb.DuckDBPyConnection, period: str | None, *, drop: bool = F
         return [m for (m,) in con.execute(
             f"SELECT DISTINCT month FROM {table} WHERE {_in_period(period)} ORDER BY month").fetchall()]
 
+    sla = sla_compliance(con, period)
     findings = _by_month(con, findings_query(period, month_param=True), months("findings"))
     done("finding_messages", "finding_recon", "findings")
     classifications = _by_month(
@@ -340,4 +342,5 @@ def export(con: duckdb.DuckDBPyConnection, period: str | None, *, drop: bool = F
         months("recon"),
     )
     done("tm_text", "recon_inv", "ticket_class")
-    return {"findings": findings, "classifications": classifications, "reconciliation": reconciliation}
+    return {"findings": findings, "classifications": classifications, "reconciliation": reconciliation,
+            "sla": sla}

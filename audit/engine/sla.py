@@ -18,8 +18,9 @@ other engines.
 
 Relations created: ``policy_sla_calendars``, ``policy_sla_frames``, ``policy_sla_closed``,
 ``policy_sla_targets``, ``sla_intervals``, ``sla_base`` (one row per ticket under an SLA with its
-business-clock readings), ``sla_pauses`` (paused spans in business time) and ``sla_facts`` (one
-row per SLA finding, with target, measured seconds, due instant and the capped credit).
+business-clock readings), ``sla_pauses`` (paused spans in business time), the view ``sla_clock``
+(every target of every ticket: measured seconds and due instant; ``explain`` reads it) and
+``sla_facts`` (one row per SLA finding, with the month and the capped credit).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import math
 from decimal import Decimal
 
 import duckdb
+import polars as pl
 
 from audit.contract import PRIORITIES
 from audit.engine.policy_tables import where
@@ -37,7 +39,7 @@ from audit.policy.model import WEEKDAYS, Bundle, frame_minutes
 
 #: Relations this module creates, in creation order.
 RELATIONS = ("policy_sla_calendars", "policy_sla_frames", "policy_sla_closed", "policy_sla_targets",
-             "sla_intervals", "sla_base", "sla_pauses", "sla_facts")
+             "sla_intervals", "sla_base", "sla_pauses", "sla_clock", "sla_facts")
 
 #: Business seconds beyond the data's last instant are generated for this many days at least.
 _SLACK_DAYS = 40
@@ -142,14 +144,14 @@ def default_as_of(con: duckdb.DuckDBPyConnection, timezone: str, period: str | N
     if period is None:
         (period,) = con.execute(
             f"SELECT strftime(max(timezone({lit(timezone)}, opened_at)), '%Y-%m') FROM tickets"
-        ).fetchone()
+        ).fetchall()[0]
         if period is None:
             return None
     year, month = int(period[:4]), int(period[5:])
     nxt = dt.date(year + month // 12, month % 12 + 1, 1)
     (instant,) = con.execute(
         f"SELECT timezone({lit(timezone)}, CAST({lit(nxt)} AS TIMESTAMP))"
-    ).fetchone()
+    ).fetchall()[0]
     return instant
 
 
@@ -160,13 +162,13 @@ def create_sla(con: duckdb.DuckDBPyConnection, bundle: Bundle, as_of: dt.datetim
     lo, hi = con.execute(
         "SELECT min(opened_at), max(greatest(opened_at, coalesce(first_response_at, opened_at),"
         " coalesce(resolved_at, opened_at))) FROM tickets"
-    ).fetchone()
+    ).fetchall()[0]
     if sla is None or lo is None:
         _empty_facts(con)
         return
     if as_of is None:
         as_of = default_as_of(con, bundle.settings.timezone, None)
-    (h_hi,) = con.execute("SELECT max(changed_at) FROM ticket_status_history").fetchone()
+    (h_hi,) = con.execute("SELECT max(changed_at) FROM ticket_status_history").fetchall()[0]
     hi = max(x for x in (hi, h_hi, as_of) if x is not None)
     first = lo.date() - dt.timedelta(days=2)
     last = hi.date() + dt.timedelta(days=_slack_days(bundle))
@@ -294,8 +296,8 @@ def create_facts(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
               f"least(c.credit, greatest({lit(cap)} - coalesce(sum(c.credit) OVER (PARTITION BY c.customer_id, c.month"
               f" ORDER BY c.due_at, c.ticket_id, c.kind ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0), 0))")
     con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE sla_facts AS
+        """
+        CREATE OR REPLACE TEMP VIEW sla_clock AS
         WITH paused AS (
             SELECT b.ticket_id, coalesce(sum(p.secs), 0) AS paused_secs,
                    coalesce(sum(p.secs) FILTER (WHERE p.active_before < b.resolution_min * 60), 0) AS shift_secs
@@ -319,19 +321,22 @@ def create_facts(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
                    coalesce(t.b_done, t.b_asof) - t.b_open - t.paused_secs AS measured_secs
             FROM targets t
             WHERE t.done_at IS NOT NULL OR t.opened_at < t.as_of
-        ),
-        breached AS (
-            SELECT j.*, i.start_at + INTERVAL 1 SECOND * (j.b_due - i.cum_before) AS due_at
-            FROM judged j
-            LEFT JOIN sla_intervals i ON i.calendar = j.calendar
-                AND i.cum_before < j.b_due AND j.b_due <= i.cum_before + i.secs
-            WHERE j.measured_secs > j.target_min * 60
-        ),
-        c AS (
+        )
+        SELECT j.*, i.start_at + INTERVAL 1 SECOND * (j.b_due - i.cum_before) AS due_at
+        FROM judged j
+        LEFT JOIN sla_intervals i ON i.calendar = j.calendar
+            AND i.cum_before < j.b_due AND j.b_due <= i.cum_before + i.secs
+        """
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE sla_facts AS
+        WITH c AS (
             SELECT b.*, strftime(timezone({tz}, b.due_at), '%Y-%m') AS month,
                    CASE WHEN b.kind = 'sla_overdue_open' THEN CAST(0 AS DECIMAL(18, 2))
                         ELSE b.per_breach END AS credit
-            FROM breached b
+            FROM sla_clock b
+            WHERE b.measured_secs > b.target_min * 60
         )
         SELECT c.ticket_id, c.customer_id, c.kind, c.target, c.rule_id, c.policy_file, c.policy_line,
                c.month, c.calendar, c.contract, c.priority, c.opened_at, c.done_at, c.as_of,
@@ -441,4 +446,36 @@ def create_sla_text(con: duckdb.DuckDBPyConnection, bundle: Bundle, period: str 
 
 
 def _exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
-    return con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [table]).fetchone()[0] > 0
+    return con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [table]).fetchall()[0][0] > 0
+
+
+def sla_compliance(con: duckdb.DuckDBPyConnection, period: str | None) -> pl.DataFrame | None:
+    """Per local month of ``due_at``, contract, priority and target: how many targets were
+    measured to the end (answered / resolved), met, breached, and how many are overdue while
+    open; ``as_of`` on every row. None when the bundle has no SLA."""
+    has_clock = con.execute(
+        "SELECT count(*) FROM duckdb_views() WHERE view_name = 'sla_clock'").fetchall()[0][0]
+    if not has_clock:
+        return None
+    tz = con.execute("SELECT min(timezone) FROM policy_sla_calendars").fetchall()[0][0]
+    where = f"WHERE month = {lit(period)}" if period else ""
+    frame = pl.from_arrow(con.sql(
+        f"""
+        WITH c AS (
+            SELECT *, strftime(timezone({lit(tz or 'UTC')}, due_at), '%Y-%m') AS month,
+                   measured_secs > target_min * 60 AS late
+            FROM sla_clock
+        )
+        SELECT month, contract, priority, target,
+               count(*) FILTER (WHERE done_at IS NOT NULL) AS measured,
+               count(*) FILTER (WHERE done_at IS NOT NULL AND NOT late) AS met,
+               count(*) FILTER (WHERE done_at IS NOT NULL AND late) AS breached,
+               count(*) FILTER (WHERE done_at IS NULL AND late) AS overdue_open,
+               min(as_of) AS as_of
+        FROM c {where}
+        GROUP BY month, contract, priority, target
+        ORDER BY month, contract, priority, target
+        """
+    ).to_arrow_table())
+    assert isinstance(frame, pl.DataFrame)
+    return frame

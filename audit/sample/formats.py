@@ -9,6 +9,7 @@ customers.csv      UTF-8      ``,``  LF      names with umlauts
 services.csv       UTF-8      ``,``  LF      ``managed`` as ``true``/``false``
 tickets.csv        UTF-8+BOM  ``,``  CRLF    naive local timestamps ``YYYY-MM-DD HH:MM:SS``
 time_entries.csv   UTF-8      ``,``  LF      ISO 8601 with offset, ``minutes`` with a point
+ticket_status_history.csv UTF-8 ``,`` LF   ISO 8601 with offset (a helpdesk's audit log)
 invoice_lines.csv  UTF-8      ``;``  CRLF    German: ``31.05.2026``, ``17,50``, ``-70,00``
 =================  =========  =====  ======  ======================================================
 
@@ -26,7 +27,8 @@ from decimal import Decimal
 from audit.contract import TABLES
 from audit.sample.euserv import TIMEZONE
 
-TABLE_ORDER = ("customers", "services", "tickets", "time_entries", "invoice_lines")
+#: Written in this order; invoice_lines last (the generator writes it after every block).
+TABLE_ORDER = ("customers", "services", "tickets", "time_entries", "ticket_status_history", "invoice_lines")
 
 
 def columns(table: str) -> tuple[str, ...]:
@@ -74,6 +76,10 @@ def _entry(r: tuple) -> list[str]:
     return [r[0], r[1], r[2], _iso(r[3]), _iso(r[4]), "" if r[5] is None else str(r[5])]
 
 
+def _status(r: tuple) -> list[str]:
+    return [r[0], r[1], _iso(r[2])]
+
+
 def _line(r: tuple) -> list[str]:
     return [r[0], r[1], r[2], r[3], _de_date(r[4]), de_decimal(r[5]), de_decimal(r[6]), de_decimal(r[7])]
 
@@ -93,6 +99,7 @@ CSV_FORMATS = {
     "services": CsvFormat(_service),
     "tickets": CsvFormat(_ticket, lineterminator="\r\n", encoding="utf-8-sig", text_columns=(9,)),
     "time_entries": CsvFormat(_entry),
+    "ticket_status_history": CsvFormat(_status),
     "invoice_lines": CsvFormat(_line, delimiter=";", lineterminator="\r\n"),
 }
 
@@ -112,6 +119,7 @@ def arrow_schema(table: str):
         "services": [s, s, s, pa.bool_()],
         "tickets": [s, s, s, ts_naive, ts_naive, ts_naive, s, s, s, s, s, s],
         "time_entries": [s, s, s, ts_tz, ts_tz, pa.decimal128(18, 4)],
+        "ticket_status_history": [s, s, ts_tz],
         "invoice_lines": [s, s, s, s, pa.date32(), money, money, money],
     }[table]
     return pa.schema(list(zip(columns(table), types, strict=True)))

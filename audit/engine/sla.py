@@ -39,12 +39,13 @@ from audit.policy.model import WEEKDAYS, Bundle, frame_minutes
 
 #: Relations this module creates, in creation order.
 RELATIONS = ("policy_sla_calendars", "policy_sla_frames", "policy_sla_closed", "policy_sla_targets",
-             "sla_intervals", "sla_base", "sla_pauses", "sla_clock", "sla_facts")
+             "sla_intervals", "sla_hours", "sla_cum_hours", "sla_base", "sla_pauses", "sla_clock", "sla_facts")
 
 #: Business seconds beyond the data's last instant are generated for this many days at least.
 _SLACK_DAYS = 40
 
 _FAR = "TIMESTAMPTZ '9999-12-31 00:00:00+00'"
+_HOUR_US = 3_600_000_000  # microseconds per hour
 
 
 def target_rule_id(contract: str, priority: str, which: str) -> str:
@@ -179,8 +180,12 @@ def create_sla(con: duckdb.DuckDBPyConnection, bundle: Bundle, as_of: dt.datetim
 
 
 def create_intervals(con: duckdb.DuckDBPyConnection, first: dt.date, last: dt.date) -> None:
-    """``sla_intervals(calendar, day, start_at, end_at, secs, cum_before, next_start)``: the
-    business intervals of every calendar from ``first`` to ``last`` (local dates)."""
+    """``sla_intervals(calendar, day, end_min, start_at, end_at, secs, cum_before, next_start)``:
+    the business intervals of every calendar from ``first`` to ``last`` (local dates).
+
+    Instants are compared and subtracted as ``epoch_us`` integers: DuckDB's ``date_diff`` and
+    interval arithmetic on ``TIMESTAMPTZ`` go through the ICU calendar per row (seconds at a
+    million tickets); the local wall clock is only needed for the few generated intervals."""
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE sla_intervals AS
@@ -196,17 +201,40 @@ def create_intervals(con: duckdb.DuckDBPyConnection, first: dt.date, last: dt.da
                               WHERE c.calendar = f.calendar AND c.day = days.day)
         ),
         instants AS (
-            SELECT l.calendar, l.day,
+            SELECT l.calendar, l.day, l.end_min,
                    timezone(c.timezone, CAST(l.day AS TIMESTAMP) + INTERVAL 1 MINUTE * l.start_min) AS start_at,
                    timezone(c.timezone, CAST(l.day AS TIMESTAMP) + INTERVAL 1 MINUTE * l.end_min) AS end_at
             FROM local_frames l JOIN policy_sla_calendars c USING (calendar)
         ),
-        sized AS (SELECT *, date_diff('second', start_at, end_at) AS secs FROM instants)
-        SELECT calendar, day, start_at, end_at, secs,
-               coalesce(sum(secs) OVER (PARTITION BY calendar ORDER BY start_at
-                                        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS cum_before,
+        sized AS (SELECT *, CAST(date_diff('second', start_at, end_at) AS BIGINT) AS secs FROM instants)
+        SELECT calendar, day, end_min, start_at, end_at, secs,
+               CAST(coalesce(sum(secs) OVER (PARTITION BY calendar ORDER BY start_at
+                                ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS BIGINT) AS cum_before,
                coalesce(lead(start_at) OVER (PARTITION BY calendar ORDER BY start_at), {_FAR}) AS next_start
         FROM sized WHERE secs > 0
+        """
+    )
+    # Look-up tables keyed by whole numbers, so that every reading is an equality join (a hash
+    # join) with a one-row residual test instead of a range join over all intervals:
+    # sla_hours: every UTC hour (epoch_us // 3.6e9) of [start_at, next_start) of an interval
+    # (its gap after it included) -> that interval; sla_cum_hours: every business hour
+    # ((business second - 1) // 3600) an interval holds -> that interval.
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE sla_hours AS
+        SELECT calendar, hour, start_at, next_start, cum_before, secs
+        FROM (SELECT i.*, unnest(generate_series(epoch_us(i.start_at) // {_HOUR_US},
+                   (epoch_us(least(i.next_start, CAST({lit(last + dt.timedelta(days=2))} AS TIMESTAMPTZ))) - 1)
+                   // {_HOUR_US})) AS hour
+              FROM sla_intervals i)
+        """
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE sla_cum_hours AS
+        SELECT calendar, bucket, day, end_min, start_at, cum_before, secs
+        FROM (SELECT i.*, unnest(generate_series(i.cum_before // 3600, (i.cum_before + i.secs - 1) // 3600)) AS bucket
+              FROM sla_intervals i)
         """
     )
 
@@ -215,11 +243,14 @@ def _reading(instant: str, alias: str) -> str:
     """SQL for ``B(instant)`` given the interval ``alias`` joined by :func:`_reading_join`
     (NULL interval: no business time before the instant, B = 0)."""
     return (f"coalesce({alias}.cum_before + least({alias}.secs, "
-            f"date_diff('second', {alias}.start_at, {instant})), 0)")
+            f"(epoch_us({instant}) - epoch_us({alias}.start_at)) // 1000000), 0)")
 
 
 def _reading_join(instant: str, alias: str, calendar: str) -> str:
-    return (f"LEFT JOIN sla_intervals {alias} ON {alias}.calendar = {calendar} "
+    """The interval whose ``[start_at, next_start)`` holds ``instant``: found by the instant's
+    UTC hour (an equality), then the one row of that hour that holds it."""
+    return (f"LEFT JOIN sla_hours {alias} ON {alias}.calendar = {calendar} "
+            f"AND {alias}.hour = epoch_us({instant}) // {_HOUR_US} "
             f"AND {alias}.start_at <= {instant} AND {instant} < {alias}.next_start")
 
 
@@ -255,13 +286,14 @@ def create_base(con: duckdb.DuckDBPyConnection, bundle: Bundle, as_of: dt.dateti
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE sla_pauses AS
-        WITH h AS (
+        WITH h AS (  -- only the tickets that were ever paused need their next changes
             SELECT ticket_id, status, changed_at,
                    lead(changed_at) OVER (PARTITION BY ticket_id ORDER BY changed_at, _line) AS until
             FROM ticket_status_history
+            WHERE ticket_id IN (SELECT ticket_id FROM ticket_status_history WHERE status IN ({paused}))
         ),
         spans AS (
-            SELECT b.ticket_id, b.calendar, h.status, b.b_open,
+            SELECT b.ticket_id, b.calendar, h.status, b.b_open, b.resolution_min,
                    greatest(h.changed_at, b.opened_at) AS ps,
                    least(coalesce(h.until, {_FAR}), coalesce(b.resolved_at, b.as_of)) AS pe
             FROM h JOIN sla_base b USING (ticket_id)
@@ -274,7 +306,7 @@ def create_base(con: duckdb.DuckDBPyConnection, bundle: Bundle, as_of: dt.dateti
             {_reading_join('s.pe', 'j', 's.calendar')}
             WHERE s.ps < s.pe
         )
-        SELECT ticket_id, status, ps, pe, b_ps, b_pe, b_pe - b_ps AS secs,
+        SELECT ticket_id, status, resolution_min, ps, pe, b_ps, b_pe, b_pe - b_ps AS secs,
                b_ps - b_open - coalesce(sum(b_pe - b_ps) OVER (PARTITION BY ticket_id ORDER BY ps
                    ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS active_before
         FROM read
@@ -291,7 +323,6 @@ def create_facts(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
     sla = bundle.sla
     assert sla is not None
     cap = sla.credits.monthly_cap_per_customer if sla.credits else None
-    tz = lit(bundle.settings.timezone)
     capped = ("c.credit" if cap is None else
               f"least(c.credit, greatest({lit(cap)} - coalesce(sum(c.credit) OVER (PARTITION BY c.customer_id, c.month"
               f" ORDER BY c.due_at, c.ticket_id, c.kind ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0), 0))")
@@ -299,10 +330,11 @@ def create_facts(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
         """
         CREATE OR REPLACE TEMP VIEW sla_clock AS
         WITH paused AS (
-            SELECT b.ticket_id, coalesce(sum(p.secs), 0) AS paused_secs,
-                   coalesce(sum(p.secs) FILTER (WHERE p.active_before < b.resolution_min * 60), 0) AS shift_secs
-            FROM sla_base b LEFT JOIN sla_pauses p USING (ticket_id)
-            GROUP BY b.ticket_id
+            SELECT p.ticket_id, CAST(sum(p.secs) AS BIGINT) AS paused_secs,
+                   CAST(coalesce(sum(p.secs) FILTER (WHERE p.active_before < p.resolution_min * 60), 0)
+                        AS BIGINT) AS shift_secs
+            FROM sla_pauses p
+            GROUP BY p.ticket_id
         ),
         targets AS (
             SELECT b.*, 'first_response' AS target, b.first_response_min AS target_min, b.fr_rule_id AS rule_id,
@@ -311,8 +343,8 @@ def create_facts(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
             FROM sla_base b
             UNION ALL
             SELECT b.*, 'resolution', b.resolution_min, b.res_rule_id, b.res_credit, b.resolved_at, b.b_res,
-                   p.paused_secs, b.b_open + b.resolution_min * 60 + p.shift_secs
-            FROM sla_base b JOIN paused p USING (ticket_id)
+                   coalesce(p.paused_secs, 0), b.b_open + b.resolution_min * 60 + coalesce(p.shift_secs, 0)
+            FROM sla_base b LEFT JOIN paused p USING (ticket_id)
         ),
         judged AS (
             SELECT t.*,
@@ -322,9 +354,15 @@ def create_facts(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
             FROM targets t
             WHERE t.done_at IS NOT NULL OR t.opened_at < t.as_of
         )
-        SELECT j.*, i.start_at + INTERVAL 1 SECOND * (j.b_due - i.cum_before) AS due_at
+        SELECT j.*,
+               CAST(make_timestamp(CAST(epoch_us(i.start_at) + (j.b_due - i.cum_before) * 1000000 AS BIGINT))
+                    AS TIMESTAMPTZ) AS due_at,
+               -- the local date of due_at: its interval's day, or the next one when it is the
+               -- end of a frame that ends at midnight (24:00)
+               CASE WHEN j.b_due = i.cum_before + i.secs AND i.end_min = 1440 THEN i.day + 1 ELSE i.day END
+                   AS due_day
         FROM judged j
-        LEFT JOIN sla_intervals i ON i.calendar = j.calendar
+        LEFT JOIN sla_cum_hours i ON i.calendar = j.calendar AND i.bucket = (j.b_due - 1) // 3600
             AND i.cum_before < j.b_due AND j.b_due <= i.cum_before + i.secs
         """
     )
@@ -332,7 +370,7 @@ def create_facts(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
         f"""
         CREATE OR REPLACE TEMP TABLE sla_facts AS
         WITH c AS (
-            SELECT b.*, strftime(timezone({tz}, b.due_at), '%Y-%m') AS month,
+            SELECT b.*, strftime(b.due_day, '%Y-%m') AS month,
                    CASE WHEN b.kind = 'sla_overdue_open' THEN CAST(0 AS DECIMAL(18, 2))
                         ELSE b.per_breach END AS credit
             FROM sla_clock b
@@ -457,12 +495,11 @@ def sla_compliance(con: duckdb.DuckDBPyConnection, period: str | None) -> pl.Dat
         "SELECT count(*) FROM duckdb_views() WHERE view_name = 'sla_clock'").fetchall()[0][0]
     if not has_clock:
         return None
-    tz = con.execute("SELECT min(timezone) FROM policy_sla_calendars").fetchall()[0][0]
     where = f"WHERE month = {lit(period)}" if period else ""
     frame = pl.from_arrow(con.sql(
         f"""
         WITH c AS (
-            SELECT *, strftime(timezone({lit(tz or 'UTC')}, due_at), '%Y-%m') AS month,
+            SELECT *, strftime(due_day, '%Y-%m') AS month,
                    measured_secs > target_min * 60 AS late
             FROM sla_clock
         )

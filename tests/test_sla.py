@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 import polars as pl
+import pytest
 
 from audit.engine import run_engine
 from audit.engine.testing import load_rows
@@ -336,3 +337,49 @@ def test_overdue_open_tickets_at_the_as_of_instant_and_waivers(tmp_path: Path) -
     assert (o2["status"], o2["waiver_id"]) == ("waived", "W-SLA")
     # before the due instant nothing is overdue
     assert audit(policy(tmp_path, waivers=waivers), tickets, as_of=local("2026-03-02 17:59")).height == 0
+
+
+# --------------------------------------------------------------------------------------------
+# The command line: --as-of, explain --ticket, a bad policy
+
+
+def _cli(capsys, *argv: str) -> tuple[int, str, str]:
+    from audit.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(list(argv))
+    out, err = capsys.readouterr()
+    return exc.value.code, out, err
+
+
+SAMPLE = ROOT / "sample_data"
+
+
+def test_as_of_on_the_command_line(capsys, tmp_path: Path) -> None:
+    code, _, err = _cli(capsys, "run", "--out", str(tmp_path / "bad"), "--as-of", "next tuesday", "-q")
+    assert code == 4 and "--as-of 'next tuesday' is not a timestamp" in err and "Traceback" not in err
+    # judged on 15 July: fewer tickets are overdue than at the end of July (the default)
+    code, _, _ = _cli(capsys, "run", "--policy", str(POLICIES), "--data", str(SAMPLE), "--out",
+                      str(tmp_path / "mid"), "--as-of", "2026-07-15T00:00", "--no-report", "--fail-on", "never", "-q")
+    assert code == 0
+    import json
+
+    mid = json.loads((tmp_path / "mid" / "summary.json").read_text(encoding="utf-8"))["sla"]
+    assert mid["as_of"] == "2026-07-14T22:00:00+00:00"
+    findings = pl.read_parquet(tmp_path / "mid" / "findings.parquet")
+    overdue = findings.filter(pl.col("kind") == "sla_overdue_open")
+    assert overdue.height == mid["overdue_open"]["findings"]
+    assert all("still open at Wed 2026-07-15 00:00" in m for m in overdue["message"])
+
+
+def test_explain_shows_the_sla_clocks(capsys) -> None:
+    # T-100067 (sample): business/urgent, opened Fri 29.05.2026 08:38:04, resolved Mon 01.06.
+    # 08:53:04: Fri 08:38:04-18:00 = 561:56 + Mon 08:00-08:53:04 = 53:04 -> 615:00 > 480; due
+    # Fri 16:38:04. First response at 09:07:27 (29:23 min) is within its 60.
+    code, out, _ = _cli(capsys, "explain", "--ticket", "T-100067", "--policy", str(POLICIES), "--data", str(SAMPLE))
+    assert code == 0
+    assert "SLA: contract business, priority urgent, calendar office (Europe/Berlin)" in out
+    assert ("resolution (rule sla.targets[business].urgent.resolution): target 480 business min; "
+            "2026-05-29 08:38:04 Europe/Berlin → 2026-06-01 08:53:04 Europe/Berlin: 615:00 business min → BREACHED; "
+            "due 2026-05-29 16:38:04 Europe/Berlin") in out
+    assert "sla_resolution_breach" in out and "Fri 29.05. 08:38–18:00 561:56 min" in out

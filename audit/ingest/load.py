@@ -12,7 +12,8 @@ Per table, in the contract's load order (parents first):
 5. delete the quarantined rows and rename the staging table to the canonical name.
 
 At the end the raw text of every quarantined record is fetched from its file, and every helper
-table is dropped: the connection holds exactly the five canonical tables.
+table is dropped: the connection holds exactly the canonical tables (an optional one without an
+export empty).
 """
 
 from __future__ import annotations

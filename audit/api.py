@@ -11,6 +11,7 @@ ingested (bad rows quarantined), the connection is locked down, and only then th
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -63,6 +64,22 @@ def check_fail_on(fail_on: str) -> str:
     return fail_on
 
 
+def check_as_of(as_of: str | dt.datetime | None, timezone: str) -> dt.datetime | None:
+    """``as_of`` as an aware instant (a naive value is local to ``timezone``), or a UsageError."""
+    if as_of is None or isinstance(as_of, dt.datetime) and as_of.tzinfo is not None:
+        return as_of
+    try:
+        value = as_of if isinstance(as_of, dt.datetime) else dt.datetime.fromisoformat(as_of.strip())
+    except ValueError:
+        raise UsageError(f"--as-of {as_of!r} is not a timestamp (write it like 2026-07-01T00:00 "
+                         "or 2026-07-01T00:00+02:00)") from None
+    if value.tzinfo is None:
+        from zoneinfo import ZoneInfo
+
+        value = value.replace(tzinfo=ZoneInfo(timezone))
+    return value
+
+
 def open_audit_db(bundle: Bundle, data: str | Path, *, gx: str = "sample",
                   progress: Callable[[str], None] | None = None, follow_symlinks: bool = False):
     """Connect, ingest ``data`` for ``bundle`` and lock the connection down.
@@ -111,11 +128,13 @@ def run_audit(
     progress: Callable[[str], None] | None = None,
     strict_data: bool = False,
     follow_symlinks: bool = False,
+    as_of: str | dt.datetime | None = None,
 ) -> AuditResult:
     """Audit ``data`` against the ``policy`` bundle; write the outputs into ``out`` when given.
 
     ``exit_code`` is 0 when no *open* finding has severity ``fail_on`` or higher, else 1
-    (``never``: always 0). Raises :class:`~audit.errors.PolicyError` (invalid policy; no data
+    (``never``: always 0). ``as_of``: the instant open tickets' SLA clocks are read at
+    (default: the end of ``period``, else of the last local month a ticket was opened in). Raises :class:`~audit.errors.PolicyError` (invalid policy; no data
     read), :class:`~audit.errors.DataError` (unusable input) or :class:`UsageError`.
     ``follow_symlinks``: read export files that are symbolic links leaving ``data`` (refused by
     default). ``strict_data``: ingest warnings (summary ``warnings``) are a DataError too, before any output
@@ -155,6 +174,7 @@ def run_audit(
     with timed(timings, "policy"):
         say(f"loading policy {policy}")
         bundle = load_policy(policy)
+    as_of = check_as_of(as_of, bundle.settings.timezone)
 
     with timed(timings, "ingest"):
         say(f"loading data from {data}")
@@ -169,7 +189,11 @@ def run_audit(
     try:
         with timed(timings, "rules"):
             say("running the policy rules")
-            evaluate(con, bundle)
+            if as_of is None and period is not None and bundle.sla is not None:
+                from audit.engine.sla import default_as_of
+
+                as_of = default_as_of(con, bundle.settings.timezone, period)
+            evaluate(con, bundle, as_of=as_of)
         # The connection is ours and closed below: loaded tables go as soon as nothing reads
         # them any more, which keeps the peak memory of a large audit down.
         release = partial(release_inputs, con)
@@ -193,6 +217,7 @@ def run_audit(
         findings=tables.findings,
         classifications=tables.classifications,
         reconciliation=tables.reconciliation,
+        sla=tables.sla,
         period=period,
         fail_on=fail_on,
         exit_code=exit_code,

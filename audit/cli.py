@@ -129,10 +129,13 @@ def cli() -> None:
 @click.option("--strict-data", is_flag=True,
               help="Treat data warnings (ignored columns, ambiguous local times, mixed encodings, "
                    "a month without data …) as unusable data: exit 3, nothing written.")
+@click.option("--as-of", "as_of", default=None, metavar="TIMESTAMP",
+              help="Judge open tickets' SLA at this instant, e.g. 2026-07-01T00:00 (local time of the "
+                   "policy unless an offset is given; default: the end of the audited period).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 def run(policy: Path, data: Path, out: Path, period: str | None, fail_on: str, gx: str,
         report: bool, lang: str | None, previous: Path | None, wait: float, follow_symlinks: bool,
-        strict_data: bool, quiet: bool) -> None:
+        strict_data: bool, as_of: str | None, quiet: bool) -> None:
     """Run the audit and write findings, summary, quarantine and the HTML report."""
     from audit.api import check_fail_on, check_period, run_audit
     from audit.outputs import write_outputs
@@ -148,7 +151,7 @@ def run(policy: Path, data: Path, out: Path, period: str | None, fail_on: str, g
     with OutputTransaction(out, command="run", wait=wait, need_bytes=_data_bytes(data)) as tx:
         result = run_audit(policy, data, None, period=period, fail_on=fail_on, gx=gx,
                            progress=progress, strict_data=strict_data,
-                           follow_symlinks=follow_symlinks)
+                           follow_symlinks=follow_symlinks, as_of=as_of)
         progress(f"writing outputs to {out}")
         write_outputs(result, tx.path)
         # The report reads the files just written; the result's tables (gigabytes on a large

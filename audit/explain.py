@@ -73,7 +73,7 @@ def _classification_lines(con, bundle: Bundle, ticket_id: str, tc: dict[str, Any
         cols = ", ".join(
             f"({compile_rule(r.when, r.loc).sql(dialect=DIALECT)}) AS r{i}" for i, r in enumerate(rules)
         )
-        values = list(con.execute(f"SELECT {cols} FROM ticket_facts WHERE ticket_id = ?", [ticket_id]).fetchone())
+        values = list(con.execute(f"SELECT {cols} FROM ticket_facts WHERE ticket_id = ?", [ticket_id]).fetchall()[0])
     decided = False
     for i, (rule, value) in enumerate(zip(rules, values, strict=True), start=1):
         where = f"{rule.loc}" if rule.loc else ""
@@ -217,6 +217,35 @@ def _finding_lines(con, ticket_id: str, month: str | None) -> list[str]:
     return out
 
 
+def _sla_lines(con, bundle: Bundle, ticket_id: str) -> list[str]:
+    """The ticket's SLA clocks: target, measured business time, due instant, verdict."""
+    if bundle.sla is None:
+        return []
+    has_clock = con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = 'sla_clock'").fetchall()[0][0]
+    rows = _rows(con, "SELECT * FROM sla_clock WHERE ticket_id = ? ORDER BY target", [ticket_id]) if has_clock else []
+    if not rows:
+        return ["", "SLA: none (the customer's contract and the ticket's priority have no target)"]
+    r0 = rows[0]
+    (tz,) = con.execute("SELECT timezone FROM policy_sla_calendars WHERE calendar = ?", [r0["calendar"]]).fetchall()[0]
+    out = ["", f"SLA: contract {r0['contract']}, priority {r0['priority']}, calendar {r0['calendar']} ({tz}), "
+               f"as of {_v(r0['as_of'], tz)}"]
+    for r in rows:
+        secs, target = r["measured_secs"], r["target_min"] * 60
+        state = ("BREACHED" if secs > target else "met") if r["done_at"] is not None else (
+            "OVERDUE (open)" if secs > target else "open, not yet due")
+        end = _v(r["done_at"], tz) if r["done_at"] is not None else f"still open at {_v(r['as_of'], tz)}"
+        paused = (f" (after {r['paused_secs'] // 60}:{r['paused_secs'] % 60:02d} paused)"
+                  if r["paused_secs"] else "")
+        out.append(
+            f"  {r['target']} (rule {r['rule_id']}): target {r['target_min']} business min; "
+            f"{_v(r['opened_at'], tz)} → {end}: {secs // 60}:{secs % 60:02d} business min{paused} "
+            f"→ {state}; due {_v(r['due_at'], tz)}"
+        )
+    out.append("  (each breach's finding below lists the business days counted)")
+    return out
+
+
+
 def explain_evaluated(con: duckdb.DuckDBPyConnection, bundle: Bundle, ticket_id: str,
                       month: str | None = None) -> str:
     """The judgement of a loaded ``ticket_id`` as text, on a connection where
@@ -234,6 +263,7 @@ def explain_evaluated(con: duckdb.DuckDBPyConnection, bundle: Bundle, ticket_id:
     out += [f"  {k} = {_v(v, tz)}" for k, v in facts[0].items()]
     out += _classification_lines(con, bundle, ticket_id, tc)
     out += _billing_lines(con, bundle, ticket_id, month)
+    out += _sla_lines(con, bundle, ticket_id)
     out += _finding_lines(con, ticket_id, month)
     return "\n".join(out) + "\n"
 

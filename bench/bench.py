@@ -77,6 +77,7 @@ t0 = time.perf_counter()
 r = run_audit(sys.argv[1], sys.argv[2], sys.argv[3], gx=sys.argv[4], fail_on="never")
 timings = dict(r.timings); timings["total"] = time.perf_counter() - t0
 print(json.dumps({"timings": timings, "findings": r.findings.height,
+                  "sla_findings": r.findings.filter(r.findings["kind"].str.starts_with("sla_")).height,
                   "rows": r.summary["rows"]}))
 """
 
@@ -140,6 +141,21 @@ def ensure_data(entries: int, fmt: str, seed: int) -> Path:
     return target
 
 
+def _without_sla(data: Path, out: Path, gx: str, entries: int, with_sla: dict, peak_with: float) -> str:
+    """One cold audit with the default policy minus sla.yaml, as a table row beside ``with_sla``."""
+    import shutil
+
+    with tempfile.TemporaryDirectory() as tmp:
+        policy = Path(tmp) / "policies"
+        shutil.copytree(ROOT / "policies", policy)
+        (policy / "sla.yaml").unlink()
+        res, _, peak = run_child(CHILD_AUDIT, str(policy), str(data), str(out) + "-nosla", gx)
+    a, b = with_sla["timings"], res["timings"]
+    return (f"| {entries:,} | {with_sla['rows']['tickets']['in']:,} | {with_sla['sla_findings']:,} | "
+            f"{a['rules']:.2f} / {b['rules']:.2f} | {a['outputs']:.2f} / {b['outputs']:.2f} | "
+            f"{a['total']:.2f} / {b['total']:.2f} | {peak_with:,.0f} / {peak:,.0f} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--entries", type=int, action="append", help="time entries per dataset (repeatable)")
@@ -149,7 +165,13 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5,
                     help="warm runs of the rules stage and of the hand-written query (alternating)")
     ap.add_argument("--markdown", type=Path, help="also write the table to this file")
+    ap.add_argument("--tickets", type=int, action="append",
+                    help="size a dataset by tickets instead (≈ 3.1 entries each; repeatable)")
+    ap.add_argument("--no-sla-too", action="store_true",
+                    help="also run the audit with the policy minus sla.yaml: what the SLA costs")
     args = ap.parse_args()
+    if args.tickets:
+        args.entries = [*(args.entries or []), *(round(t * ENTRIES_PER_TICKET) for t in args.tickets)]
     sizes = args.entries or [1_000_000]
 
     lines = [
@@ -161,6 +183,7 @@ def main() -> None:
         "(min / median) | rules / hand (median) |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    sla_rows: list[str] = []
     for entries in sizes:
         data = ensure_data(entries, args.format, args.seed)
         out = ROOT / "bench" / "data" / f"out-{entries}"
@@ -177,6 +200,14 @@ def main() -> None:
             f"{e_min:.2f} / {e_med:.2f} | {h_min:.2f} / {h_med:.2f} | {e_med / h_med:.2f}× |"
         )
         print(lines[-1], file=sys.stderr)
+        if args.no_sla_too:
+            sla_rows.append(_without_sla(data, out, args.gx, real_entries, res, peak))
+            print(sla_rows[-1], file=sys.stderr)
+    if sla_rows:
+        lines += ["", "SLA on (the default policy) against the same policy without `sla.yaml`, one cold run each:", "",
+                  "| time entries | tickets | SLA findings | rules s with / without | outputs s with / without | "
+                  "total s with / without | peak RSS MiB with / without |",
+                  "|---:|---:|---:|---:|---:|---:|---:|", *sla_rows]
     text = "\n".join(lines) + "\n"
     print(text)
     if args.markdown:

@@ -42,6 +42,7 @@ from reports.findings import top_findings
 from reports.i18n import LANGUAGES, Formatter
 from reports.load import RunOutputs, load_outputs, localize, read_summary
 from reports.quality import quality_view
+from reports.sla import sla_view
 from reports.summary import header_view, summary_view
 
 HERE = Path(__file__).parent  # templates, static assets (package data, see pyproject.toml)
@@ -182,6 +183,7 @@ def _context(run: RunOutputs, fmt: Formatter, previous: dict[str, Any] | None, t
         "money": {"tiles": tiles(action_view, fmt), "bridge": bridge_rows(steps, fmt)},
         "findings": top_findings(run.findings, top_n),
         "quality": quality_view(run, QUARANTINE_SAMPLE, fmt),
+        "sla": sla_view(run, fmt),
         "appendix": appendix_view(run, fmt, tiers),
         "tier_names": dict(tiers),
         "downloads": bool(downloads),

@@ -68,12 +68,18 @@ def line(lid: str, invoice: str, tid: str, service_date: str, quantity: str, uni
             "service_date": service_date, "quantity": quantity, "unit_price": unit_price, "amount": amount}
 
 
-def edited_policy(tmp_path: Path, edits: dict[str, list[tuple[str, str]]] | None = None) -> Path:
-    """A copy of ``policies/`` with textual edits ``{file: [(old, new), …]}`` (each old must exist)."""
+def edited_policy(tmp_path: Path, edits: dict[str, list[tuple[str, str]]] | None = None,
+                  *, sla: bool = False) -> Path:
+    """A copy of ``policies/`` with textual edits ``{file: [(old, new), …]}`` (each old must exist).
+
+    Without ``sla`` the copy has no ``sla.yaml``: these rows are about billing, and tickets
+    without response times would otherwise be overdue under the SLA (tests/test_sla.py)."""
     target = tmp_path / "policy"
     if target.exists():
         shutil.rmtree(target)
     shutil.copytree(POLICIES, target)
+    if not sla:
+        (target / "sla.yaml").unlink()
     for name, replacements in (edits or {}).items():
         path = target / name
         text = path.read_text(encoding="utf-8")

@@ -89,14 +89,14 @@ def test_default_bundle_items_know_where_they_are_written() -> None:
         Location("billing.yaml", 11, 7),
     ]
     assert b.findings["units_mismatch"].loc == Location("findings.yaml", 7, 3)
-    assert b.signals[0].loc == Location("findings.yaml", 16, 5)
+    assert b.signals[0].loc == Location("findings.yaml", 19, 5)
     assert b.waivers[0].loc == Location("waivers.yaml", 5, 5)
     assert b.waivers[0].scope.loc == Location("waivers.yaml", 6, 5)
     for section in (b.metadata, b.settings, b.classification, b.billing):
         assert section.loc is not None and section.loc.line > 0
     assert b.section_locs["billing"] == Location("billing.yaml", 3, 1)
     assert b.section_locs["metadata"] == Location("bundle.yaml", 4, 1)
-    assert b.section_locs["signals"] == Location("findings.yaml", 15, 1)
+    assert b.section_locs["signals"] == Location("findings.yaml", 18, 1)
 
 
 def test_default_bundle_records_root_and_file_hashes() -> None:

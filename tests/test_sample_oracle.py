@@ -71,6 +71,7 @@ class Loaded:
     tickets: dict = field(default_factory=dict)
     entries: list = field(default_factory=list)
     lines: list = field(default_factory=list)
+    history: list = field(default_factory=list)
     quarantine: set = field(default_factory=set)  # (table, line, key or None, expectation)
     rows: dict = field(default_factory=dict)
     roles: dict = field(default_factory=dict)  # agent login -> role ("" when empty)
@@ -162,6 +163,14 @@ def load(directory: Path, tz: ZoneInfo, tier_ids: set[str]) -> Loaded:
 
     if (directory / "agents.csv").exists():  # optional table
         run("agents", agent)
+
+    def status(rec):
+        if rec["ticket_id"] not in data.tickets:
+            return IN_TABLE
+        data.history.append((rec["ticket_id"], rec["status"], dt.datetime.fromisoformat(rec["changed_at"])))
+
+    if (directory / "ticket_status_history.csv").exists():
+        run("ticket_status_history", status)
     return data
 
 
@@ -322,8 +331,104 @@ def audit(directory: Path, policy_dir: Path = POLICY) -> dict:
         for f in findings[n_before:]:
             if f[4] == "waived" and f[3] is None:
                 money["waived"] += Decimal(f[5])
+    findings += sla_findings(data, policy, tz)
     return {"findings": findings, "quarantine": data.quarantine, "rows": data.rows, "money": money,
             "tiers": tiers, "recon": recon, "data": data}
+
+
+# --- SLA (docs/semantics.md "SLA"), from the policy's sla section -----------------------------
+# Business seconds are summed frame by frame over local dates (zoneinfo turns each local frame
+# into instants); the due instant is found by bisection on whole seconds of the monotone
+# "business seconds used so far" — not by walking intervals as the generator and the SQL do.
+
+
+def _business(cal: dict, a: dt.datetime, b: dt.datetime, closed: set) -> int:
+    tz = ZoneInfo(cal["timezone"])
+    days = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+    total, day = 0, a.astimezone(tz).date() - dt.timedelta(days=1)
+    while day <= b.astimezone(tz).date():
+        if day not in closed and day.strftime("%m-%d") not in closed:
+            for frame in cal["hours"].get(days[day.weekday()], []):
+                start, end = frame.split("-")
+                lo = dt.datetime.combine(day, dt.time.fromisoformat(start), tzinfo=tz)
+                hi = (dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=tz) if end == "24:00"
+                      else dt.datetime.combine(day, dt.time.fromisoformat(end), tzinfo=tz))
+                lo, hi = max(lo.timestamp(), a.timestamp()), min(hi.timestamp(), b.timestamp())
+                total += max(0, int(hi - lo))
+        day += dt.timedelta(days=1)
+    return total
+
+
+def sla_findings(data: Loaded, policy: dict, tz: ZoneInfo) -> list[tuple]:
+    import holidays
+
+    sla = policy.get("sla")
+    if not sla:
+        return []
+    on = {k for k in ("sla_first_response_breach", "sla_resolution_breach", "sla_overdue_open")
+          if k in policy.get("findings", {})}
+    last_open = max(t["opened_at"].astimezone(tz) for t in data.tickets.values())
+    y, m = last_open.year + last_open.month // 12, last_open.month % 12 + 1
+    as_of = dt.datetime(y, m, 1, tzinfo=tz)
+    closed = {}
+    for name, cal in sla["calendars"].items():
+        days = {str(d) for d in cal.get("closed", [])}
+        if cal.get("holidays"):
+            h = cal["holidays"]
+            days |= set(holidays.country_holidays(h["country"], subdiv=h.get("subdivision"),
+                                                  years=range(2010, 2040)))
+        closed[name] = {dt.date.fromisoformat(d) if isinstance(d, str) and len(d) == 10 else d for d in days}
+    credits = {c["contract"]: c for c in (sla.get("credits") or {}).get("per_breach", [])}
+    cap = (sla.get("credits") or {}).get("monthly_cap_per_customer")
+    history = defaultdict(list)
+    for tid, st, at in data.history:
+        history[tid].append((at, st))
+    raw = []
+    for tid, t in data.tickets.items():
+        contract = data.customers[t["customer_id"]]["contract"]
+        entry = next((e for e in sla["targets"] if e["contract"] == contract), None)
+        if entry is None:
+            continue
+        prio = t["priority"] if t["priority"] in entry["priorities"] else "*"
+        cal, off = sla["calendars"][entry["calendar"]], closed[entry["calendar"]]
+        changes = sorted(history[tid], key=lambda c: c[0])
+        spans = [(at, nxt[0] if nxt else None) for (at, st), nxt in zip(changes, [*changes[1:], None], strict=True)
+                 if st in sla.get("paused_statuses", [])]
+        for which, done in (("first_response", t["first_response_at"]), ("resolution", t["resolved_at"])):
+            end = done or as_of
+            if done is None and t["opened_at"] >= as_of:
+                continue
+            target = entry["priorities"][prio][which] * 60
+
+            def used(x, which=which, cal=cal, off=off, end=end, start=t["opened_at"], spans=spans):
+                """business seconds from the opening to instant x (pauses out for resolution)"""
+                paused = sum(_business(cal, max(a, start), min(b or end, end, x), off)
+                             for a, b in spans if max(a, start) < min(b or end, end, x)
+                             ) if which == "resolution" else 0
+                return _business(cal, start, x, off) - paused
+
+            if used(end) <= target:
+                continue
+            lo, hi = int(t["opened_at"].timestamp()), int(end.timestamp())
+            while lo < hi:  # smallest second at which the target is used up
+                mid = (lo + hi) // 2
+                if used(dt.datetime.fromtimestamp(mid, dt.UTC)) >= target:
+                    hi = mid
+                else:
+                    lo = mid + 1
+            due = dt.datetime.fromtimestamp(lo, dt.UTC)
+            kind = f"sla_{which}_breach" if done else "sla_overdue_open"
+            amount = Decimal(str(credits.get(contract, {}).get(which) or "0.00")) if done else Decimal("0.00")
+            raw.append([due, tid, kind, t["customer_id"], f"{due.astimezone(tz):%Y-%m}", amount])
+    spent = defaultdict(Decimal)
+    out = []
+    for _due, tid, kind, cid, mon, amount in sorted(raw):  # the cap in order of due_at
+        if cap is not None:
+            amount = min(amount, max(Decimal(str(cap)) - spent[(cid, mon)], Decimal("0.00")))
+            spent[(cid, mon)] += amount
+        if kind in on:
+            out.append((kind, tid, mon, None, "open", f"{-amount if amount else Decimal('0.00'):.2f}"))
+    return out
 
 
 def compare(directory: Path) -> None:

@@ -18,6 +18,7 @@ Two phases, each a few modules of set-based DuckDB SQL with no per-row Python:
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 import duckdb
@@ -29,6 +30,8 @@ from audit.engine.findings import create_findings
 from audit.engine.policy_tables import create_policy_tables
 from audit.engine.render import export, render_texts
 from audit.engine.signals import create_signal_facts
+from audit.engine.sla import RELATIONS as SLA_RELATIONS
+from audit.engine.sla import create_sla
 from audit.engine.sql import install_macros
 from audit.policy.model import Bundle
 
@@ -36,10 +39,10 @@ from audit.policy.model import Bundle
 RELATIONS = (
     "policy_tiers", "policy_rules", "policy_prices", "policy_waivers", "ticket_facts",
     "ticket_class", "ticket_info", "entry_facts", "line_facts", "recon", "findings",
-    "signal_ticket", "signal_month", "tm_text", "recon_inv", "recon_full", "finding_recon",
-    "finding_messages", "classifications",
+    "signal_ticket", "signal_month", *SLA_RELATIONS, "tm_text", "recon_inv", "recon_full",
+    "sla_text", "finding_recon", "finding_messages", "classifications",
 )
-_VIEWS = {"ticket_facts", "ticket_info", "entry_facts", "line_facts", "recon_full"}
+_VIEWS = {"ticket_facts", "ticket_info", "entry_facts", "line_facts", "recon_full", "sla_clock"}
 
 
 @dataclass
@@ -49,17 +52,24 @@ class EngineResult:
     findings: pl.DataFrame
     classifications: pl.DataFrame
     reconciliation: pl.DataFrame
+    #: SLA targets per month × contract × priority × target (None without an ``sla`` section);
+    #: see :func:`audit.engine.sla.sla_compliance`.
+    sla: pl.DataFrame | None = None
 
 
-def evaluate(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
+def evaluate(con: duckdb.DuckDBPyConnection, bundle: Bundle, *, as_of: dt.datetime | None = None) -> None:
     """Judge every ticket and ticket-month of the loaded tables (all months): tiers, the
-    reconciliation numbers, findings with ids and waivers."""
+    reconciliation numbers, the SLA clocks, findings with ids and waivers.
+
+    ``as_of``: the instant open tickets are judged at (``sla_overdue_open``); None: the end of
+    the last local month a ticket was opened in."""
     install_macros(con)
     create_policy_tables(con, bundle)
     create_ticket_facts(con)
     create_ticket_class(con, bundle)
     create_billing(con, bundle)
     create_signal_facts(con, bundle)
+    create_sla(con, bundle, as_of)
     create_findings(con, bundle)
 
 
@@ -116,10 +126,15 @@ def drop_relations(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def run_engine(
-    con: duckdb.DuckDBPyConnection, bundle: Bundle, *, period: str | None = None
+    con: duckdb.DuckDBPyConnection, bundle: Bundle, *, period: str | None = None,
+    as_of: dt.datetime | None = None,
 ) -> EngineResult:
     """Run the audit rules over the loaded tables; results for ``period`` (YYYY-MM) or all months."""
-    evaluate(con, bundle)
+    if as_of is None and period is not None and bundle.sla is not None:
+        from audit.engine.sla import default_as_of
+
+        as_of = default_as_of(con, bundle.settings.timezone, period)
+    evaluate(con, bundle, as_of=as_of)
     try:
         return render_results(con, bundle, period, keep=False)
     finally:

@@ -25,7 +25,7 @@ import duckdb
 from audit.engine.classify import is_late, opened_month_sql, signal_column
 from audit.engine.policy_tables import section_loc, where
 from audit.engine.sql import lit
-from audit.policy.model import Bundle
+from audit.policy.model import SLA_KINDS, Bundle
 from audit.texts import Lang, column, localized
 
 #: Output columns of ``findings``, as in docs/outputs.md.
@@ -33,15 +33,18 @@ FINDING_COLUMNS = (
     "finding_id", "kind", "severity", "status", "rule_id", "policy_file", "policy_line",
     "ticket_id", "customer_id", "customer_name", "month", "line_id", "entry_id", "recorded_tier",
     "policy_tier", "expected_units", "billed_units", "expected_eur", "billed_eur", "delta_eur",
-    "at_stake_units", "at_stake_eur", "waiver_id", "message",
+    "at_stake_units", "at_stake_eur", "target_minutes", "measured_minutes", "due_at", "waiver_id",
+    "message",
 )
 
 #: The columns every kind's query produces (``customer_name`` is added on export).
 RAW_COLUMNS = (
     "kind", "severity", "rule_id", "policy_file", "policy_line", "ticket_id", "month", "line_id",
     "entry_id", "expected_units", "billed_units", "expected_eur", "billed_eur", "delta_eur",
-    "at_stake_units", "at_stake_eur",
+    "at_stake_units", "at_stake_eur", "target_minutes", "measured_minutes", "due_at",
 )
+#: The SLA columns' types (NULL for the other kinds).
+_SLA_TYPES = {"target_minutes": "BIGINT", "measured_minutes": "DECIMAL(18, 2)", "due_at": "TIMESTAMPTZ"}
 #: The columns every finding takes from its ticket's ``ticket_class`` row, whatever its kind
 #: (one join for all findings, so ``recon`` need not carry them).
 TICKET_COLUMNS = ("customer_id", "recorded_tier", "policy_tier")
@@ -63,6 +66,7 @@ SOURCES = {
     "ticket_rule": ("ticket_class tc JOIN policy_rules pr ON pr.idx = tc.rule_idx", _TICKET),  # + the rule
     "recon": ("recon r", dict(ticket_id="r.ticket_id", month="r.month")),
     "line": ("line_facts l", _LINE),
+    "sla": ("sla_facts s", dict(ticket_id="s.ticket_id", month="s.month")),
     "line_price": (  # with the ticket's class (billable) and the list price's period
         "line_facts l JOIN ticket_class tc USING (ticket_id) JOIN policy_prices p ON p.pid = l.price_pid",
         _LINE,
@@ -107,6 +111,8 @@ class Kind:
             values[money] = f"CAST({values.get(money, 'NULL')} AS DECIMAL(18, 2))"
         for opt in ("line_id", "entry_id"):
             values.setdefault(opt, "CAST(NULL AS VARCHAR)")
+        for name, sql_type in _SLA_TYPES.items():
+            values[name] = f"CAST({values.get(name, 'NULL')} AS {sql_type})"
         values["policy_line"] = f"CAST({values['policy_line']} AS BIGINT)"
         return (
             "SELECT " + ", ".join(f"{values[c]} AS {c}" for c in RAW_COLUMNS)
@@ -281,6 +287,17 @@ def enabled_kinds(bundle: Bundle) -> list[Kind]:
                  billed_eur="l.amount", delta_eur=f"{product} - l.amount"),
             partial(_amount_message, product=product),
         ))
+    for kind in SLA_KINDS:  # see audit.engine.sla; the message is its sla_text
+        if (sev := on(kind)) and bundle.sla is not None:
+            kinds.append(Kind(
+                kind, sev, "sla", f"s.kind = {lit(kind)}", None,
+                dict(rule_id="s.rule_id", policy_file="s.policy_file", policy_line="s.policy_line",
+                     expected_eur="-s.credit", billed_eur="0", delta_eur="-s.credit",
+                     target_minutes="s.target_min",
+                     measured_minutes="audit_cents_to_eur(audit_div_half_even(s.measured_secs * 100, 60))",
+                     due_at="s.due_at"),
+                "s.message",
+            ))
     for i, signal in enumerate(bundle.signals):
         # judged with the classification (``tc``) or after billing (``s``: engine.signals)
         judged = "s" if is_late(signal) else "tc"

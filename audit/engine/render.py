@@ -21,6 +21,7 @@ import polars as pl
 from audit.engine.classify import opened_month_sql
 from audit.engine.findings import FINDING_COLUMNS, SOURCES, enabled_kinds
 from audit.engine.policy_tables import section_loc
+from audit.engine.sla import create_sla_text, sla_compliance
 from audit.engine.sql import lit
 from audit.policy.model import Bundle
 from audit.texts import LANGUAGES as TEXT_LANGUAGES
@@ -221,6 +222,7 @@ _MESSAGE_SOURCES = {
                      " JOIN signal_ticket s ON s.ticket_id = f.ticket_id",
     "signal_month": "findings f JOIN ticket_info tc ON tc.ticket_id = f.ticket_id"
                     " JOIN signal_month s ON s.ticket_id = f.ticket_id AND s.month = f.month",
+    "sla": "findings f JOIN sla_text s ON s.ticket_id = f.ticket_id AND s.kind = f.kind AND s.rule_id = f.rule_id",
 }
 assert set(_MESSAGE_SOURCES) == set(SOURCES)
 
@@ -319,6 +321,7 @@ def render_texts(con: duckdb.DuckDBPyConnection, bundle: Bundle, period: str | N
     if release is not None:
         release(("time_entries",))
     create_recon_full(con, period, langs)
+    create_sla_text(con, bundle, period)
     create_finding_messages(con, bundle, period, langs)
 
 
@@ -373,7 +376,7 @@ def findings_query(period: str | None, month_param: bool = False,
 
 
 def export(con: duckdb.DuckDBPyConnection, period: str | None, *, drop: bool = False,
-           languages: tuple[str, ...] = TEXT_LANGUAGES) -> dict[str, pl.DataFrame]:
+           languages: tuple[str, ...] = TEXT_LANGUAGES) -> dict[str, pl.DataFrame | None]:
     """The result tables for ``period``, sorted as docs/semantics.md says.
 
     ``drop=True`` frees each table's relations as soon as it is exported (peak memory)."""
@@ -387,6 +390,7 @@ def export(con: duckdb.DuckDBPyConnection, period: str | None, *, drop: bool = F
         return [m for (m,) in con.execute(
             f"SELECT DISTINCT month FROM {table} WHERE {_in_period(period)} ORDER BY month").fetchall()]
 
+    sla = sla_compliance(con, period)
     findings = _by_month(con, findings_query(period, month_param=True, languages=languages),
                          months("findings"))
     done("finding_messages", "finding_recon", "findings")
@@ -405,4 +409,5 @@ def export(con: duckdb.DuckDBPyConnection, period: str | None, *, drop: bool = F
         months("recon"),
     )
     done("tm_text", "recon_inv", "ticket_class")
-    return {"findings": findings, "classifications": classifications, "reconciliation": reconciliation}
+    return {"findings": findings, "classifications": classifications, "reconciliation": reconciliation,
+            "sla": sla}

@@ -7,6 +7,7 @@ a string with two decimals; nothing here goes through a float.
 
 from __future__ import annotations
 
+from collections import Counter
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
@@ -99,6 +100,7 @@ def build_summary(
     period: str | None,
     fail_on: str,
     exit_code: int,
+    sla: pl.DataFrame | None = None,
 ) -> dict[str, Any]:
     """The ``summary.json`` document (keys as in docs/outputs.md)."""
     under = _sum(reconciliation.filter(pl.col("delta_eur") > 0), "delta_eur")
@@ -140,6 +142,7 @@ def build_summary(
             "billed_eur": money(_sum(reconciliation, "billed_eur")),
         },
         "warnings": [_text(w) for w in (*ingest.warnings, *coverage_warnings(period, months))],
+        **({"sla": sla_block(sla, findings)} if sla is not None else {}),
         "fail_on": fail_on,
         "exit_code": exit_code,
     }
@@ -158,3 +161,53 @@ def coverage_warnings(period: str | None, months: list[str]) -> list[str]:
         return [f"no data in {period}: no ticket, time entry or invoice line falls in this month "
                 "(check --period and the exports)"]
     return ["the exports hold no ticket, time entry or invoice line that could be audited"]
+
+
+def _pct(part: int, whole: int) -> str | None:
+    """``part / whole`` in percent with one decimal (half-even), None when nothing was measured."""
+    if not whole:
+        return None
+    return str((Decimal(part) * 100 / Decimal(whole)).quantize(Decimal("0.1"), rounding=ROUND_HALF_EVEN))
+
+
+def sla_block(sla: pl.DataFrame, findings: pl.DataFrame) -> dict[str, Any]:
+    """The ``sla`` section: compliance per contract × priority (targets measured to the end, by
+    the local month of their due instant), breaches by month, credits owed per customer (open
+    breach findings), overdue open tickets (docs/outputs.md)."""
+    compliance = []
+    if sla.height:
+        per = (sla.group_by("contract", "priority", "target")
+               .agg(pl.col("measured").sum(), pl.col("met").sum(), pl.col("breached").sum(),
+                    pl.col("overdue_open").sum())
+               .sort("contract", "priority", "target"))
+        for r in per.iter_rows(named=True):
+            compliance.append({**{k: r[k] for k in ("contract", "priority", "target")},
+                               "measured": int(r["measured"]), "met": int(r["met"]),
+                               "breached": int(r["breached"]), "overdue_open": int(r["overdue_open"]),
+                               "compliance_pct": _pct(int(r["met"]), int(r["measured"]))})
+    kinds = ("sla_first_response_breach", "sla_resolution_breach", "sla_overdue_open")
+    of_sla = findings.filter(pl.col("kind").is_in(kinds))
+    by_month: dict[str, dict[str, int]] = {}
+    for (month, kind), n in sorted(Counter(zip(of_sla["month"].to_list(), of_sla["kind"].to_list(),
+                                                strict=True)).items()):
+        by_month.setdefault(month, {k: 0 for k in kinds})[kind] = n
+    owed = of_sla.filter((pl.col("status") == "open") & (pl.col("delta_eur") < 0))
+    credits = []
+    if owed.height:
+        per_customer = (owed.group_by("customer_id", "customer_name")
+                        .agg(pl.col("delta_eur").sum().alias("d"), pl.len().alias("n"))
+                        .sort("customer_id"))
+        for r in per_customer.iter_rows(named=True):
+            credits.append({"customer_id": r["customer_id"], "customer_name": r["customer_name"],
+                            "breaches": int(r["n"]), "credit_eur": money(-Decimal(r["d"]))})
+    overdue = of_sla.filter(pl.col("kind") == "sla_overdue_open")
+    as_of = sla.get_column("as_of").drop_nulls().min() if sla.height else None
+    return {
+        "as_of": as_of.isoformat() if as_of is not None else None,
+        "compliance": compliance,
+        "breaches_by_month": by_month,
+        "credits_owed": credits,
+        "credits_owed_eur": money(sum((Decimal(c["credit_eur"]) for c in credits), Decimal(0))),
+        "overdue_open": {"findings": overdue.height,
+                         "tickets": sorted(set(overdue.get_column("ticket_id").to_list()))},
+    }

@@ -43,14 +43,20 @@ from audit.policy.expr import (
 )
 from audit.policy.model import (
     FINDING_KINDS,
+    WEEKDAYS,
     Billing,
     Bundle,
+    Calendar,
     PricePeriod,
     Rule,
     Signal,
+    Sla,
+    SlaContract,
+    SlaCredits,
     Tier,
     ValueMapping,
     Waiver,
+    frame_minutes,
 )
 
 #: The top-level sections a policy file may hold (the Bundle fields read from YAML).
@@ -739,6 +745,8 @@ class _Checks:
         self.waivers()
         self.vocabularies()
         self.mappings()
+        if "sla" in self.sections:
+            self.sla()
 
     def mappings(self) -> None:
         """Value maps name a real column and adapter; tier and priority values are known ones."""
@@ -974,6 +982,113 @@ class _Checks:
                             "keep one",
                         )
                     first.setdefault(value, i)
+
+
+    def valid_parts(self, raw: Any, model: type[BaseModel]) -> list[tuple[Any, Any]]:
+        """(key or index, validated item) of the entries of ``raw`` (a mapping or a list) that
+        are valid on their own (the others were reported when the section was validated)."""
+        pairs = raw.items() if isinstance(raw, dict) else enumerate(raw if isinstance(raw, list) else ())
+        valid = []
+        for key, entry in pairs:
+            try:
+                valid.append((key, model.model_validate(entry)))
+            except ValidationError:
+                pass
+        return valid
+
+    def sla(self) -> None:
+        """Calendars (zones, frames, holiday regions), targets and credits of the ``sla`` section,
+        checked entry by entry, so that a wrong field in one target does not hide another's."""
+        from audit.contract import PRIORITIES
+
+        sla: Sla | None = self.value("sla")
+        raw = self.raw("sla")
+        if sla is not None:
+            calendars, targets = list(sla.calendars.items()), list(enumerate(sla.targets))
+            credits = sla.credits
+        else:
+            calendars = self.valid_parts(raw.get("calendars"), Calendar)
+            targets = self.valid_parts(raw.get("targets"), SlaContract)
+            credits = next(iter(self.valid_parts([raw.get("credits")], SlaCredits)), (0, None))[1]
+        for name, cal in calendars:
+            path = ("calendars", name)
+            try:
+                zoneinfo.ZoneInfo(cal.timezone)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                hint = (did_you_mean(cal.timezone, zoneinfo.available_timezones())
+                        or "use an IANA name such as Europe/Berlin")
+                self.out.add(self.at("sla", *path, "timezone"), f"unknown time zone '{cal.timezone}'", hint)
+            for day, frames in cal.hours.items():
+                if day not in WEEKDAYS:
+                    hint = did_you_mean(str(day), WEEKDAYS) or f"weekdays are: {', '.join(WEEKDAYS)}"
+                    self.out.add(self.at("sla", *path, "hours", day, key=True), f"unknown weekday '{day}'", hint)
+                    continue
+                spans = []
+                for i, frame in enumerate(frames):
+                    where = self.at("sla", *path, "hours", day, i)
+                    if not re.match(_FRAME_RE, frame):
+                        self.out.add(where, f"time frame {frame!r} is not 'HH:MM-HH:MM'",
+                                     "write it like '08:00-18:00': local wall-clock time, 24:00 ends the day")
+                        continue
+                    start, end = frame_minutes(frame)
+                    if end <= start:
+                        self.out.add(where, f"time frame {frame!r} ends before it starts",
+                                     "a frame lies within one day; split a night shift into two days")
+                        continue
+                    for other_start, other_end, other in spans:
+                        if start < other_end and other_start < end:
+                            self.out.add(where, f"time frame {frame!r} overlaps {other!r}",
+                                         "merge the two frames into one")
+                    spans.append((start, end, frame))
+            if cal.holidays is not None:
+                self.holiday_region(cal.holidays.country, cal.holidays.subdivision, path)
+            for i, day in enumerate(cal.closed):
+                try:
+                    if len(day) == 10:
+                        dt.date.fromisoformat(day)
+                    else:
+                        dt.date(2024, int(day[:2]), int(day[3:]))  # a leap year: 02-29 is a day
+                except ValueError:
+                    self.out.add(self.at("sla", *path, "closed", i), f"'{day}' is not a date",
+                                 "write 'YYYY-MM-DD' for one day or 'MM-DD' for every year")
+        self.unique("sla", [(i, t.contract) for i, t in targets],
+                    "SLA for contract", lambda i: ("targets", i, "contract"))
+        known = [str(k) for k in (raw.get("calendars") or {})] if sla is None else list(sla.calendars)
+        for i, target in targets:
+            if target.calendar not in known:
+                hint = did_you_mean(target.calendar, known) or f"calendars: {', '.join(known) or 'none'}"
+                self.out.add(self.at("sla", "targets", i, "calendar"), f"unknown calendar '{target.calendar}'", hint)
+            for prio in target.priorities:
+                if prio not in (*PRIORITIES, "*"):
+                    hint = did_you_mean(str(prio), PRIORITIES) or f"priorities are: {', '.join(PRIORITIES)} or '*'"
+                    self.out.add(self.at("sla", "targets", i, "priorities", prio, key=True),
+                                 f"unknown priority '{prio}'", hint)
+        if credits is not None:
+            self.unique("sla", [(i, c.contract) for i, c in enumerate(credits.per_breach)],
+                        "credit for contract", lambda i: ("credits", "per_breach", i, "contract"))
+            amounts = [(("credits", "monthly_cap_per_customer"), credits.monthly_cap_per_customer)]
+            for i, c in enumerate(credits.per_breach):
+                amounts += [(("credits", "per_breach", i, k), getattr(c, k)) for k in ("first_response", "resolution")]
+            for path, amount in amounts:
+                if amount is not None and (amount < 0 or amount.as_tuple().exponent < -2):  # type: ignore[operator]
+                    self.out.add(self.at("sla", *path), f"amount {amount} is not a non-negative amount with at most 2 decimals",
+                                 'write it like "50.00"')
+
+    def holiday_region(self, country: str, subdivision: str | None, path: YamlPath) -> None:
+        import holidays
+
+        supported = holidays.list_supported_countries()
+        if country not in supported:
+            hint = did_you_mean(country, supported) or "use an ISO 3166 code the holidays package knows, e.g. DE"
+            self.out.add(self.at("sla", *path, "holidays", "country"), f"unknown holiday country '{country}'", hint)
+        elif subdivision is not None and subdivision not in supported[country]:
+            subs = supported[country]
+            hint = did_you_mean(subdivision, subs) or f"subdivisions of {country}: {', '.join(subs)}"
+            self.out.add(self.at("sla", *path, "holidays", "subdivision"),
+                         f"unknown subdivision '{subdivision}' of {country}", hint)
+
+
+_FRAME_RE = r"^([01][0-9]|2[0-3]):[0-5][0-9]-(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$"
 
 
 def _period(p: PricePeriod) -> str:

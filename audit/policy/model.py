@@ -11,6 +11,7 @@ The JSON Schema shipped for editors is generated from these models
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 from typing import Annotated, Literal
 
@@ -39,7 +40,13 @@ FINDING_KINDS = (
     "duplicate_billing",
     "billed_without_time",
     "unclassified_ticket",
+    "sla_first_response_breach",
+    "sla_resolution_breach",
+    "sla_overdue_open",
 )
+
+#: The SLA kinds (raised from the ``sla`` section; see docs/semantics.md "SLA").
+SLA_KINDS = ("sla_first_response_breach", "sla_resolution_breach", "sla_overdue_open")
 
 Severity = Literal["error", "warning", "info"]
 
@@ -274,6 +281,112 @@ class ValueMapping(_Item):
     default: str | None = Field(default=None, description="Value for an empty field or an export value the map does not know; without it such a value is kept and reported as unmapped.")
 
 
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_CLOSED = r"^(\d{4}-)?(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
+
+
+def frame_minutes(frame: str) -> tuple[int, int]:
+    """``"08:00-18:00"`` -> (480, 1080): minutes after local midnight, end exclusive."""
+    start, end = frame.split("-")
+    return tuple(int(t[:2]) * 60 + int(t[3:]) for t in (start, end))  # type: ignore[return-value]
+
+
+class Holidays(_Item):
+    """Public holidays from the ``holidays`` package (its PUBLIC category)."""
+
+    country: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 country, e.g. DE.")
+    subdivision: str | None = Field(
+        default=None, description="State/subdivision code of the holidays package, e.g. TH or BY."
+    )
+
+
+class Calendar(_Item):
+    """When the SLA clock runs: weekly local business hours minus holidays and closing days."""
+
+    timezone: str = Field(description="IANA time zone the business hours are local to.")
+    hours: dict[str, list[str]] = Field(
+        description=(
+            "Time frames per weekday (mon … sun), local wall-clock 'HH:MM-HH:MM' (end may be "
+            "24:00); a day left out is closed. 24×7: every day ['00:00-24:00']."
+        )
+    )
+    holidays: Holidays | None = Field(default=None, description="Public holidays that close the calendar.")
+    closed: list[str] = Field(
+        default_factory=list,
+        description="Extra closing days: 'YYYY-MM-DD' once, or 'MM-DD' every year (e.g. '12-24').",
+    )
+
+    @field_validator("closed")
+    @classmethod
+    def _closed(cls, v: list[str]) -> list[str]:
+        for day in v:
+            if not re.match(_CLOSED, str(day)):
+                raise ValueError(f"closing day {day!r} is not 'YYYY-MM-DD' or 'MM-DD'")
+        return v
+
+
+class SlaTarget(_Item):
+    """Targets in business minutes for one ticket priority."""
+
+    first_response: int = Field(gt=0, description="Business minutes until the first response.")
+    resolution: int = Field(gt=0, description="Business minutes until resolution (pauses excluded).")
+
+
+class SlaContract(_Item):
+    """The SLA of one customer contract level."""
+
+    contract: str = Field(description="Contract level (customers.contract).")
+    calendar: str = Field(description="Name of the calendar the minutes are counted on.")
+    priorities: dict[str, SlaTarget] = Field(
+        description="Targets per ticket priority (low, normal, high, urgent); '*' is the fallback."
+    )
+
+
+class SlaCredit(_Item):
+    """Credit owed per breached target of one contract level."""
+
+    contract: str = Field(description="Contract level (customers.contract).")
+    first_response: Decimal | None = Field(default=None, description="Per first-response breach (quoted).")
+    resolution: Decimal | None = Field(default=None, description="Per resolution breach (quoted).")
+
+    @field_validator("first_response", "resolution", mode="before")
+    @classmethod
+    def _no_float(cls, v: object) -> object:
+        if isinstance(v, float):
+            raise ValueError("write the amount as a quoted string, e.g. \"50.00\": a float is not exact")
+        return v
+
+
+class SlaCredits(_Item):
+    """Credits for breaches, capped per customer and local month."""
+
+    per_breach: list[SlaCredit] = Field(default_factory=list, description="Amounts per contract level.")
+    monthly_cap_per_customer: Decimal | None = Field(
+        default=None, description="At most this much per customer and month (applied in order of due_at)."
+    )
+
+    @field_validator("monthly_cap_per_customer", mode="before")
+    @classmethod
+    def _no_float(cls, v: object) -> object:
+        if isinstance(v, float):
+            raise ValueError("write the amount as a quoted string, e.g. \"200.00\": a float is not exact")
+        return v
+
+
+class Sla(_Item):
+    """Service levels: first-response and resolution targets counted in business time."""
+
+    calendars: dict[str, Calendar] = Field(description="Named business-time calendars.")
+    targets: list[SlaContract] = Field(
+        default_factory=list, description="Targets per contract level; a contract not listed has no SLA."
+    )
+    paused_statuses: list[str] = Field(
+        default_factory=list,
+        description="Statuses (ticket_status_history.status) that stop the resolution clock.",
+    )
+    credits: SlaCredits | None = Field(default=None, description="Optional credits for breaches.")
+
+
 class Bundle(BaseModel):
     """A whole, validated policy bundle."""
 
@@ -299,6 +412,7 @@ class Bundle(BaseModel):
     mappings: list[ValueMapping] = Field(
         default_factory=list, description="Value maps for foreign exports read by the adapters (sources.yaml, import)."
     )
+    sla: Sla | None = Field(default=None, description="Service levels (optional): calendars, targets, credits.")
 
     # Filled by the loader, not from YAML:
     root: SkipJsonSchema[str] = Field(default="", exclude=True)

@@ -90,4 +90,13 @@ def policy_snapshot(bundle: Bundle) -> dict[str, Any]:
             }
             for w in bundle.waivers
         ],
+        # the SLA as it was in force (calendars, targets with file and line, pauses, credits)
+        "sla": None if bundle.sla is None else {
+            **bundle.sla.model_dump(mode="json", exclude={"targets"}),
+            "targets": [
+                {"contract": t.contract, "calendar": t.calendar, **_where(t),
+                 "priorities": {p: {**v.model_dump(mode="json"), **_where(v)} for p, v in t.priorities.items()}}
+                for t in bundle.sla.targets
+            ],
+        },
     }

@@ -21,7 +21,7 @@ from decimal import Decimal
 
 from audit.sample import agents as work
 from audit.sample import dirty as bad
-from audit.sample import vocab
+from audit.sample import sla, vocab
 from audit.sample.billing import (
     SCENARIOS,
     WAIVER_SCENARIOS,
@@ -102,6 +102,7 @@ class Block:
     tickets: list = field(default_factory=list)
     time_entries: list = field(default_factory=list)
     lines: dict[str, list] = field(default_factory=dict)  # issue month -> rows
+    ticket_status_history: list[tuple] = field(default_factory=list)
     findings: list[dict] = field(default_factory=list)
     planted: Counter = field(default_factory=Counter)
     #: sums of the ticket-month deltas (docs/semantics.md: positive, negative) and waived ones
@@ -143,8 +144,15 @@ def build_block(ctx: Context, index: int, n: int) -> Block:
     for f in findings:
         if f.waived and f.delta is not None:
             block.waived_eur += f.delta
+    # SLA (audit.sample.sla): its own random stream, so the other tables stay as they were
+    sla_rng = random.Random(f"support-audit-sample/{ctx.seed}/{index}/sla")
+    block.ticket_status_history = sla.history(sla_rng, block.tickets)
+    contracts = {c.customer_id: c.contract for c in customers}
+    as_of = dt.datetime.fromtimestamp(ctx.window.end_epoch, dt.UTC)
+    sla_records = sla.sla_findings(block.tickets, contracts, block.ticket_status_history, as_of)
+    block.planted.update(f["kind"] for f in sla_records)
     block.findings = sorted(
-        (f.record() for f in findings),
+        [*(f.record() for f in findings), *sla_records],
         key=lambda r: (r["customer_id"], r["ticket_id"], r["month"], r["kind"], r["line_id"] or ""),
     )
     for line in lines:

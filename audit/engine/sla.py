@@ -1,0 +1,518 @@
+"""SLA: first-response and resolution times in business time, set-based (docs/semantics.md, "SLA").
+
+The policy's calendars become a generated relation of **business intervals** over the data's
+date range: every local date × the weekday's time frames, minus holidays and closing days, each
+frame's local wall-clock start and end converted to instants in the calendar's zone (so 08:00–18:00
+stays 08:00–18:00 across a DST switch; a 00:00–24:00 day lasts 23 or 25 hours then). Each interval
+carries the business seconds of the calendar before it (``cum_before``), which turns "business
+seconds between two instants" into two look-ups: ``B(t)`` = business seconds of the calendar up to
+instant ``t`` = ``cum_before + min(secs, t − start)`` of the last interval starting at or before
+``t``; the measured time of a ticket is ``B(end) − B(opened_at)`` (a ticket opened outside business
+time thus starts at the next business minute). The due instant is the inverse look-up: the
+interval where ``B`` reaches ``B(opened_at) + target`` (plus, for resolution, the business time
+of the pauses that began before the clock reached the target).
+
+Every step is a join or a window over whole relations (no per-ticket Python); the SQL is plain
+(``generate_series``, ``date_diff``, window sums, range joins) so that sqlglot can carry it to
+other engines.
+
+Relations created: ``policy_sla_calendars``, ``policy_sla_frames``, ``policy_sla_closed``,
+``policy_sla_targets``, ``sla_intervals``, ``sla_base`` (one row per ticket under an SLA with its
+business-clock readings), ``sla_pauses`` (paused spans in business time), the view ``sla_clock``
+(every target of every ticket: measured seconds and due instant; ``explain`` reads it) and
+``sla_facts`` (one row per SLA finding, with the month and the capped credit).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from decimal import Decimal
+
+import duckdb
+import polars as pl
+
+from audit.contract import PRIORITIES
+from audit.engine.policy_tables import where
+from audit.engine.sql import create_values_table, lit
+from audit.policy.model import WEEKDAYS, Bundle, frame_minutes
+
+#: Relations this module creates, in creation order.
+RELATIONS = ("policy_sla_calendars", "policy_sla_frames", "policy_sla_closed", "policy_sla_targets",
+             "sla_intervals", "sla_hours", "sla_cum_hours", "sla_base", "sla_pauses", "sla_clock", "sla_facts")
+
+#: Business seconds beyond the data's last instant are generated for this many days at least.
+_SLACK_DAYS = 40
+
+_FAR = "TIMESTAMPTZ '9999-12-31 00:00:00+00'"
+_HOUR_US = 3_600_000_000  # microseconds per hour
+
+
+def target_rule_id(contract: str, priority: str, which: str) -> str:
+    """``sla.targets[premium].urgent.resolution``: the target a finding measures."""
+    return f"sla.targets[{contract}].{priority}.{which}"
+
+
+def _closed_days(bundle: Bundle, years: range) -> list[tuple[str, dt.date, str]]:
+    """(calendar, date, reason) of every holiday and closing day in ``years``."""
+    import holidays
+
+    rows: dict[tuple[str, dt.date], str] = {}
+    assert bundle.sla is not None
+    for name, cal in bundle.sla.calendars.items():
+        if cal.holidays is not None:
+            found = holidays.country_holidays(
+                cal.holidays.country, subdiv=cal.holidays.subdivision, years=list(years),
+                categories=(holidays.PUBLIC,), language="en_US",
+            )
+            for day, label in sorted(found.items()):
+                rows.setdefault((name, day), f"holiday: {label}")
+        for spec in cal.closed:
+            days = [dt.date.fromisoformat(spec)] if len(spec) == 10 else [
+                dt.date(y, int(spec[:2]), int(spec[3:])) for y in years
+                if spec != "02-29" or (y % 4 == 0 and (y % 100 != 0 or y % 400 == 0))
+            ]
+            for day in days:
+                rows.setdefault((name, day), "closed")
+    return [(c, d, r) for (c, d), r in sorted(rows.items())]
+
+
+def create_sla_policy_tables(con: duckdb.DuckDBPyConnection, bundle: Bundle, years: range) -> None:
+    """The ``sla`` section as small relations (bound parameters, see audit.engine.sql)."""
+    sla = bundle.sla
+    assert sla is not None
+    create_values_table(con, "policy_sla_calendars", [("calendar", "VARCHAR"), ("timezone", "VARCHAR")],
+                        [(n, c.timezone) for n, c in sla.calendars.items()])
+    frames = []
+    for name, cal in sla.calendars.items():
+        for day, spans in cal.hours.items():
+            for frame in spans:
+                start, end = frame_minutes(frame)
+                frames.append((name, WEEKDAYS.index(day) + 1, start, end))
+    create_values_table(con, "policy_sla_frames", [("calendar", "VARCHAR"), ("isodow", "INTEGER"),
+                                                   ("start_min", "INTEGER"), ("end_min", "INTEGER")], frames)
+    create_values_table(con, "policy_sla_closed", [("calendar", "VARCHAR"), ("day", "DATE"), ("reason", "VARCHAR")],
+                        _closed_days(bundle, years))
+    credit = {c.contract: c for c in (sla.credits.per_breach if sla.credits else [])}
+    targets = []
+    for entry in sla.targets:
+        for prio in PRIORITIES:
+            key = prio if prio in entry.priorities else "*" if "*" in entry.priorities else None
+            if key is None:
+                continue  # no target for this priority: no SLA
+            target = entry.priorities[key]
+            loc = where(target, bundle, "sla")
+            c = credit.get(entry.contract)
+            targets.append((
+                entry.contract, prio, entry.calendar, target.first_response, target.resolution,
+                target_rule_id(entry.contract, key, "first_response"),
+                target_rule_id(entry.contract, key, "resolution"), loc.file, loc.line,
+                c.first_response if c and c.first_response is not None else Decimal("0.00"),
+                c.resolution if c and c.resolution is not None else Decimal("0.00"),
+            ))
+    create_values_table(con, "policy_sla_targets", [
+        ("contract", "VARCHAR"), ("priority", "VARCHAR"), ("calendar", "VARCHAR"),
+        ("first_response_min", "BIGINT"), ("resolution_min", "BIGINT"), ("fr_rule_id", "VARCHAR"),
+        ("res_rule_id", "VARCHAR"), ("policy_file", "VARCHAR"), ("policy_line", "BIGINT"),
+        ("fr_credit", "DECIMAL(18, 2)"), ("res_credit", "DECIMAL(18, 2)"),
+    ], targets)
+
+
+def _slack_days(bundle: Bundle) -> int:
+    """Calendar days after the data's last instant that the longest target (plus pauses that
+    end by then) can need: its business days at the calendar's shortest business day, spread over
+    the calendar's business weekdays, plus room for holidays."""
+    sla = bundle.sla
+    assert sla is not None
+    days = _SLACK_DAYS
+    for entry in sla.targets:
+        cal = sla.calendars.get(entry.calendar)
+        if cal is None:
+            continue
+        per_day = [sum(b - a for a, b in map(frame_minutes, spans)) for spans in cal.hours.values()]
+        per_day = [m for m in per_day if m > 0]
+        if not per_day:
+            continue
+        longest = max(max(t.first_response, t.resolution) for t in entry.priorities.values())
+        business_days = math.ceil(longest / min(per_day))
+        days = max(days, math.ceil(business_days * 7 / len(per_day)) + _SLACK_DAYS)
+    return days
+
+
+def default_as_of(con: duckdb.DuckDBPyConnection, timezone: str, period: str | None) -> dt.datetime | None:
+    """The end of the audited period: the first instant after ``period`` (YYYY-MM), or after the
+    last local month a ticket was opened in; None without tickets."""
+    if period is None:
+        (period,) = con.execute(
+            f"SELECT strftime(max(timezone({lit(timezone)}, opened_at)), '%Y-%m') FROM tickets"
+        ).fetchall()[0]
+        if period is None:
+            return None
+    year, month = int(period[:4]), int(period[5:])
+    nxt = dt.date(year + month // 12, month % 12 + 1, 1)
+    (instant,) = con.execute(
+        f"SELECT timezone({lit(timezone)}, CAST({lit(nxt)} AS TIMESTAMP))"
+    ).fetchall()[0]
+    return instant
+
+
+def create_sla(con: duckdb.DuckDBPyConnection, bundle: Bundle, as_of: dt.datetime | None) -> None:
+    """Create the SLA relations (see the module docstring). Without an ``sla`` section, or
+    without tickets, ``sla_facts`` is created empty."""
+    sla = bundle.sla
+    lo, hi = con.execute(
+        "SELECT min(opened_at), max(greatest(opened_at, coalesce(first_response_at, opened_at),"
+        " coalesce(resolved_at, opened_at))) FROM tickets"
+    ).fetchall()[0]
+    if sla is None or lo is None:
+        _empty_facts(con)
+        return
+    if as_of is None:
+        as_of = default_as_of(con, bundle.settings.timezone, None)
+    (h_hi,) = con.execute("SELECT max(changed_at) FROM ticket_status_history").fetchall()[0]
+    hi = max(x for x in (hi, h_hi, as_of) if x is not None)
+    first = lo.date() - dt.timedelta(days=2)
+    last = hi.date() + dt.timedelta(days=_slack_days(bundle))
+    create_sla_policy_tables(con, bundle, range(first.year, last.year + 1))
+    create_intervals(con, first, last)
+    create_base(con, bundle, as_of)
+    create_facts(con, bundle)
+
+
+def create_intervals(con: duckdb.DuckDBPyConnection, first: dt.date, last: dt.date) -> None:
+    """``sla_intervals(calendar, day, end_min, start_at, end_at, secs, cum_before, next_start)``:
+    the business intervals of every calendar from ``first`` to ``last`` (local dates).
+
+    Instants are compared and subtracted as ``epoch_us`` integers: DuckDB's ``date_diff`` and
+    interval arithmetic on ``TIMESTAMPTZ`` go through the ICU calendar per row (seconds at a
+    million tickets); the local wall clock is only needed for the few generated intervals."""
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE sla_intervals AS
+        WITH days AS (
+            SELECT CAST(d AS DATE) AS day
+            FROM generate_series(CAST({lit(first)} AS TIMESTAMP), CAST({lit(last)} AS TIMESTAMP),
+                                 INTERVAL 1 DAY) AS g(d)
+        ),
+        local_frames AS (
+            SELECT f.calendar, days.day, f.start_min, f.end_min
+            FROM days JOIN policy_sla_frames f ON f.isodow = isodow(days.day)
+            WHERE NOT EXISTS (SELECT 1 FROM policy_sla_closed c
+                              WHERE c.calendar = f.calendar AND c.day = days.day)
+        ),
+        instants AS (
+            SELECT l.calendar, l.day, l.end_min,
+                   timezone(c.timezone, CAST(l.day AS TIMESTAMP) + INTERVAL 1 MINUTE * l.start_min) AS start_at,
+                   timezone(c.timezone, CAST(l.day AS TIMESTAMP) + INTERVAL 1 MINUTE * l.end_min) AS end_at
+            FROM local_frames l JOIN policy_sla_calendars c USING (calendar)
+        ),
+        sized AS (SELECT *, CAST(date_diff('second', start_at, end_at) AS BIGINT) AS secs FROM instants)
+        SELECT calendar, day, end_min, start_at, end_at, secs,
+               CAST(coalesce(sum(secs) OVER (PARTITION BY calendar ORDER BY start_at
+                                ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS BIGINT) AS cum_before,
+               coalesce(lead(start_at) OVER (PARTITION BY calendar ORDER BY start_at), {_FAR}) AS next_start
+        FROM sized WHERE secs > 0
+        """
+    )
+    # Look-up tables keyed by whole numbers, so that every reading is an equality join (a hash
+    # join) with a one-row residual test instead of a range join over all intervals:
+    # sla_hours: every UTC hour (epoch_us // 3.6e9) of [start_at, next_start) of an interval
+    # (its gap after it included) -> that interval; sla_cum_hours: every business hour
+    # ((business second - 1) // 3600) an interval holds -> that interval.
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE sla_hours AS
+        SELECT calendar, hour, start_at, next_start, cum_before, secs
+        FROM (SELECT i.*, unnest(generate_series(epoch_us(i.start_at) // {_HOUR_US},
+                   (epoch_us(least(i.next_start, CAST({lit(last + dt.timedelta(days=2))} AS TIMESTAMPTZ))) - 1)
+                   // {_HOUR_US})) AS hour
+              FROM sla_intervals i)
+        """
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE sla_cum_hours AS
+        SELECT calendar, bucket, day, end_min, start_at, cum_before, secs
+        FROM (SELECT i.*, unnest(generate_series(i.cum_before // 3600, (i.cum_before + i.secs - 1) // 3600)) AS bucket
+              FROM sla_intervals i)
+        """
+    )
+
+
+def _reading(instant: str, alias: str) -> str:
+    """SQL for ``B(instant)`` given the interval ``alias`` joined by :func:`_reading_join`
+    (NULL interval: no business time before the instant, B = 0)."""
+    return (f"coalesce({alias}.cum_before + least({alias}.secs, "
+            f"(epoch_us({instant}) - epoch_us({alias}.start_at)) // 1000000), 0)")
+
+
+def _reading_join(instant: str, alias: str, calendar: str) -> str:
+    """The interval whose ``[start_at, next_start)`` holds ``instant``: found by the instant's
+    UTC hour (an equality), then the one row of that hour that holds it."""
+    return (f"LEFT JOIN sla_hours {alias} ON {alias}.calendar = {calendar} "
+            f"AND {alias}.hour = epoch_us({instant}) // {_HOUR_US} "
+            f"AND {alias}.start_at <= {instant} AND {instant} < {alias}.next_start")
+
+
+def create_base(con: duckdb.DuckDBPyConnection, bundle: Bundle, as_of: dt.datetime | None) -> None:
+    """``sla_base``: one row per ticket under an SLA, with its target and the business-clock
+    readings ``b_open``, ``b_fr``, ``b_res``, ``b_asof``; ``sla_pauses``: its paused spans
+    (clipped to the open clock) read on the same clock, with the pause time before each."""
+    sla = bundle.sla
+    assert sla is not None
+    as_of_sql = f"CAST({lit(as_of.isoformat())} AS TIMESTAMPTZ)" if as_of else _FAR
+    paused = ", ".join(lit(s) for s in sla.paused_statuses) or "NULL"
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE sla_base AS
+        WITH t AS (
+            SELECT t.ticket_id, t.customer_id, t.priority, t.opened_at, t.first_response_at,
+                   t.resolved_at, {as_of_sql} AS as_of, g.*
+            FROM tickets t
+            JOIN customers c USING (customer_id)
+            JOIN policy_sla_targets g ON g.contract = c.contract AND g.priority = t.priority
+        )
+        SELECT t.*, {_reading('t.opened_at', 'o')} AS b_open,
+               CASE WHEN t.first_response_at IS NOT NULL THEN {_reading('t.first_response_at', 'f')} END AS b_fr,
+               CASE WHEN t.resolved_at IS NOT NULL THEN {_reading('t.resolved_at', 'r')} END AS b_res,
+               {_reading('t.as_of', 'a')} AS b_asof
+        FROM t
+        {_reading_join('t.opened_at', 'o', 't.calendar')}
+        {_reading_join('t.first_response_at', 'f', 't.calendar')}
+        {_reading_join('t.resolved_at', 'r', 't.calendar')}
+        {_reading_join('t.as_of', 'a', 't.calendar')}
+        """
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE sla_pauses AS
+        WITH h AS (  -- only the tickets that were ever paused need their next changes
+            SELECT ticket_id, status, changed_at,
+                   lead(changed_at) OVER (PARTITION BY ticket_id ORDER BY changed_at, _line) AS until
+            FROM ticket_status_history
+            WHERE ticket_id IN (SELECT ticket_id FROM ticket_status_history WHERE status IN ({paused}))
+        ),
+        spans AS (
+            SELECT b.ticket_id, b.calendar, h.status, b.b_open, b.resolution_min,
+                   greatest(h.changed_at, b.opened_at) AS ps,
+                   least(coalesce(h.until, {_FAR}), coalesce(b.resolved_at, b.as_of)) AS pe
+            FROM h JOIN sla_base b USING (ticket_id)
+            WHERE h.status IN ({paused})
+        ),
+        read AS (
+            SELECT s.*, {_reading('s.ps', 'i')} AS b_ps, {_reading('s.pe', 'j')} AS b_pe
+            FROM spans s
+            {_reading_join('s.ps', 'i', 's.calendar')}
+            {_reading_join('s.pe', 'j', 's.calendar')}
+            WHERE s.ps < s.pe
+        )
+        SELECT ticket_id, status, resolution_min, ps, pe, b_ps, b_pe, b_pe - b_ps AS secs,
+               b_ps - b_open - coalesce(sum(b_pe - b_ps) OVER (PARTITION BY ticket_id ORDER BY ps
+                   ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS active_before
+        FROM read
+        """
+    )
+
+
+def create_facts(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
+    """``sla_facts``: one row per breached or overdue target, with its month and capped credit.
+
+    ``measured_secs``: business seconds from opening to the response/resolution (or to the as-of
+    instant for an open ticket), pauses subtracted for resolution; ``due_at``: the instant the
+    target's business minutes are used up; ``credit``: the credit owed after the monthly cap."""
+    sla = bundle.sla
+    assert sla is not None
+    cap = sla.credits.monthly_cap_per_customer if sla.credits else None
+    capped = ("c.credit" if cap is None else
+              f"least(c.credit, greatest({lit(cap)} - coalesce(sum(c.credit) OVER (PARTITION BY c.customer_id, c.month"
+              f" ORDER BY c.due_at, c.ticket_id, c.kind ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0), 0))")
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP VIEW sla_clock AS
+        WITH paused AS (
+            SELECT p.ticket_id, CAST(sum(p.secs) AS BIGINT) AS paused_secs,
+                   CAST(coalesce(sum(p.secs) FILTER (WHERE p.active_before < p.resolution_min * 60), 0)
+                        AS BIGINT) AS shift_secs
+            FROM sla_pauses p
+            GROUP BY p.ticket_id
+        ),
+        targets AS (
+            SELECT b.*, 'first_response' AS target, b.first_response_min AS target_min, b.fr_rule_id AS rule_id,
+                   b.fr_credit AS per_breach, b.first_response_at AS done_at, b.b_fr AS b_done,
+                   0 AS paused_secs, b.b_open + b.first_response_min * 60 AS b_due
+            FROM sla_base b
+            UNION ALL
+            SELECT b.*, 'resolution', b.resolution_min, b.res_rule_id, b.res_credit, b.resolved_at, b.b_res,
+                   coalesce(p.paused_secs, 0), b.b_open + b.resolution_min * 60 + coalesce(p.shift_secs, 0)
+            FROM sla_base b LEFT JOIN paused p USING (ticket_id)
+        ),
+        judged AS (
+            SELECT t.*,
+                   CASE WHEN t.done_at IS NOT NULL THEN 'sla_' || t.target || '_breach'
+                        ELSE 'sla_overdue_open' END AS kind,
+                   coalesce(t.b_done, t.b_asof) - t.b_open - t.paused_secs AS measured_secs
+            FROM targets t
+            WHERE t.done_at IS NOT NULL OR t.opened_at < t.as_of
+        )
+        SELECT j.*,
+               CAST(make_timestamp(CAST(epoch_us(i.start_at) + (j.b_due - i.cum_before) * 1000000 AS BIGINT))
+                    AS TIMESTAMPTZ) AS due_at,
+               -- the local date of due_at: its interval's day, or the next one when it is the
+               -- end of a frame that ends at midnight (24:00)
+               CASE WHEN j.b_due = i.cum_before + i.secs AND i.end_min = 1440 THEN i.day + 1 ELSE i.day END
+                   AS due_day
+        FROM judged j
+        LEFT JOIN sla_cum_hours i ON i.calendar = j.calendar AND i.bucket = (j.b_due - 1) // 3600
+            AND i.cum_before < j.b_due AND j.b_due <= i.cum_before + i.secs
+        """
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE sla_facts AS
+        WITH c AS (
+            SELECT b.*, strftime(b.due_day, '%Y-%m') AS month,
+                   CASE WHEN b.kind = 'sla_overdue_open' THEN CAST(0 AS DECIMAL(18, 2))
+                        ELSE b.per_breach END AS credit
+            FROM sla_clock b
+            WHERE b.measured_secs > b.target_min * 60
+        )
+        SELECT c.ticket_id, c.customer_id, c.kind, c.target, c.rule_id, c.policy_file, c.policy_line,
+               c.month, c.calendar, c.contract, c.priority, c.opened_at, c.done_at, c.as_of,
+               c.target_min, c.measured_secs, c.paused_secs, c.due_at, c.credit AS per_breach,
+               CAST({capped} AS DECIMAL(18, 2)) AS credit
+        FROM c
+        """
+    )
+
+
+def _empty_facts(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE sla_facts (
+            ticket_id VARCHAR, customer_id VARCHAR, kind VARCHAR, target VARCHAR, rule_id VARCHAR,
+            policy_file VARCHAR, policy_line BIGINT, month VARCHAR, calendar VARCHAR, contract VARCHAR,
+            priority VARCHAR, opened_at TIMESTAMPTZ, done_at TIMESTAMPTZ, as_of TIMESTAMPTZ,
+            target_min BIGINT, measured_secs BIGINT, paused_secs BIGINT, due_at TIMESTAMPTZ,
+            per_breach DECIMAL(18, 2), credit DECIMAL(18, 2))
+        """
+    )
+
+
+#: At most this many day entries are listed in a message (the first ones and the last ones).
+_HEAD, _TAIL = 10, 3
+
+
+def create_sla_text(con: duckdb.DuckDBPyConnection, bundle: Bundle, period: str | None) -> None:
+    """``sla_text(ticket_id, kind, rule_id, message)``: the calendar arithmetic of every SLA
+    finding of ``period`` — each business day's counted span in local time, the holidays and
+    closing days in between, the pauses, the sum against the target, the due instant, the credit."""
+    if bundle.sla is None or not _exists(con, "policy_sla_calendars"):
+        con.execute("CREATE OR REPLACE TEMP TABLE sla_text (ticket_id VARCHAR, kind VARCHAR,"
+                    " rule_id VARCHAR, message VARCHAR)")
+        return
+    month = f"s.month = {lit(period)}" if period else "true"
+    local = "strftime(timezone(c.timezone, {x}), '%a %Y-%m-%d %H:%M')"
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE sla_text AS
+        WITH s AS (
+            SELECT s.*, c.timezone, coalesce(s.done_at, s.as_of) AS end_at
+            FROM sla_facts s JOIN policy_sla_calendars c USING (calendar) WHERE {month}
+        ),
+        items AS (
+            SELECT s.ticket_id, s.kind, s.rule_id, i.start_at AS sort_at,
+                   strftime(timezone(s.timezone, greatest(i.start_at, s.opened_at)), '%a %d.%m. %H:%M') || '–'
+                   || CASE WHEN i.end_at <= s.end_at AND strftime(timezone(s.timezone, i.end_at), '%H:%M') = '00:00'
+                           THEN '24:00' ELSE strftime(timezone(s.timezone, least(i.end_at, s.end_at)), '%H:%M') END || ' '
+                   || audit_min(date_diff('second', greatest(i.start_at, s.opened_at), least(i.end_at, s.end_at)))
+                   AS item
+            FROM s JOIN sla_intervals i ON i.calendar = s.calendar
+                AND i.end_at > s.opened_at AND i.start_at < s.end_at
+            UNION ALL
+            SELECT s.ticket_id, s.kind, s.rule_id, timezone(s.timezone, CAST(d.day AS TIMESTAMP)),
+                   strftime(d.day, '%a %d.%m.') || ' closed (' || d.reason || ')'
+            FROM s JOIN policy_sla_closed d ON d.calendar = s.calendar
+                AND d.day BETWEEN CAST(timezone(s.timezone, s.opened_at) AS DATE)
+                              AND CAST(timezone(s.timezone, s.end_at) AS DATE)
+            WHERE EXISTS (SELECT 1 FROM policy_sla_frames f  -- a closed day that would be open
+                          WHERE f.calendar = s.calendar AND f.isodow = isodow(d.day))
+        ),
+        numbered AS (
+            SELECT *, count(*) OVER (PARTITION BY ticket_id, kind, rule_id) AS n,
+                   row_number() OVER (PARTITION BY ticket_id, kind, rule_id ORDER BY sort_at, item) AS rn
+            FROM items
+        ),
+        listed AS (
+            SELECT ticket_id, kind, rule_id,
+                   string_agg(CASE WHEN n > {_HEAD + _TAIL} AND rn = {_HEAD + 1}
+                                   THEN '… ' || CAST(n - {_HEAD + _TAIL} AS VARCHAR) || ' more, ' ELSE '' END
+                              || item, ', ' ORDER BY rn) AS days
+            FROM numbered WHERE rn <= {_HEAD} OR rn > n - {_TAIL} OR n <= {_HEAD + _TAIL}
+            GROUP BY ticket_id, kind, rule_id
+        ),
+        pauses AS (
+            SELECT p.ticket_id, string_agg(p.status || ' ' || strftime(timezone(c.timezone, p.ps), '%d.%m. %H:%M')
+                                           || '–' || strftime(timezone(c.timezone, p.pe), '%d.%m. %H:%M'), ', '
+                                           ORDER BY p.ps) AS spans
+            FROM sla_pauses p JOIN sla_base b USING (ticket_id) JOIN policy_sla_calendars c USING (calendar)
+            WHERE p.secs > 0 GROUP BY p.ticket_id
+        )
+        SELECT s.ticket_id, s.kind, s.rule_id,
+               replace(s.target, '_', ' ') || ' target ' || CAST(s.target_min AS VARCHAR)
+               || ' business min (' || s.contract || ', ' || s.priority || ', calendar ' || s.calendar
+               || ', ' || s.timezone || '): opened ' || {local.format(x='s.opened_at')}
+               || CASE WHEN s.done_at IS NULL THEN ', still open at ' || {local.format(x='s.as_of')}
+                       WHEN s.target = 'first_response' THEN ', first response ' || {local.format(x='s.done_at')}
+                       ELSE ', resolved ' || {local.format(x='s.done_at')} END
+               || '; business time: ' || coalesce(l.days, 'none')
+               || ' = ' || audit_min(s.measured_secs + s.paused_secs)
+               || CASE WHEN s.paused_secs > 0
+                       THEN ' − ' || audit_min(s.paused_secs) || ' paused (' || coalesce(p.spans, '') || ') = '
+                            || audit_min(s.measured_secs) ELSE '' END
+               || ' > ' || CAST(s.target_min AS VARCHAR) || ' min; due ' || {local.format(x='s.due_at')}
+               || CASE WHEN s.kind = 'sla_overdue_open' THEN '; no credit while open'
+                       WHEN s.per_breach = 0 THEN '; no credit for this contract'
+                       WHEN s.credit = s.per_breach THEN '; credit owed ' || audit_eur(s.credit)
+                       ELSE '; credit ' || audit_eur(s.per_breach) || ' capped to ' || audit_eur(s.credit)
+                            || ' (monthly cap per customer reached)' END AS message
+        FROM s
+        JOIN policy_sla_calendars c USING (calendar)
+        LEFT JOIN listed l ON l.ticket_id = s.ticket_id AND l.kind = s.kind AND l.rule_id = s.rule_id
+        LEFT JOIN pauses p ON p.ticket_id = s.ticket_id AND s.target = 'resolution'
+        """
+    )
+
+
+def _exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    return con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [table]).fetchall()[0][0] > 0
+
+
+def sla_compliance(con: duckdb.DuckDBPyConnection, period: str | None) -> pl.DataFrame | None:
+    """Per local month of ``due_at``, contract, priority and target: how many targets were
+    measured to the end (answered / resolved), met, breached, and how many are overdue while
+    open; ``as_of`` on every row. None when the bundle has no SLA."""
+    has_clock = con.execute(
+        "SELECT count(*) FROM duckdb_views() WHERE view_name = 'sla_clock'").fetchall()[0][0]
+    if not has_clock:
+        return None
+    where = f"WHERE month = {lit(period)}" if period else ""
+    frame = pl.from_arrow(con.sql(
+        f"""
+        WITH c AS (
+            SELECT *, strftime(due_day, '%Y-%m') AS month,
+                   measured_secs > target_min * 60 AS late
+            FROM sla_clock
+        )
+        SELECT month, contract, priority, target,
+               count(*) FILTER (WHERE done_at IS NOT NULL) AS measured,
+               count(*) FILTER (WHERE done_at IS NOT NULL AND NOT late) AS met,
+               count(*) FILTER (WHERE done_at IS NOT NULL AND late) AS breached,
+               count(*) FILTER (WHERE done_at IS NULL AND late) AS overdue_open,
+               min(as_of) AS as_of
+        FROM c {where}
+        GROUP BY month, contract, priority, target
+        ORDER BY month, contract, priority, target
+        """
+    ).to_arrow_table())
+    assert isinstance(frame, pl.DataFrame)
+    return frame

@@ -427,7 +427,7 @@ def sla_findings(data: Loaded, policy: dict, tz: ZoneInfo) -> list[tuple]:
             amount = min(amount, max(Decimal(str(cap)) - spent[(cid, mon)], Decimal("0.00")))
             spent[(cid, mon)] += amount
         if kind in on:
-            out.append((kind, tid, mon, None, "open", f"{-amount if amount else Decimal('0.00'):.2f}"))
+            out.append((kind, tid, mon, None, "open", f"{-amount if amount else Decimal('0.00'):.2f}", None))
     return out
 
 

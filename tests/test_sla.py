@@ -373,16 +373,18 @@ def test_as_of_on_the_command_line(capsys, tmp_path: Path) -> None:
 
 
 def test_explain_shows_the_sla_clocks(capsys) -> None:
-    # T-100067 (sample): business/urgent, opened Fri 29.05.2026 08:38:04, resolved Mon 01.06.
-    # 08:53:04: Fri 08:38:04-18:00 = 561:56 + Mon 08:00-08:53:04 = 53:04 -> 615:00 > 480; due
-    # Fri 16:38:04. First response at 09:07:27 (29:23 min) is within its 60.
+    # T-100067 (sample): business/high, opened Tue 07.07.2026 17:11:26, resolved Thu 09.07.
+    # 18:12:05 (after hours): Tue 17:11:26-18:00 = 48:34 + Wed 600 + Thu 08:00-18:00 600 ->
+    # 1248:34 > 960; due: 960 - 648:34 = 311:26 into Thu -> 13:11:26. First response at Tue
+    # 18:03:29, after hours: 48:34 business min, within its 120.
     code, out, _ = _cli(capsys, "explain", "--ticket", "T-100067", "--policy", str(POLICIES), "--data", str(SAMPLE))
     assert code == 0
-    assert "SLA: contract business, priority urgent, calendar office (Europe/Berlin)" in out
-    assert ("resolution (rule sla.targets[business].urgent.resolution): target 480 business min; "
-            "2026-05-29 08:38:04 Europe/Berlin → 2026-06-01 08:53:04 Europe/Berlin: 615:00 business min → BREACHED; "
-            "due 2026-05-29 16:38:04 Europe/Berlin") in out
-    assert "sla_resolution_breach" in out and "Fri 29.05. 08:38–18:00 561:56 min" in out
+    assert "SLA: contract business, priority high, calendar office (Europe/Berlin)" in out
+    assert ("resolution (rule sla.targets[business].high.resolution): target 960 business min; "
+            "2026-07-07 17:11:26 Europe/Berlin → 2026-07-09 18:12:05 Europe/Berlin: 1248:34 business min → BREACHED; "
+            "due 2026-07-09 13:11:26 Europe/Berlin") in out
+    assert "48:34 business min → met" in out
+    assert "sla_resolution_breach" in out and "Tue 07.07. 17:11–18:00 48:34 min" in out
 
 
 def test_the_sla_sql_transpiles_to_spark(tmp_path: Path) -> None:

@@ -172,6 +172,6 @@ def sla_findings(tickets: list[tuple], contracts: dict[str, str], history_rows: 
         spent[key] += f["credit"]
     return [
         {**{k: v for k, v in f.items() if k not in ("credit", "due")},
-         "delta_eur": f"{-f['credit'] if f['credit'] else Decimal('0.00'):.2f}"}
+         "delta_eur": f"{-f['credit'] if f['credit'] else Decimal('0.00'):.2f}", "at_stake_eur": None}
         for f in found
     ]

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from test_report_language import leftovers
 
 from audit.api import run_audit
 from audit.cli import cli
@@ -94,3 +95,5 @@ def test_bridge_closes_on_a_generated_100k_entry_run(tmp_path):
     out = tmp_path / "out"
     run_audit(ROOT / "policies", data, out, gx="off")
     check_money(out, lang="en")
+    german = check_money(out, lang="de")
+    assert leftovers(german["html"]) == []  # the German texts of a bigger run, every variant

@@ -179,17 +179,11 @@ class Lang:
 
     # --- the macros --------------------------------------------------------------------------------
 
-    def _grouped(self, digits: str) -> str:
-        """``digits`` (a string of 1–18 digits) with this language's group mark every 3 digits."""
-        n = f"length({digits})"
-        arms = []
-        for groups in range(1, 6):  # up to 18 digits: 5 group marks
-            pieces = [f"substr({digits}, 1, {n} - {3 * groups})"]
-            for g in range(groups, 0, -1):
-                pieces.append(lit(self.group))
-                pieces.append(f"substr({digits}, {n} - {3 * g - 1}, 3)")
-            arms.append(f"WHEN {n} <= {3 * (groups + 1)} THEN " + " || ".join(pieces))
-        return f"CASE WHEN {n} <= 3 THEN {digits} {' '.join(arms)} END"
+    def _grouped(self, n: str) -> str:
+        """The whole number ``n`` (BIGINT, ≥ 0) with this language's group mark every three
+        digits. The one dialect-specific piece of the texts: DuckDB's ``format('{:,}', n)``
+        (Spark: ``format_number(n, 0)``), on integers only, so no float touches an amount."""
+        return f"translate(format('{{:,}}', {n}), ',', {lit(self.group)})"
 
     def macros(self) -> str:
         """``CREATE MACRO`` statements for this language's formats (English: the engine's own
@@ -197,25 +191,25 @@ class Lang:
         if self.code == "en":
             return ""
         s, w = self.suffix, self.word
-        cents = "CAST(abs(CAST(x AS DECIMAL(18, 2))) AS VARCHAR)"
-        whole = "CAST(CAST(trunc(abs(x)) AS HUGEINT) AS VARCHAR)"
+        whole = "CAST(trunc(abs(x)) AS BIGINT)"
+        cents = "lpad(CAST(CAST(abs(x) * 100 AS BIGINT) % 100 AS VARCHAR), 2, '0')"
         unit_one, unit_other = lit(w("unit.one")), lit(w("unit.other"))
         return f"""
 CREATE OR REPLACE TEMP MACRO audit_num{s}(x) AS
     CASE WHEN x IS NULL THEN 'NULL'
-         ELSE CASE WHEN x < 0 THEN '-' ELSE '' END
-              || CASE WHEN x = trunc(x) THEN {self._grouped(whole)}
-                      ELSE {self._grouped(whole)} || {lit(self.decimal)}
+         ELSE CASE WHEN x < 0 THEN '-' ELSE '' END || {self._grouped(whole)}
+              || CASE WHEN x = trunc(x) THEN ''
+                      ELSE {lit(self.decimal)}
                            || substr(CAST(abs(x) AS VARCHAR), strpos(CAST(abs(x) AS VARCHAR), '.') + 1) END
     END;
 CREATE OR REPLACE TEMP MACRO audit_units{s}(u) AS
     audit_num{s}(u) || ' ' || CASE WHEN u = 1 THEN {unit_one} ELSE {unit_other} END;
+CREATE OR REPLACE TEMP MACRO audit_eur_cents{s}(x) AS
+    CASE WHEN x < 0 THEN '-' ELSE '' END || {lit(self.money_prefix)} || {self._grouped(whole)}
+    || {lit(self.decimal)} || {cents} || {lit(self.money_suffix)};
 CREATE OR REPLACE TEMP MACRO audit_eur{s}(x) AS
     CASE WHEN x IS NULL THEN {lit(w("money.null"))}
-         ELSE CASE WHEN x < 0 THEN '-' ELSE '' END || {lit(self.money_prefix)}
-              || {self._grouped(f"substr({cents}, 1, length({cents}) - 3)")}
-              || {lit(self.decimal)} || substr({cents}, length({cents}) - 1, 2)
-              || {lit(self.money_suffix)} END;
+         ELSE audit_eur_cents{s}(CAST(x AS DECIMAL(18, 2))) END;
 CREATE OR REPLACE TEMP MACRO audit_min{s}(s) AS
     CASE WHEN s % 60 = 0 THEN CAST(s // 60 AS VARCHAR)
          ELSE CAST(s // 60 AS VARCHAR) || ':' || lpad(CAST(s % 60 AS VARCHAR), 2, '0') END

@@ -251,15 +251,20 @@ ODD_VALUE = st.one_of(
 )
 
 
+def _has(node: dict | list, step: object) -> bool:
+    return step in node if isinstance(node, dict) else isinstance(step, int) and step < len(node)
+
+
 @fuzz
 @given(edits=st.lists(st.tuples(st.sampled_from(PLACES), ODD_VALUE), min_size=1, max_size=3))
 def test_check_ok_implies_run_ok(small_data, tmp_path, edits):
     docs = copy.deepcopy(BASE)
     for (name, path), value in edits:
         node = docs[name]
-        for step in path[:-1]:
-            node = node[step]
-        node[path[-1]] = value
+        for step in path[:-1]:  # an earlier edit may have replaced a parent: skip this one then
+            node = node[step] if isinstance(node, (dict, list)) and _has(node, step) else None
+        if isinstance(node, (dict, list)) and _has(node, path[-1]):
+            node[path[-1]] = value
     target = tmp_path / "policy"
     if target.exists():
         shutil.rmtree(target)

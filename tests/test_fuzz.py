@@ -49,7 +49,7 @@ POLICIES = ROOT / "policies"
 TIERS = ["standard", "extended"]
 
 settings.register_profile(
-    "ci", max_examples=6, deadline=None, derandomize=True, print_blob=True,
+    "ci", max_examples=4, deadline=None, derandomize=True, print_blob=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
                            HealthCheck.data_too_large],
 )

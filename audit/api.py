@@ -70,21 +70,29 @@ def open_audit_db(bundle: Bundle, data: str | Path, *, gx: str = "sample",
     Returns ``(con, ingest_result)``; the caller closes ``con``. Shared by :func:`run_audit` and
     :func:`audit.explain.explain` so both read the data the same way.
     """
+    from audit.adapters import is_sources_file, load_sources
     from audit.db import connect, lock_down
     from audit.ingest import load_data
 
     con = connect()
     try:
-        ingest = load_data(
-            con,
-            Path(data),
-            timezone=bundle.settings.timezone,
-            tier_ids=bundle.tier_ids,
-            gx=gx,
-            progress=progress,
-            dates=(bundle.settings.earliest_date, bundle.settings.latest_date),
-            follow_symlinks=follow_symlinks,
-        )
+        dates = (bundle.settings.earliest_date, bundle.settings.latest_date)
+        if is_sources_file(data):  # a sources.yaml: foreign exports through the adapters
+            ingest = load_sources(con, Path(data), timezone=bundle.settings.timezone,
+                                  tier_ids=bundle.tier_ids, mappings=bundle.mappings,
+                                  gx=gx, progress=progress, dates=dates,
+                                  follow_symlinks=follow_symlinks)
+        else:
+            ingest = load_data(
+                con,
+                Path(data),
+                timezone=bundle.settings.timezone,
+                tier_ids=bundle.tier_ids,
+                gx=gx,
+                progress=progress,
+                dates=dates,
+                follow_symlinks=follow_symlinks,
+            )
         lock_down(con)
     except BaseException:
         con.close()

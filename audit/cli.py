@@ -100,8 +100,10 @@ def cli() -> None:
 @cli.command()
 @click.option("--policy", "policy", type=click.Path(exists=True, path_type=Path), default=Path("policies"),
               show_default=True, callback=_utf8, help="Policy bundle directory (or one YAML file).")
-@click.option("--data", "data", type=_dir(), default=Path("sample_data"), show_default=True,
-              callback=_utf8, help="Directory with one export per table (CSV, Parquet or JSON).")
+@click.option("--data", "data", type=click.Path(exists=True, path_type=Path), default=Path("sample_data"),
+              show_default=True, callback=_utf8,
+              help="Directory with one export per table (CSV, Parquet or JSON), or a sources.yaml "
+                   "naming foreign exports and their adapters (docs/adapters.md).")
 @click.option("--out", "out", type=click.Path(file_okay=False), callback=_out_dir, required=True,
               help="Output directory. The files of a run appear in it together, with run.json "
                    "written last, or not at all (docs/outputs.md).")
@@ -189,7 +191,8 @@ def _print_run_summary(summary: dict, out: Path, report: bool) -> None:
 @click.option("--month", default=None, metavar="YYYY-MM", help="Only this month's billing.")
 @click.option("--policy", type=click.Path(exists=True, path_type=Path), default=Path("policies"),
               show_default=True, callback=_utf8)
-@click.option("--data", type=_dir(), default=Path("sample_data"), show_default=True, callback=_utf8)
+@click.option("--data", type=click.Path(exists=True, path_type=Path), default=Path("sample_data"),
+              show_default=True, callback=_utf8, help="Data directory or sources.yaml.")
 @click.option("--follow-symlinks", is_flag=True,
               help="Read export files that are symbolic links to files outside --data.")
 def explain(ticket: str, month: str | None, policy: Path, data: Path, follow_symlinks: bool) -> None:
@@ -229,18 +232,104 @@ def report(out: Path, lang: str | None, previous: Path | None, cdn: bool, top_n:
 
 @cli.command()
 @click.option("--policy", type=click.Path(exists=True, path_type=Path), default=Path("policies"),
-              show_default=True, callback=_utf8)
-def check(policy: Path) -> None:
-    """Validate a policy bundle (syntax, schema, conditions, price periods). Exit 2 when invalid."""
-    from audit.policy.loader import load_policy
+              show_default=True, callback=_utf8, help="Policy bundle directory (or one YAML file).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "sarif"]), default="text",
+              show_default=True, help="text for people, json (a list of problems) or sarif (SARIF 2.1.0).")
+@click.option("--strict", is_flag=True, help="Warnings fail too (exit 2).")
+@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, metavar="YYYY-MM-DD",
+              help="Date waivers are checked against (default: today).")
+def check(policy: Path, fmt: str, strict: bool, as_of: object) -> None:
+    """Check a policy bundle without data: every problem with a code (docs/check.md), a severity
+    and file:line:col. Exit 2 on an error (with --strict also on a warning), else 0."""
+    from audit.policy.check import check_policy
+    from audit.policy.check_output import render
 
-    bundle = load_policy(policy)
-    md = bundle.metadata
-    click.echo(
-        f"ok: {md.name} {md.version}: {len(bundle.tiers)} tiers, {len(bundle.classification.rules)} rules, "
-        f"{len(bundle.billing.prices)} price periods, {len(bundle.signals)} signals, "
-        f"{len(bundle.waivers)} waivers (sha256 {bundle.digest[:12]})"
-    )
+    report = check_policy(policy, as_of=as_of.date() if as_of is not None else None)  # type: ignore[attr-defined]
+    click.echo(render(report, fmt, strict), nl=False)
+    sys.exit(report.exit_code(strict))
+
+
+@cli.command("test")
+@click.option("--policy", type=click.Path(exists=True, path_type=Path), default=Path("policies"),
+              show_default=True, help="Policy bundle directory; its cases are in <bundle>/tests/*.yaml.")
+@click.option("--junit", "junit", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write JUnit XML (one testcase per case) to this file.")
+@click.option("--min-coverage", type=click.FloatRange(0, 100), default=None, metavar="PCT",
+              help="Exit 1 when the policy coverage is below PCT percent.")
+@click.option("--fail-on-empty", is_flag=True, help="Exit 1 when no case ran.")
+@click.option("-k", "pattern", default=None, metavar="PATTERN",
+              help="Run only cases whose file::id or name contains PATTERN (case-insensitive).")
+@click.option("-v", "--verbose", is_flag=True, help="List every case, also the ones that pass.")
+def test_command(policy: Path, junit: Path | None, min_coverage: float | None, fail_on_empty: bool,
+                 pattern: str | None, verbose: bool) -> None:
+    """Run the policy's test cases through the engine; report failures and rule coverage.
+
+    Exit 0 all cases pass, 1 a case failed (or coverage below --min-coverage, or no case with
+    --fail-on-empty), 2 invalid policy or case file.
+    """
+    from audit.policytests import run_policy_tests
+    from audit.policytests.report import text_report, write_junit
+
+    result = run_policy_tests(policy, pattern=pattern)
+    click.echo(text_report(result, verbose=verbose), nl=False)
+    if junit is not None:
+        write_junit(result, junit)
+        click.echo(f"junit: {junit}")
+    code = 0 if result.ok else 1
+    if not result.results:
+        where = f"matching -k {pattern!r} " if pattern else ""
+        click.echo(f"{'error' if fail_on_empty else 'warning'}: no test case {where}in "
+                   f"{result.suite.directory}", err=True)
+        code = 1 if fail_on_empty else code
+    if min_coverage is not None and result.coverage.percent < min_coverage:
+        click.echo(f"error: coverage {result.coverage.percent:.1f} % is below --min-coverage "
+                   f"{min_coverage:g} %", err=True)
+        code = 1
+    sys.exit(code)
+
+
+@cli.command()
+@click.option("--base", required=True, metavar="POLICY",
+              help="The policy before the change: a bundle directory, a YAML file, or git:REV:PATH "
+                   "(e.g. git:origin/main:policies).")
+@click.option("--head", required=True, metavar="POLICY", help="The policy after the change (same forms).")
+@click.option("--data", "data", type=_dir(), required=True, help="Directory with one export per table.")
+@click.option("--out", "out", type=_dir(must_exist=False), required=True,
+              help="Output directory for diff.json, diff.md and diff.html.")
+@click.option("--period", default=None, metavar="YYYY-MM", help=PERIOD_HELP)
+@click.option("--fail-if-revenue-delta-above", "revenue_limit", default=None, metavar="EUR",
+              help="Exit 1 when the expected revenue changes by more than this amount (either way).")
+@click.option("--fail-if-tier-changes-above", "tier_limit", type=click.IntRange(0), default=None,
+              metavar="N", help="Exit 1 when more than N tickets change their policy tier.")
+@click.option("--gx", type=click.Choice(["full", "sample", "off"]), default="sample", show_default=True,
+              help="Great Expectations validation of the data, as for run.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+def diff(base: str, head: str, data: Path, out: Path, period: str | None, revenue_limit: str | None,
+         tier_limit: int | None, gx: str, quiet: bool) -> None:
+    """Show what a policy change does to tiers, findings and money (the data is loaded once).
+
+    Exit codes: 0 no gate exceeded, 1 a gate exceeded, 2 invalid or incompatible policy,
+    3 unusable data, 4 bad command line (also: unknown git revision or path).
+    """
+    from audit.diff import diff_policies
+
+    result = diff_policies(base, head, data, out, period=period, gx=gx,
+                           fail_if_revenue_delta_above=revenue_limit,
+                           fail_if_tier_changes_above=tier_limit, progress=_Progress(quiet))
+    doc = result.doc
+    total, cur = doc["money"]["total"], doc["currency"]
+    exp = total["expected_eur"]
+    click.echo(f"expected revenue: {exp['base']} -> {exp['head']} {cur} (change {exp['change']} {cur})")
+    click.echo(f"under-billed change {total['under_billed_eur']['change']} {cur}, over-billed change "
+               f"{total['over_billed_eur']['change']} {cur}")
+    f = doc["findings"]
+    click.echo(f"tickets changing tier: {doc['tiers']['changed']}; findings: {f['appeared']} new, "
+               f"{f['disappeared']} gone, {f['amount_changed']} changed amount")
+    for g in doc["gates"]:
+        click.echo(f"gate {g['gate']}: {g['value']} (limit {g['limit']}): "
+                   f"{'EXCEEDED' if g['exceeded'] else 'ok'}")
+    click.echo(f"outputs: {(out / 'diff.md').resolve()} (+ diff.json, diff.html)")
+    sys.exit(result.exit_code)
 
 
 @cli.command()
@@ -260,6 +349,54 @@ def schema(out: Path | None) -> None:
 
         atomic_write_text(out, text)
         click.echo(f"schema: {out}")
+
+
+@cli.command("import")
+@click.option("--from", "product", required=True,
+              type=click.Choice(["zammad", "znuny", "jira", "freshdesk", "kimai", "redmine", "generic"]),
+              help="The product that wrote the exports.")
+@click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="YAML of adapter options and columns (docs/adapters.md).")
+@click.option("--policy", type=click.Path(exists=True, path_type=Path), default=None,
+              help="Policy bundle: its time zone and value maps (mappings:). Default: ./policies when "
+                   "it exists, else no value maps and the config's timezone (or Europe/Berlin).")
+@click.option("--out", "out", type=_dir(must_exist=False), required=True, help="Where the canonical CSVs go.")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def import_(product: str, config: Path | None, policy: Path, out: Path, files: tuple[Path, ...]) -> None:
+    """Map a product's exports to the canonical tables (CSV) and what was set aside."""
+    from audit.adapters.commands import import_files, summary_lines
+    from audit.policy.loader import load_policy
+
+    if policy is None and Path("policies").is_dir():
+        policy = Path("policies")
+    bundle = load_policy(policy) if policy is not None else None
+    mapped, written = import_files(product, list(files), out, config=config,
+                                   timezone=bundle.settings.timezone if bundle else "Europe/Berlin",
+                                   mappings=bundle.mappings if bundle else [])
+    for line in summary_lines(mapped, Path.cwd()):
+        click.echo(line)
+    for path in written:
+        click.echo(f"wrote {path}")
+
+
+@cli.group()
+def sources() -> None:
+    """Inspect a sources.yaml (which files and adapters feed each table)."""
+
+
+@sources.command("check")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--policy", type=click.Path(exists=True, path_type=Path), default=Path("policies"),
+              show_default=True, help="Policy bundle: its time zone and value maps (mappings:).")
+@click.option("--rows", type=click.IntRange(0), default=3, show_default=True, help="Rows previewed per table.")
+def sources_check(path: Path, policy: Path, rows: int) -> None:
+    """Per table: files, column mapping, values no mapping knows, the first rows."""
+    from audit.adapters.commands import check_sources
+    from audit.policy.loader import load_policy
+
+    bundle = load_policy(policy)
+    click.echo(check_sources(path, timezone=bundle.settings.timezone, mappings=bundle.mappings, preview=rows),
+               nl=False)
 
 
 @cli.command("sample-data")

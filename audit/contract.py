@@ -63,6 +63,8 @@ class Table:
     columns: tuple[Column, ...]
     expectations: tuple[Expectation, ...] = field(default=())
     parents: tuple[str, ...] = field(default=())  # tables that must be loaded first
+    #: an export may be absent: the table is then created empty (docs/data-contract.md)
+    optional: bool = False
 
     def column(self, name: str) -> Column:
         for c in self.columns:
@@ -266,9 +268,52 @@ INVOICE_LINES = Table(
     ),
 )
 
+AGENTS = Table(
+    name="agents",
+    description="Optional. One row per agent login, with the agent's role.",
+    key="agent",
+    optional=True,
+    columns=(
+        Column("agent", "string", "Agent login, as in time_entries.agent; unique."),
+        Column("name", "string", "Display name.", required=False, nullable=True),
+        Column("role", "string", "Role, e.g. generalist or specialist (signals read it).", required=False, nullable=True),
+        Column("team", "string", "Team or support level.", required=False, nullable=True),
+    ),
+    expectations=(
+        _not_null("agent"),
+        _unique("agent"),
+        _regex("agent", ID_REGEX),
+    ),
+)
+
+#: Statuses after which a ticket is done: a change from one of them to any other status is a
+#: reopening (compared case-insensitively, docs/semantics.md).
+CLOSED_STATUSES = ("resolved", "closed")
+
+TICKET_STATUS_HISTORY = Table(
+    name="ticket_status_history",
+    description="Optional. Every status change of a ticket; a status holds until the next change.",
+    key="ticket_id",
+    optional=True,
+    parents=("tickets",),
+    columns=(
+        Column("ticket_id", "string", "Ticket whose status changed."),
+        Column("status", "string", "The new status, e.g. open, pending, resolved, closed."),
+        Column("changed_at", "timestamp", "When the status changed."),
+    ),
+    expectations=(
+        _not_null("ticket_id"),
+        _in_table("ticket_id", "tickets", "ticket_id"),
+        _not_null("status"),
+        _not_null("changed_at"),
+    ),
+)
+
 #: Load order: parents before children, so referential checks see the loaded parents.
+#: Optional tables come last (their exports may be absent).
 TABLES: dict[str, Table] = {
-    t.name: t for t in (CUSTOMERS, SERVICES, TICKETS, TIME_ENTRIES, INVOICE_LINES)
+    t.name: t
+    for t in (CUSTOMERS, SERVICES, TICKETS, TIME_ENTRIES, INVOICE_LINES, AGENTS, TICKET_STATUS_HISTORY)
 }
 
 #: DuckDB types of the loaded canonical tables.

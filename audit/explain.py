@@ -95,14 +95,50 @@ def _classification_lines(con, bundle: Bundle, ticket_id: str, tc: dict[str, Any
         f"Recorded tier: {tc['recorded_tier']}; policy tier: {_v(tc['policy_tier'])} ({billable})"
         + ("  → differs" if tc["policy_tier"] and tc["policy_tier"] != tc["recorded_tier"] else "")
     )
+    out += _signal_lines(con, bundle, ticket_id)
+    return out
+
+
+def _signal_lines(con, bundle: Bundle, ticket_id: str) -> list[str]:
+    """The facts the signals see (per ticket, and per ticket-month when a signal is judged so),
+    and each signal's condition with its value."""
+    if not bundle.signals:
+        return []
+    from audit.engine.signals import FACT_COLUMNS, MONEY_COLUMNS, facts_sql
+    from audit.policy.expr import SIGNAL_FACTS
+
+    names = {f.column: name for name, f in SIGNAL_FACTS.items()}
+    shown = [*(c for c in FACT_COLUMNS), *MONEY_COLUMNS[:2]]
+
+    def facts(by_month: bool) -> list[dict[str, Any]]:
+        sql = facts_sql(con, bundle, by_month, where="b.ticket_id = ?")
+        return _rows(con, f"SELECT * FROM ({sql}) ORDER BY {'month' if by_month else 'ticket_id'}", [ticket_id])
+
+    def judge(signal, by_month: bool, month: str | None) -> Any:
+        cond = compile_rule(signal.when, signal.loc, SIGNAL_COLUMNS).sql(dialect=DIALECT)
+        sql = facts_sql(con, bundle, by_month, where="b.ticket_id = ?")
+        params: list[Any] = [ticket_id]
+        if by_month:
+            sql, params = f"SELECT * FROM ({sql}) WHERE month = ?", [ticket_id, month]
+        return con.execute(
+            f"""SELECT ({cond}) FROM ({sql}) f JOIN (SELECT t.*, tc.policy_tier FROM ticket_facts t
+                JOIN ticket_class tc USING (ticket_id)) AS ticket_facts USING (ticket_id)""",
+            params,
+        ).fetchone()[0]
+
+    out = ["", "Facts the signals see (docs/semantics.md, \"Signal facts\"):"]
+    (ticket,) = facts(False)
+    out += [f"  {names.get(c, c)} = {_v(ticket[c])}" for c in shown]
+    months = facts(True) if any(s.scope == "ticket_month" for s in bundle.signals) else []
+    for m in months:
+        out.append(f"  {m['month']}: " + ", ".join(f"{names.get(c, c)} = {_v(m[c])}" for c in shown))
     for sig in bundle.signals:
-        cond = compile_rule(sig.when, sig.loc, SIGNAL_COLUMNS).sql(dialect=DIALECT)
-        (value,) = con.execute(
-            f"""SELECT ({cond}) FROM (SELECT f.*, tc.policy_tier FROM ticket_facts f
-                JOIN ticket_class tc USING (ticket_id)) AS ticket_facts WHERE ticket_id = ?""",
-            [ticket_id],
-        ).fetchone()
-        out.append(f"Signal {sig.id} ({sig.kind}): when {sig.when.strip()}  ⇒ {_truth(value)}")
+        head = f"Signal {sig.id} ({sig.kind}, per {sig.scope.replace('_', '-')}): when {sig.when.strip()}"
+        if sig.scope == "ticket":
+            out.append(f"{head}  ⇒ {_truth(judge(sig, False, None))}")
+        else:
+            values = ", ".join(f"{m['month']} {_truth(judge(sig, True, m['month']))}" for m in months)
+            out.append(f"{head}  ⇒ {values or 'no ticket-month'}")
     return out
 
 
@@ -174,10 +210,32 @@ def _finding_lines(con, ticket_id: str, month: str | None) -> list[str]:
             f"  {f['finding_id']} {f['month']} {f['kind']} [{f['severity']}, {f['status']}{waiver}] "
             f"rule {f['rule_id']} {where}".rstrip()
         )
-        out.append(f"    delta {_eur(f['delta_eur'])}: {f['message']}")
+        stake = f", at stake {_eur(f['at_stake_eur'])}" if f["at_stake_eur"] is not None else ""
+        out.append(f"    delta {_eur(f['delta_eur'])}{stake}: {f['message']}")
     if not rows:
         out.append("  none")
     return out
+
+
+def explain_evaluated(con: duckdb.DuckDBPyConnection, bundle: Bundle, ticket_id: str,
+                      month: str | None = None) -> str:
+    """The judgement of a loaded ``ticket_id`` as text, on a connection where
+    :func:`~audit.engine.evaluate` and :func:`~audit.engine.render.render_texts` (for ``month``,
+    or all months) have run. ``support-audit test`` shows it under a failing case."""
+    facts = _rows(con, "SELECT * FROM ticket_facts WHERE ticket_id = ?", [ticket_id])
+    (tc,) = _rows(con, "SELECT * FROM ticket_class WHERE ticket_id = ?", [ticket_id])
+    md = bundle.metadata
+    out = [
+        f"Ticket {ticket_id} — policy {md.name} {md.version} (sha256 {bundle.digest[:12]})"
+        + (f", month {month}" if month else ""),
+        "Facts the rules see (ticket_facts):",
+    ]
+    tz = bundle.settings.timezone
+    out += [f"  {k} = {_v(v, tz)}" for k, v in facts[0].items()]
+    out += _classification_lines(con, bundle, ticket_id, tc)
+    out += _billing_lines(con, bundle, ticket_id, month)
+    out += _finding_lines(con, ticket_id, month)
+    return "\n".join(out) + "\n"
 
 
 def explain(policy: str | Path, data: str | Path, ticket_id: str, month: str | None = None, *,
@@ -192,21 +250,8 @@ def explain(policy: str | Path, data: str | Path, ticket_id: str, month: str | N
     try:
         evaluate(con, bundle)
         render_texts(con, bundle, month)
-        facts = _rows(con, "SELECT * FROM ticket_facts WHERE ticket_id = ?", [ticket_id])
-        if not facts:
+        if not _rows(con, "SELECT ticket_id FROM ticket_facts WHERE ticket_id = ?", [ticket_id]):
             raise _unknown_ticket(con, ingest, ticket_id)
-        (tc,) = _rows(con, "SELECT * FROM ticket_class WHERE ticket_id = ?", [ticket_id])
-        md = bundle.metadata
-        out = [
-            f"Ticket {ticket_id} — policy {md.name} {md.version} (sha256 {bundle.digest[:12]})"
-            + (f", month {month}" if month else ""),
-            "Facts the rules see (ticket_facts):",
-        ]
-        tz = bundle.settings.timezone
-        out += [f"  {k} = {_v(v, tz)}" for k, v in facts[0].items()]
-        out += _classification_lines(con, bundle, ticket_id, tc)
-        out += _billing_lines(con, bundle, ticket_id, month)
-        out += _finding_lines(con, ticket_id, month)
-        return "\n".join(out) + "\n"
+        return explain_evaluated(con, bundle, ticket_id, month)
     finally:
         con.close()

@@ -93,8 +93,10 @@ def audit(
     edits: dict[str, list[tuple[str, str]]] | None = None,
     period: str | None = None,
     customers: list[dict[str, Any]] | None = None,
+    optional: dict[str, list[dict[str, Any]]] | None = None,
 ) -> EngineResult:
-    """Run the engine on these rows under the (edited) default policy."""
+    """Run the engine on these rows under the (edited) default policy (``optional``: rows of
+    the optional tables, agents and ticket_status_history)."""
     bundle = load_policy(edited_policy(tmp_path, edits))
     con = duckdb.connect()
     load_rows(
@@ -105,6 +107,7 @@ def audit(
             "tickets": list(tickets),
             "time_entries": list(entries),
             "invoice_lines": list(lines),
+            **(optional or {}),
         },
         timezone=bundle.settings.timezone,
     )

@@ -50,7 +50,7 @@ def test_explain_walks_rules_billing_and_findings(tmp_path):
     assert "  category = webdesign" in lines
     # rules in order, with their value, up to the deciding one
     assert "      when category = 'documentation'  ⇒ FALSE" in lines
-    assert "      when cause = 'customer'  ⇒ NULL" in lines  # no cause recorded: NULL, counts as false
+    assert "      when cause = 'customer' AND category <> 'documentation'  ⇒ NULL" in lines  # no cause: NULL, false
     assert "      when category = 'webdesign'  ⇒ TRUE  ← decides" in lines
     assert any(ln.startswith("   8. customer-center-data") and "not evaluated" in ln for ln in lines)
     assert "Recorded tier: standard; policy tier: extended (billable)  → differs" in lines
@@ -91,3 +91,21 @@ def test_quarantined_ticket_says_why(tmp_path):
 def test_bad_month_is_a_usage_error(tmp_path):
     with pytest.raises(UsageError):
         explain(POLICIES, _data(tmp_path), "T-1", "03/2026")
+
+
+def test_explain_shows_the_facts_a_signal_saw(tmp_path):
+    d = _data(tmp_path)
+    (d / "agents.csv").write_text("agent,name,role\nanna,Anna,specialist\n", encoding="utf-8")
+    (d / "time_entries.csv").write_text(
+        "entry_id,ticket_id,agent,started_at,ended_at,minutes\n"
+        "E-1,T-2,anna,2026-03-10 10:00,,20\nE-2,T-2,bert,2026-03-11 10:00,,15\n", encoding="utf-8")
+    lines = explain(POLICIES, d, "T-2").splitlines()
+    for fact in ("work.entries = 2", "work.seconds = 2100", "work.minutes = 35.0000", "work.units = 3.00",
+                 "work.agents = 2", "work.unknown_agents = 1", "work.roles = specialist",
+                 "history.reopenings = 0", "decision.rule = customer-center-usage",
+                 "decision.clause = STD-1", "at_stake_eur = 52.50"):
+        assert f"  {fact}" in lines, fact
+    assert any(ln.startswith("Signal long-howto-help (suspected_misclassification, per ticket)")
+               and ln.endswith("⇒ TRUE") for ln in lines)
+    assert any(ln.startswith("Signal specialist-on-standard") and ln.endswith("⇒ TRUE") for ln in lines)
+    assert any(ln.startswith("    delta n/a, at stake 52.50 €: How-to help") for ln in lines)

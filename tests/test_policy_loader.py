@@ -72,7 +72,8 @@ def test_default_bundle_loads_with_its_rules_in_order() -> None:
         (date(2026, 7, 1), None, Decimal("19.00")),
     ]
     assert b.finding_setting("tier_mismatch").severity == "warning"
-    assert [s.id for s in b.signals] == ["extended-keywords-on-standard"]
+    assert [s.id for s in b.signals] == [
+        "extended-keywords-on-standard", "long-howto-help", "specialist-on-standard"]
     assert [w.id for w in b.waivers] == ["W-2026-001"]
 
 

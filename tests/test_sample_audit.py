@@ -87,3 +87,42 @@ def test_outputs_on_disk_agree_with_the_result(run):
     assert summary["exit_code"] == run.exit_code == 1  # open errors exist
     assert set(summary["inputs"]) == {f"{t}.csv" for t in summary["rows"]}
     assert (out / "data_quality" / "gx_tickets.json").exists()
+
+
+def test_signal_findings_carry_the_planted_money_at_stake(run, truth):
+    got = {_key(f): f["at_stake_eur"] for f in run.findings.iter_rows(named=True)}
+    signals = [f for f in truth["findings"] if f["kind"] == "suspected_misclassification"]
+    assert signals and all(f["at_stake_eur"] is not None for f in signals)
+    for f in truth["findings"]:
+        expected = None if f["at_stake_eur"] is None else Decimal(f["at_stake_eur"])
+        assert got[_key(f)] == expected, f
+
+
+def test_each_work_signal_fires_exactly_on_its_planted_tickets(run, truth):
+    from audit.sample.agents import DESCRIPTIONS
+
+    def planted(scenario: str) -> set[str]:
+        what = DESCRIPTIONS[scenario].split(") ")[1]  # "with more than 30 tracked minutes", …
+        return {f["ticket_id"] for f in truth["findings"] if what in f["planted"]}
+
+    fired = {rule: set(run.findings.filter(pl.col("rule_id") == rule).get_column("ticket_id"))
+             for rule in ("long-howto-help", "specialist-on-standard")}
+    assert fired["long-howto-help"] == planted("long_howto") and len(fired["long-howto-help"]) == 8
+    assert fired["specialist-on-standard"] == planted("specialist_howto") and len(fired["specialist-on-standard"]) == 8
+    # and what they saw: more than 30 minutes; a specialist among the roles
+    for f in run.findings.filter(pl.col("rule_id") == "specialist-on-standard").iter_rows(named=True):
+        assert "(roles: " in f["message"] and "specialist" in f["message"].split("(roles: ")[1]
+
+
+def test_the_report_shows_each_signals_money_at_stake(run):
+    import re
+
+    from reports import render_report
+
+    html = render_report(run.out_dir).read_text(encoding="utf-8").replace("\u00a0", " ")
+    shown = re.findall(r'data-testid="at-stake">([^<]*)<', html)
+    signals = run.findings.filter(pl.col("at_stake_eur").is_not_null())
+    assert len(shown) == signals.height > 0  # the sample's findings all fit on the page
+    # German report (the policy's language): "70,00 € (Einheiten: 4)"
+    expected = sorted(f"{str(r['at_stake_eur']).replace('.', ',')} €" for r in signals.iter_rows(named=True))
+    assert sorted(s.split(" (")[0] for s in shown) == expected

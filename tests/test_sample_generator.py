@@ -27,13 +27,14 @@ from audit.sample.writers import ParquetTable
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sample_data"
 FILES = ("customers.csv", "services.csv", "tickets.csv", "time_entries.csv", "invoice_lines.csv",
-         "ground_truth.json")
+         "agents.csv", "ground_truth.json")
 DIALECTS = {  # file -> (encoding, delimiter, line terminator)
     "customers": ("utf-8", ",", "\n"),
     "services": ("utf-8", ",", "\n"),
     "tickets": ("utf-8-sig", ",", "\r\n"),
     "time_entries": ("utf-8", ",", "\n"),
     "invoice_lines": ("utf-8", ";", "\r\n"),
+    "agents": ("utf-8", ",", "\n"),
 }
 
 
@@ -159,7 +160,7 @@ def test_dirty_rows_are_about_one_percent_and_cover_every_kind():
     assert set(kinds) == {
         "wrong_column_count", "broken_quoting", "unparseable_date", "unknown_priority",
         "tier_not_in_policy", "duplicate_entry_id", "ended_before_started", "unknown_ticket",
-        "amount_three_decimals",
+        "amount_three_decimals", "agent_login_not_an_id",
     }
     total = sum(r["in"] for r in gt["rows"].values())
     assert 0.005 < len(gt["quarantine"]) / total < 0.02

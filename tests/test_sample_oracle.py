@@ -39,10 +39,10 @@ PARSE = "parse_error"
 _DE_NUMBER = re.compile(r"^-?\d+(,\d{1,2})?$")
 
 
-def load_policy() -> dict:
+def load_policy(root: Path = POLICY) -> dict:
     yaml = YAML(typ="safe", pure=True)
     doc: dict = {}
-    for path in sorted(POLICY.glob("*.yaml")):
+    for path in sorted(root.glob("*.yaml")):
         doc.update(yaml.load(path.read_text(encoding="utf-8")))
     return doc
 
@@ -73,6 +73,7 @@ class Loaded:
     lines: list = field(default_factory=list)
     quarantine: set = field(default_factory=set)  # (table, line, key or None, expectation)
     rows: dict = field(default_factory=dict)
+    roles: dict = field(default_factory=dict)  # agent login -> role ("" when empty)
 
 
 def load(directory: Path, tz: ZoneInfo, tier_ids: set[str]) -> Loaded:
@@ -151,6 +152,16 @@ def load(directory: Path, tz: ZoneInfo, tier_ids: set[str]) -> Loaded:
     run("tickets", ticket, encoding="utf-8-sig")
     run("time_entries", entry)
     run("invoice_lines", line, delimiter=";")
+
+    def agent(rec):
+        if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$", rec["agent"]):
+            return "expect_column_values_to_match_regex"
+        if rec["agent"] in data.roles:
+            return UNIQUE
+        data.roles[rec["agent"]] = rec["role"]
+
+    if (directory / "agents.csv").exists():  # optional table
+        run("agents", agent)
     return data
 
 
@@ -158,7 +169,7 @@ def _naive(text: str, tz: ZoneInfo) -> dt.datetime | None:
     return dt.datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=tz) if text else None
 
 
-def classify(data: Loaded, policy: dict) -> tuple[dict[str, str | None], set[str]]:
+def classify(data: Loaded, policy: dict) -> tuple[dict[str, str | None], set[tuple[str, str, str]]]:
     """Policy tier per ticket, and the tickets a signal fires on, evaluated by DuckDB from the
     conditions as written in the policy files."""
     con = duckdb.connect()
@@ -182,17 +193,36 @@ def classify(data: Loaded, policy: dict) -> tuple[dict[str, str | None], set[str
              "LEFT JOIN customers customer ON customer.customer_id = t.customer_id")
     tier_sql = f"SELECT t.ticket_id, CASE {case} ELSE {repr(default) if default else 'NULL'} END AS policy_tier FROM tickets t {joins}"
     tiers = dict(con.execute(tier_sql).fetchall())
+    # the facts the work signals read, as relations named like the condition's prefixes
+    con.execute("CREATE TABLE work (ticket_id VARCHAR, minutes DECIMAL(38, 10), roles VARCHAR)")
+    seconds: dict[str, int] = defaultdict(int)
+    roles: dict[str, set[str]] = defaultdict(set)
+    for e in data.entries:
+        seconds[e["ticket_id"]] += e["seconds"]
+        if data.roles.get(e["agent"]):
+            roles[e["ticket_id"]].add(data.roles[e["agent"]])
+    con.executemany("INSERT INTO work VALUES (?, ?, ?)", [
+        (tid, Decimal(seconds[tid]) / 60, ",".join(sorted(roles[tid])) or None) for tid in data.tickets])
+    rule_case = " ".join(f"WHEN ({r['when']}) THEN '{r['id']}'" for r in rules)
+    clause_case = " ".join(f"WHEN ({r['when']}) THEN {repr(r['clause']) if r.get('clause') else 'NULL'}"
+                           for r in rules)
+    con.execute(f"CREATE TABLE decision AS SELECT t.ticket_id, CASE {rule_case} END AS rule,"
+                f" CASE {clause_case} END AS clause FROM tickets t {joins}")
     fired: set[tuple[str, str]] = set()
     for signal in policy.get("signals", []):
+        assert signal.get("scope", "ticket") == "ticket"
         sql = (f"WITH c AS ({tier_sql}) SELECT t.ticket_id FROM tickets t JOIN c USING (ticket_id) "
-               f"{joins} WHERE ({signal['when']})")
-        fired |= {(signal.get("kind", "suspected_misclassification"), r[0]) for r in con.execute(sql).fetchall()}
+               f"{joins} JOIN work USING (ticket_id) JOIN decision USING (ticket_id) WHERE ({signal['when']})")
+        fired |= {(signal.get("kind", "suspected_misclassification"), r[0], signal["id"])
+                  for r in con.execute(sql).fetchall()}
     return tiers, fired
 
 
-def audit(directory: Path) -> dict:
-    """Findings, quarantine, rows and money of ``directory`` per docs/semantics.md."""
-    policy = load_policy()
+def audit(directory: Path, policy_dir: Path = POLICY) -> dict:
+    """Findings, quarantine, rows and money of ``directory`` per docs/semantics.md; also the
+    policy tier per ticket and (expected, billed) per classified ticket-month, for the diff's
+    oracle (tests/test_diff.py)."""
+    policy = load_policy(policy_dir)
     tz = ZoneInfo(policy["settings"]["timezone"])
     billing = policy["billing"]
     assert (billing["rounding"], billing["scope"], billing["overrides"]) == ("ceil", "entry", [])
@@ -224,7 +254,12 @@ def audit(directory: Path) -> dict:
 
     findings = []
 
-    def add(kind, tid, mon, delta, line_id=None):
+    stake: dict[str, Decimal] = defaultdict(lambda: Decimal("0.00"))
+    for e in data.entries:
+        day = e["start"].astimezone(tz).date()
+        stake[e["ticket_id"]] += -(-e["seconds"] // unit) * price(day)
+
+    def add(kind, tid, mon, delta, line_id=None, at_stake=None):
         cid = data.tickets[tid]["customer_id"]
         status = "open"
         for w in policy.get("waivers", []):
@@ -233,7 +268,8 @@ def audit(directory: Path) -> dict:
                     and scope.get("kind") in (None, kind) and scope.get("month") in (None, mon)
                     and dt.date.fromisoformat(mon + "-01") <= w["expires_on"]):
                 status = "waived"
-        findings.append((kind, tid, mon, line_id, status, None if delta is None else f"{delta:.2f}"))
+        findings.append((kind, tid, mon, line_id, status, None if delta is None else f"{delta:.2f}",
+                         None if at_stake is None else f"{at_stake:.2f}"))
 
     for tid, t in data.tickets.items():
         opened = month(t["opened_at"].astimezone(tz))
@@ -242,11 +278,12 @@ def audit(directory: Path) -> dict:
             add("unclassified_ticket", tid, opened, None)
         elif ptier != t["tier"]:
             add("tier_mismatch", tid, opened, Decimal("0.00"))
-        for kind, fired_tid in signals:
-            if fired_tid == tid:
-                add(kind, tid, opened, None)
+        for kind, fired_tid, _signal in sorted(signals):  # two signals of one kind: two findings
+            if fired_tid == tid:  # every signal finding: what the ticket would bill if extended
+                add(kind, tid, opened, None, at_stake=stake[tid])
 
     money = {"under": Decimal("0.00"), "over": Decimal("0.00"), "waived": Decimal("0.00")}
+    recon: dict[tuple[str, str], tuple[Decimal, Decimal]] = {}
     for key in sorted(set(tracked) | set(billed)):
         tid, mon = key
         ptier = tiers[tid]
@@ -280,18 +317,21 @@ def audit(directory: Path) -> dict:
             if ln["amount"] != ln["quantity"] * ln["unit_price"]:
                 add("amount_mismatch", tid, mon, ln["quantity"] * ln["unit_price"] - ln["amount"], ln["line_id"])
         delta = expected - billed_eur
+        recon[key] = (expected, billed_eur)
         money["under" if delta > 0 else "over"] += delta
         for f in findings[n_before:]:
             if f[4] == "waived" and f[3] is None:
                 money["waived"] += Decimal(f[5])
-    return {"findings": findings, "quarantine": data.quarantine, "rows": data.rows, "money": money}
+    return {"findings": findings, "quarantine": data.quarantine, "rows": data.rows, "money": money,
+            "tiers": tiers, "recon": recon, "data": data}
 
 
 def compare(directory: Path) -> None:
     truth = json.loads((directory / "ground_truth.json").read_text(encoding="utf-8"))
     got = audit(directory)
     expected = sorted(
-        (f["kind"], f["ticket_id"], f["month"], f["line_id"], f["status"], f["delta_eur"]) for f in truth["findings"]
+        (f["kind"], f["ticket_id"], f["month"], f["line_id"], f["status"], f["delta_eur"], f["at_stake_eur"])
+        for f in truth["findings"]
     )
     assert sorted(got["findings"], key=str) == sorted(expected, key=str)
     assert got["rows"] == truth["rows"]
@@ -358,9 +398,11 @@ def test_generator_mirror_of_the_policy_agrees_with_the_policy_files():
     (waiver,) = policy["waivers"]
     assert waiver["scope"] == {"customer": euserv.WAIVER_CUSTOMER, "kind": euserv.WAIVER_KIND}
     assert waiver["expires_on"] == euserv.WAIVER_EXPIRES
-    (signal,) = policy["signals"]
-    assert signal["kind"] == euserv.SIGNAL_KIND
-    assert f"'{euserv.SIGNAL_KEYWORDS.pattern}'" in signal["when"]
+    signals = {s["id"]: s for s in policy["signals"]}
+    assert {s["kind"] for s in signals.values()} == {euserv.SIGNAL_KIND}
+    assert f"'{euserv.SIGNAL_KEYWORDS.pattern}'" in signals["extended-keywords-on-standard"]["when"]
+    assert f"work.minutes > {euserv.HOWTO_MAX_SECONDS // 60}" in signals["long-howto-help"]["when"]
+    assert f"contains(work.roles, '{euserv.SPECIALIST_ROLE}')" in signals["specialist-on-standard"]["when"]
 
     data = Loaded()
     data.customers["K-1"] = {"customer_id": "K-1", "name": "x", "contract": "basic"}
@@ -379,6 +421,13 @@ def test_generator_mirror_of_the_policy_agrees_with_the_policy_files():
     tiers, _ = classify(data, policy)
     assert tiers == expected
     assert {t for t in expected.values()} == {"standard", "extended", None}
+    # the work signals' set of tickets (decision.clause, policy_tier): euserv.is_howto
+    data.entries = [{"ticket_id": tid, "agent": "x", "seconds": 3600} for tid in data.tickets]
+    data.roles = {"x": euserv.SPECIALIST_ROLE}
+    _, fired = classify(data, policy)
+    howto = {tid for tid, t in data.tickets.items() if euserv.is_howto(
+        t["category"], t["cause"] or None, None if not t["service_id"] else data.services[t["service_id"]]["managed"])}
+    assert {tid for _, tid, _signal in fired} == howto and howto
 
 
 def test_subject_pools_respect_the_signal_keywords():
@@ -386,7 +435,7 @@ def test_subject_pools_respect_the_signal_keywords():
     would be a finding on clean data); the planted false-alarm pool must trip it."""
     from audit.sample import vocab
 
-    (signal,) = load_policy()["signals"]
+    signal = next(s for s in load_policy()["signals"] if s["id"] == "extended-keywords-on-standard")
     keywords = re.compile(re.search(r"regexp_matches\(lower\(subject\), '([^']*)'\)", signal["when"]).group(1))
     keyword_free = [
         *vocab.CUSTOMER_CENTER_USAGE_SUBJECTS, *vocab.SOFTWARE_USAGE_SUBJECTS, *vocab.DOCUMENTATION_SUBJECTS,

@@ -7,6 +7,7 @@ Two phases, each a few modules of set-based DuckDB SQL with no per-row Python:
   :mod:`~audit.engine.policy_tables` (the bundle as small ``policy_*`` relations),
   :mod:`~audit.engine.classify` (``ticket_facts``, the policy tier of every ticket),
   :mod:`~audit.engine.billing` (units, prices, the reconciliation per ticket-month),
+  :mod:`~audit.engine.signals` (the work facts signals see, the money at stake),
   :mod:`~audit.engine.findings` (every finding kind, waivers, ids);
 *render* — what a clerk reads: :mod:`~audit.engine.render` (explanations, messages, the output
   tables, the export to polars), only for the requested period.
@@ -27,6 +28,7 @@ from audit.engine.classify import create_ticket_class, create_ticket_facts
 from audit.engine.findings import create_findings
 from audit.engine.policy_tables import create_policy_tables
 from audit.engine.render import export, render_texts
+from audit.engine.signals import create_signal_facts
 from audit.engine.sql import install_macros
 from audit.policy.model import Bundle
 
@@ -34,7 +36,8 @@ from audit.policy.model import Bundle
 RELATIONS = (
     "policy_tiers", "policy_rules", "policy_prices", "policy_waivers", "ticket_facts",
     "ticket_class", "ticket_info", "entry_facts", "line_facts", "recon", "findings",
-    "tm_text", "recon_inv", "recon_full", "finding_recon", "finding_messages", "classifications",
+    "signal_ticket", "signal_month", "tm_text", "recon_inv", "recon_full", "finding_recon",
+    "finding_messages", "classifications",
 )
 _VIEWS = {"ticket_facts", "ticket_info", "entry_facts", "line_facts", "recon_full"}
 
@@ -56,6 +59,7 @@ def evaluate(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
     create_ticket_facts(con)
     create_ticket_class(con, bundle)
     create_billing(con, bundle)
+    create_signal_facts(con, bundle)
     create_findings(con, bundle)
 
 

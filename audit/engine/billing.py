@@ -199,6 +199,8 @@ def create_recon(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
     millions of rows): ``delta_eur`` (expected − billed) is added by ``recon_full``, the tiers
     and customer come from ``ticket_class``. ``dup_units``/``dup_eur``: the repeated invoices
     ``duplicate_billing`` reports (so ``billed − dup`` is the first invoice plus credit lines).
+    ``units_if_billed``/``amount_if_billed``: the tracked side priced as if the tier were
+    billable, whatever it is (the signals' money at stake; NULL amount: no price in force).
     """
     con.execute(
         f"""
@@ -227,7 +229,9 @@ def create_recon(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
                j.invoice_ids, coalesce(j.lines, 0) AS lines, j.first_invoice,
                coalesce(j.positive_invoices, 0) AS positive_invoices,
                coalesce(j.dup_units, 0) AS dup_units, coalesce(j.dup_eur, 0) AS dup_eur,
-               j.unpriced_from, j.min_price, j.max_price
+               j.unpriced_from, j.min_price, j.max_price,
+               CAST(coalesce(j.units, 0) AS DECIMAL(18, 2)) AS units_if_billed,
+               CAST(CASE WHEN j.entries IS NULL THEN 0 ELSE j.amount END AS DECIMAL(18, 2)) AS amount_if_billed
         FROM j JOIN ticket_class tc USING (ticket_id)
         """
     )

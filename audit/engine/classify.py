@@ -12,6 +12,8 @@ evaluates it vectorised instead of one query per rule.
 
 from __future__ import annotations
 
+import functools
+
 import duckdb
 import sqlglot
 from sqlglot import exp
@@ -20,10 +22,12 @@ from audit.engine.localtime import local_timestamp_sql
 from audit.engine.policy_tables import section_loc
 from audit.engine.sql import DIALECT, ident, lit
 from audit.errors import Location
+from audit.policy.expr import SIGNAL_FACTS
 from audit.policy.model import Bundle
 
-#: Extra column the signals' conditions may use on top of ``ticket_facts``.
-SIGNAL_COLUMNS = ("policy_tier",)
+#: Extra columns the signals' conditions may use on top of ``ticket_facts`` (the facts are
+#: computed by :mod:`audit.engine.signals`).
+SIGNAL_COLUMNS = ("policy_tier", *SIGNAL_FACTS)
 
 
 def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
@@ -72,7 +76,13 @@ def facts_for(con: duckdb.DuckDBPyConnection, wanted: set[str]) -> str:
 
 
 def compile_rule(text: str, loc: Location | None, extra_columns: tuple[str, ...] = ()) -> exp.Expression:
-    """A policy condition as a sqlglot boolean expression over ``ticket_facts``."""
+    """A policy condition as a sqlglot boolean expression over ``ticket_facts`` (a fresh copy:
+    the stages ask for the same conditions several times, the checking and parsing is done once)."""
+    return _compiled(text, loc, tuple(extra_columns)).copy()
+
+
+@functools.lru_cache(maxsize=1024)
+def _compiled(text: str, loc: Location | None, extra_columns: tuple[str, ...]) -> exp.Expression:
     from audit.policy.expr import compile_condition
 
     sql = compile_condition(text, loc=loc or Location(""), extra_columns=extra_columns)
@@ -90,6 +100,15 @@ def decision_expression(bundle: Bundle) -> exp.Expression:
     for i, rule in enumerate(rules, start=1):
         case = case.when(exp.paren(compile_rule(rule.when, rule.loc)), exp.Literal.number(i))
     return case.else_(otherwise)
+
+
+def is_late(signal) -> bool:
+    """Whether a signal is judged after billing by :mod:`audit.engine.signals` (it reads a work,
+    history or decision fact, or is judged per ticket-month) rather than here, with the rules."""
+    if signal.scope == "ticket_month":
+        return True
+    condition = compile_rule(signal.when, signal.loc, SIGNAL_COLUMNS)
+    return bool(referenced_columns(condition) & {f.column for f in SIGNAL_FACTS.values()})
 
 
 def opened_month_sql(alias: str) -> str:
@@ -124,15 +143,18 @@ def create_ticket_class(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
     ``ticket_class``: ticket_id, customer_id, recorded_tier, policy_tier, billable (NULL when
     unclassified), rule_idx (into ``policy_rules``; NULL when unclassified), opened_month_start
     (first day of the local month the ticket was opened in, a DATE: cheaper to store than its
-    text), ``signal_<i>`` (BOOLEAN) per signal of the bundle, and price_list (only when contracts
+    text), ``signal_<i>`` (BOOLEAN) per signal of the bundle that reads no work fact (the others
+    are judged by :mod:`audit.engine.signals`), and price_list (only when contracts
     have price lists of their own; ``''`` = the default list). The signals are judged
     in the same pass as the rules (their conditions may read ``policy_tier``): one read of the
     tickets instead of one per signal.
     """
     opened_local = local_timestamp_sql(con, bundle.settings.timezone, "tickets", "opened_at", "d.opened_at")
     decision = decision_expression(bundle)
-    signals = [compile_rule(s.when, s.loc, SIGNAL_COLUMNS) for s in bundle.signals]
-    wanted = referenced_columns(decision, *signals)
+    # signals reading work facts (or per ticket-month) are judged after billing (engine.signals)
+    early = [(i, compile_rule(s.when, s.loc, SIGNAL_COLUMNS)) for i, s in enumerate(bundle.signals)
+             if not is_late(s)]
+    wanted = referenced_columns(decision, *(cond for _, cond in early))
     if bundle.billing.overrides:
         wanted |= {"customer_contract"}
         contract = "customer_contract"
@@ -141,7 +163,7 @@ def create_ticket_class(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
         # No contract has its own price list: no price_list column (every one would be ''), and
         # no join with customers that only fetched the contract (unless a rule reads customers).
         contract, price_list = "CAST(NULL AS VARCHAR)", ""
-    fired = "".join(f",\n            {fires_sql(cond)} AS {signal_column(i)}" for i, cond in enumerate(signals))
+    fired = "".join(f",\n            {fires_sql(cond)} AS {signal_column(i)}" for i, cond in early)
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE ticket_class AS

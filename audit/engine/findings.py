@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-from audit.engine.classify import opened_month_sql, signal_column
+from audit.engine.classify import is_late, opened_month_sql, signal_column
 from audit.engine.policy_tables import section_loc, where
 from audit.engine.sql import lit
 from audit.policy.model import Bundle
@@ -30,18 +30,20 @@ FINDING_COLUMNS = (
     "finding_id", "kind", "severity", "status", "rule_id", "policy_file", "policy_line",
     "ticket_id", "customer_id", "customer_name", "month", "line_id", "entry_id", "recorded_tier",
     "policy_tier", "expected_units", "billed_units", "expected_eur", "billed_eur", "delta_eur",
-    "waiver_id", "message",
+    "at_stake_units", "at_stake_eur", "waiver_id", "message",
 )
 
 #: The columns every kind's query produces (``customer_name`` is added on export).
 RAW_COLUMNS = (
     "kind", "severity", "rule_id", "policy_file", "policy_line", "ticket_id", "month", "line_id",
     "entry_id", "expected_units", "billed_units", "expected_eur", "billed_eur", "delta_eur",
+    "at_stake_units", "at_stake_eur",
 )
 #: The columns every finding takes from its ticket's ``ticket_class`` row, whatever its kind
 #: (one join for all findings, so ``recon`` need not carry them).
 TICKET_COLUMNS = ("customer_id", "recorded_tier", "policy_tier")
-_MONEY = ("expected_units", "billed_units", "expected_eur", "billed_eur", "delta_eur")
+_MONEY = ("expected_units", "billed_units", "expected_eur", "billed_eur", "delta_eur",
+          "at_stake_units", "at_stake_eur")
 
 #: Kinds raised per ticket-month; their waived deltas make up ``waived_eur``.
 TICKET_MONTH_KINDS = (
@@ -62,6 +64,11 @@ SOURCES = {
         "line_facts l JOIN ticket_class tc USING (ticket_id) JOIN policy_prices p ON p.pid = l.price_pid",
         _LINE,
     ),
+    # signals: with the facts and the money at stake of the ticket (``s``: signal_ticket) or of
+    # the ticket-month (``s``: signal_month)
+    "signal_ticket": ("ticket_class tc JOIN signal_ticket s ON s.ticket_id = tc.ticket_id", _TICKET),
+    "signal_month": ("signal_month s JOIN ticket_class tc ON tc.ticket_id = s.ticket_id",
+                     dict(ticket_id="s.ticket_id", month="s.month")),
 }
 
 
@@ -133,6 +140,23 @@ _AMOUNT_MESSAGE = """'line ' || l.line_id || ' (' || l.invoice_id || '): '
     || audit_units(l.quantity) || ' × ' || audit_eur(l.unit_price) || ' = '
     || audit_eur({product}) || ', but the line amount is ' || audit_eur(l.amount)
     || '; ' || audit_delta_words({product} - l.amount)"""
+
+
+#: What a signal saw and what is at stake (``s``: the signal's facts row).
+_SIGNAL_MESSAGE = """'; seen: ' || CASE WHEN s.work_entries = 0 THEN 'no time tracked'
+        ELSE CASE WHEN s.work_entries = 1 THEN '1 entry' ELSE s.work_entries || ' entries' END
+             || ', ' || audit_min(s.work_seconds) END
+    || CASE WHEN s.work_agents > 0 THEN ' by ' || s.work_agents || ' ' || audit_plural(s.work_agents, 'agent')
+            ELSE '' END
+    || CASE WHEN s.work_roles IS NOT NULL THEN ' (roles: ' || replace(s.work_roles, ',', ', ') || ')'
+            ELSE '' END
+    || CASE WHEN s.history_reopenings > 0 THEN ', reopened ' || s.history_reopenings || '×' ELSE '' END
+    || '; if billed as extended: ' || audit_units(s.at_stake_units)
+    || CASE WHEN s.at_stake_eur IS NULL THEN ', no price in force: amount not computed'
+            WHEN s.min_price = s.max_price THEN ' × ' || audit_eur(s.min_price) || ' = ' || audit_eur(s.at_stake_eur)
+            WHEN s.min_price IS NOT NULL THEN ' = ' || audit_eur(s.at_stake_eur) || ' (prices '
+                 || audit_eur(s.min_price) || ' to ' || audit_eur(s.max_price) || ')'
+            ELSE ' = ' || audit_eur(s.at_stake_eur) END"""
 
 
 def enabled_kinds(bundle: Bundle) -> list[Kind]:
@@ -221,12 +245,15 @@ def enabled_kinds(bundle: Bundle) -> list[Kind]:
                  billed_eur="l.amount", delta_eur=f"{product} - l.amount"),
             _AMOUNT_MESSAGE.format(product=product),
         ))
-    for i, signal in enumerate(bundle.signals):  # judged with the classification (ticket_class)
+    for i, signal in enumerate(bundle.signals):
+        # judged with the classification (``tc``) or after billing (``s``: engine.signals)
         text = signal.description.strip() or f"signal {signal.id}"
+        judged = "s" if is_late(signal) else "tc"
         kinds.append(Kind(
-            signal.kind, signal.severity, "ticket", f"tc.{signal_column(i)}",
-            rule_of(signal, "signals", signal.id),
-            message=f"{lit(text)} || {lit(f' (signal {signal.id}: {signal.when.strip()})')}",
+            signal.kind, signal.severity, "signal_month" if signal.scope == "ticket_month" else "signal_ticket",
+            f"{judged}.{signal_column(i)}", rule_of(signal, "signals", signal.id),
+            dict(at_stake_units="s.at_stake_units", at_stake_eur="s.at_stake_eur"),
+            message=f"{lit(text)} || {lit(f' (signal {signal.id}: {signal.when.strip()})')} || {_SIGNAL_MESSAGE}",
         ))
     return kinds
 

@@ -190,6 +190,10 @@ _MESSAGE_SOURCES = {
     "recon": "findings f JOIN finding_recon r ON r.ticket_id = f.ticket_id AND r.month = f.month",
     "line": "findings f JOIN line_facts l ON l.line_id = f.line_id",
     "line_price": "findings f JOIN line_facts l ON l.line_id = f.line_id JOIN policy_prices p ON p.pid = l.price_pid",
+    "signal_ticket": "findings f JOIN ticket_info tc ON tc.ticket_id = f.ticket_id"
+                     " JOIN signal_ticket s ON s.ticket_id = f.ticket_id",
+    "signal_month": "findings f JOIN ticket_info tc ON tc.ticket_id = f.ticket_id"
+                    " JOIN signal_month s ON s.ticket_id = f.ticket_id AND s.month = f.month",
 }
 assert set(_MESSAGE_SOURCES) == set(SOURCES)
 

@@ -44,7 +44,8 @@ def exit_code_for(findings: pl.DataFrame, fail_on: str) -> int:
 
 
 def _findings_block(findings: pl.DataFrame, bundle: Bundle) -> dict[str, Any]:
-    kinds = {k for k, s in bundle.findings.items() if s.enabled} | {s.kind for s in bundle.signals}
+    signal_kinds = {s.kind for s in bundle.signals}
+    kinds = {k for k, s in bundle.findings.items() if s.enabled} | signal_kinds
     kinds |= set(findings.get_column("kind").to_list())
     by_kind: dict[str, Any] = {}
     for kind in sorted(kinds):
@@ -55,6 +56,8 @@ def _findings_block(findings: pl.DataFrame, bundle: Bundle) -> dict[str, Any]:
             "waived": of_kind.height - open_.height,
             "delta_eur": money(_sum(open_, "delta_eur")),
         }
+        if kind in signal_kinds:  # what the open signals' tickets would bill if extended
+            by_kind[kind]["at_stake_eur"] = money(_sum(open_, "at_stake_eur"))
     by_severity = {}
     for sev in sorted(SEVERITY_ORDER, key=SEVERITY_ORDER.get, reverse=True):
         of_sev = findings.filter(pl.col("severity") == sev)
@@ -123,6 +126,8 @@ def build_summary(
             name: {"in": c.rows_in, "loaded": c.loaded, "quarantined": c.quarantined}
             for name, c in ingest.tables.items()
         },
+        # a sources.yaml run: rows in = loaded + quarantined per source file (docs/adapters.md)
+        **({"source_files": ingest.source_files} if getattr(ingest, "source_files", None) else {}),
         "tickets": tickets,
         "hours": hours,
         "findings": _findings_block(findings, bundle),

@@ -146,9 +146,11 @@ def _leaves(path: Path, data_dir: Path) -> bool:
 
 
 def locate_inputs(
-    data_dir: Path, tables: list[str], *, follow_symlinks: bool = False
+    data_dir: Path, tables: list[str], optional: frozenset[str] | set[str] = frozenset(), *,
+    follow_symlinks: bool = False
 ) -> tuple[dict[str, Path], list[Diagnostic], list[str]]:
-    """The export file of each table in ``data_dir``, diagnostics for tables without exactly one.
+    """The export file of each table in ``data_dir``, diagnostics for tables without exactly one
+    (an ``optional`` table may have none: it is then simply not in the result).
 
     A table's file is ``<table>.<csv|tsv|parquet|json|jsonl|ndjson>`` (name and suffix in any
     case). Also returns warnings about data-looking files that belong to no table. A missing
@@ -177,6 +179,8 @@ def locate_inputs(
                          "copy the file into the data directory, or pass --follow-symlinks")
         elif len(mine) == 1:
             found[table] = mine[0]
+        elif not mine and table in optional:
+            continue
         elif not mine:
             others = [p.name for p in candidates if p.stem.lower() not in tables]
             guess = did_you_mean(f"{table}.csv", others) or did_you_mean(table, [Path(o).stem for o in others])
@@ -318,16 +322,26 @@ def match_columns(
             extra.append(raw)
     missing = [c for c in table.required_columns if c not in positions and c not in derived]
     if missing:
+        from audit.adapters.hints import guess_product, product_hint
+
         have = ", ".join(n.strip() or "''" for n in names) or "(nothing)"
+        present = [normalise_name(e) for e in extra]
         guesses = []
         for m in missing:
-            guess = did_you_mean(m, [normalise_name(e) for e in extra])
+            # a product's own column first (Ticket# -> ticket_id), then a close spelling; a
+            # loose match (ticket_id -> article_ids) is no help
+            guess = product_hint(m, present) or _close(m, present)
             if guess:
-                guesses.append(f"for '{m}' {guess}")
+                guesses.append(guess)
         hint = f"the file has: {have}"
         if guesses:
             hint += "; " + "; ".join(guesses)
-        hint += "; add or rename the columns in the export"
+        product = guess_product(present)
+        if product:
+            hint += (f"; this looks like a {product} export: read it with 'support-audit import --from "
+                     f"{product}' or a sources.yaml with 'adapter: {product}'")
+        else:
+            hint += "; add or rename the columns in the export"
         label = "column" if len(missing) == 1 else "columns"
         problems.append(Diagnostic(
             Location(file_label, line),
@@ -337,6 +351,13 @@ def match_columns(
     if problems:
         return None, problems
     return ColumnMatch(positions, tuple(extra), tuple(seen_derived)), []
+
+
+def _close(missing: str, present: list[str]) -> str:
+    import difflib
+
+    match = difflib.get_close_matches(missing, sorted(present), n=1, cutoff=0.8)
+    return f"for '{missing}' did you mean '{match[0]}'?" if match else ""
 
 
 def column_warnings(file_name: str, match: ColumnMatch) -> list[str]:

@@ -12,7 +12,8 @@ Per table, in the contract's load order (parents first):
 5. delete the quarantined rows and rename the staging table to the canonical name.
 
 At the end the raw text of every quarantined record is fetched from its file, and every helper
-table is dropped: the connection holds exactly the five canonical tables.
+table is dropped: the connection holds exactly the canonical tables (an optional table whose
+export is absent is created empty).
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ def load_data(
     dates: tuple[dt.date, dt.date] = DEFAULT_DATES,
     follow_symlinks: bool = False,
 ) -> IngestResult:
-    """Load the five canonical tables from ``data_dir`` into ``con``; see docs/data-contract.md.
+    """Load the canonical tables from ``data_dir`` into ``con``; see docs/data-contract.md.
 
     Raises :class:`~audit.errors.DataError` (exit code 3) when an export is missing, doubled,
     unreadable or lacks required columns; every problem of every file is listed at once.
@@ -104,7 +105,8 @@ def load_data(
     _check_timezone(timezone)
     say = progress or (lambda message: None)
     contract = contract_for(tier_ids)
-    paths, missing, warnings = locate_inputs(Path(data_dir), list(contract),
+    optional = {name for name, table in contract.items() if table.optional}
+    paths, missing, warnings = locate_inputs(Path(data_dir), list(contract), optional,
                                              follow_symlinks=follow_symlinks)
     readers = _open_readers(contract, paths, missing, chunk_rows)
 
@@ -125,7 +127,10 @@ def load_data(
     counts: dict[str, TableCounts] = {}
     try:
         for order, (name, table) in enumerate(contract.items()):
-            reader = readers[name]
+            reader = readers.get(name)
+            if reader is None:  # an optional table without an export: empty, with its columns
+                _create_empty(con, table)
+                continue
             loader.load(order, table, reader)
             warnings.extend(reader.warnings)
         say("quarantine: fetching the raw text of set-aside records")
@@ -163,6 +168,13 @@ def load_data(
         warnings=warnings,
         timings=timings,
     )
+
+
+def _create_empty(con: duckdb.DuckDBPyConnection, table: Table) -> None:
+    """The canonical table ``table`` with its typed columns and no rows (an optional table whose
+    export is absent), so the engine can always read it."""
+    columns = ", ".join(f"{ident(c.name)} {duckdb_type(c)}" for c in table.columns)
+    con.execute(f"CREATE OR REPLACE TABLE {ident(table.name)} ({columns}, _source_file VARCHAR, _line BIGINT)")
 
 
 def _check_timezone(timezone: str) -> None:

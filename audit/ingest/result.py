@@ -60,3 +60,6 @@ class IngestResult:
     #: the time it adds, not its own), quarantine (fetching raw records). Not deterministic:
     #: for progress and benchmarks, never for output files.
     timings: dict[str, float] = field(default_factory=dict)
+    #: per source file of a ``sources.yaml`` run (audit.adapters): table, file, adapter, rows_in,
+    #: loaded, quarantined — ``rows_in = loaded + quarantined`` per file. Empty for a folder.
+    source_files: list[dict] = field(default_factory=list)

@@ -83,6 +83,60 @@ CONDITION_COLUMN_INFO: dict[str, ConditionColumn] = _condition_columns()
 #: Column names a condition may use -> the column of the engine's ``ticket_facts`` relation.
 CONDITION_COLUMNS: dict[str, str] = {name: c.column for name, c in CONDITION_COLUMN_INFO.items()}
 
+
+def _contract_vocabularies() -> dict[str, tuple[str, ...]]:
+    """``ticket_facts`` column -> the values the data contract lets through (its in_set lists).
+
+    An empty set (``tickets.tier``) is filled from the policy's tiers; it is left out here.
+    """
+    out: dict[str, tuple[str, ...]] = {}
+    for table, prefix in (("tickets", ""), ("services", "service_"), ("customers", "customer_")):
+        for e in TABLES[table].expectations:
+            values = tuple(e.kwargs.get("value_set") or ())
+            if e.type == "expect_column_values_to_be_in_set" and values:
+                out[prefix + e.kwargs["column"]] = values
+    return out
+
+
+#: Vocabularies every bundle knows without declaring them (``audit.policy.check`` uses them).
+CONTRACT_VOCABULARIES: dict[str, tuple[str, ...]] = _contract_vocabularies()
+
+#: Facts only a *signal's* condition may use (besides ``policy_tier``): the work behind a ticket,
+#: its status history and the classification's decision, computed per ticket or per ticket-month
+#: (the signal's ``scope``) by :mod:`audit.engine.signals`; docs/semantics.md defines each.
+#: Hook: the SLA audit adds ``sla.first_response_minutes`` and ``sla.resolution_minutes`` here
+#: (and their SQL in ``audit.engine.signals.FACT_PARTS``).
+SIGNAL_FACTS: dict[str, ConditionColumn] = {
+    "work.entries": ConditionColumn("work_entries", "number", "Time entries."),
+    "work.seconds": ConditionColumn("work_seconds", "number", "Tracked seconds (exact)."),
+    "work.minutes": ConditionColumn(
+        "work_minutes", "number", "Tracked minutes: seconds / 60, cut to 4 decimals."
+    ),
+    "work.units": ConditionColumn(
+        "work_units", "number", "Billable units as the billing rules count them, whatever the tier."
+    ),
+    "work.agents": ConditionColumn("work_agents", "number", "Distinct agents who tracked time."),
+    "work.unknown_agents": ConditionColumn(
+        "work_unknown_agents", "number", "Of those, agents not in the agents table."
+    ),
+    "work.roles": ConditionColumn(
+        "work_roles", "text",
+        "Roles of those agents, distinct, sorted, comma-separated (NULL: no known role).",
+    ),
+    "history.status_changes": ConditionColumn(
+        "history_status_changes", "number", "Rows of ticket_status_history."
+    ),
+    "history.reopenings": ConditionColumn(
+        "history_reopenings", "number", "Changes from resolved/closed to another status."
+    ),
+    "decision.rule": ConditionColumn(
+        "decision_rule", "text", "Id of the deciding classification rule (NULL: unclassified)."
+    ),
+    "decision.clause": ConditionColumn(
+        "decision_clause", "text", "Clause of the deciding rule (NULL when it has none)."
+    ),
+}
+
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 # --------------------------------------------------------------------------------------------
@@ -159,6 +213,20 @@ class _Problems(Exception):
 # Public API
 
 
+def _columns_with(extra_columns: Iterable[str]) -> dict[str, ConditionColumn]:
+    """The condition columns plus ``extra_columns``: a signal fact keeps its type, any other
+    extra name (``policy_tier``) is a text column."""
+    columns = dict(CONDITION_COLUMN_INFO)
+    for name in extra_columns:
+        if name in SIGNAL_FACTS:
+            columns[name] = SIGNAL_FACTS[name]
+            continue
+        if not _IDENTIFIER.match(name):
+            raise ValueError(f"extra column {name!r} is not a plain lower-case identifier")
+        columns[name] = ConditionColumn(name, "text", "")
+    return columns
+
+
 def compile_condition(
     text: str,
     *,
@@ -176,11 +244,7 @@ def compile_condition(
 
     Raises :class:`PolicyError` with one diagnostic per problem; nothing is executed.
     """
-    columns = dict(CONDITION_COLUMN_INFO)
-    for name in extra_columns:
-        if not _IDENTIFIER.match(name):
-            raise ValueError(f"extra column {name!r} is not a plain lower-case identifier")
-        columns[name] = ConditionColumn(name, "text", "")
+    columns = _columns_with(extra_columns)
     try:
         tree = _Checker(text, columns).check()
     except _Problems as found:
@@ -195,6 +259,25 @@ def compile_condition(
             exp.column(columns[_written(node)].column) if isinstance(node, exp.Column) else node
         )
     ).sql(dialect="duckdb")
+
+
+def checked_condition(text: str, extra_columns: Iterable[str] = ()) -> exp.Expression:
+    """The checked sqlglot tree of a condition, with column names as written (for analysis).
+
+    Raises :class:`PolicyError` (without positions) when the condition is not valid; the loader
+    has reported those already, so the policy checker only calls this on a loaded bundle.
+    """
+    try:
+        return _Checker(text, _columns_with(extra_columns)).check()
+    except _Problems as found:
+        raise PolicyError(
+            diagnostics=[Diagnostic(Location("<condition>"), m, h) for _, m, h in found.problems]
+        ) from None
+
+
+def written_column(column: exp.Column) -> str:
+    """A column reference as the policy author wrote it, normalised: ``service.managed``."""
+    return _written(column)
 
 
 # --------------------------------------------------------------------------------------------
@@ -469,6 +552,8 @@ class _Checker:
         if name in self.columns:
             return self.columns[name].type
         hint = did_you_mean(name, self.columns)
+        if name in SIGNAL_FACTS:
+            hint = "work, history and decision facts are for signals only (signals[].when)"
         if node.this.args.get("quoted") and "." not in name:
             hint = f"double quotes name a column; write text in single quotes: '{node.name}'"
         self.fail(node, f"unknown column '{name}'", hint or "see the column list in docs/policy.md")

@@ -35,7 +35,12 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from audit.errors import Diagnostic, DiagnosticCollector, Location, PolicyError, did_you_mean
-from audit.policy.expr import compile_condition
+from audit.policy.expr import (
+    CONDITION_COLUMN_INFO,
+    CONTRACT_VOCABULARIES,
+    SIGNAL_FACTS,
+    compile_condition,
+)
 from audit.policy.model import (
     FINDING_KINDS,
     Billing,
@@ -44,6 +49,7 @@ from audit.policy.model import (
     Rule,
     Signal,
     Tier,
+    ValueMapping,
     Waiver,
 )
 
@@ -54,7 +60,7 @@ SECTIONS: dict[str, Any] = {
 REQUIRED_SECTIONS = tuple(n for n in SECTIONS if Bundle.model_fields[n].is_required())
 POLICY_SUFFIXES = (".yaml", ".yml")
 #: Extra columns a signal's condition may use (see docs/semantics.md).
-SIGNAL_COLUMNS = ("policy_tier",)
+SIGNAL_COLUMNS = ("policy_tier", *SIGNAL_FACTS)
 
 # Limits (docs/policy.md): a policy is a document a person writes; these bound the time and
 # memory ``check`` may take on a hostile or broken one, each with a clear exit-2 message.
@@ -81,6 +87,11 @@ def load_policy(path: str | Path) -> Bundle:
 
     Raises :class:`PolicyError` listing every problem found, each with ``file:line:col``.
     """
+    return load_policy_sources(path)[0]
+
+
+def load_policy_sources(path: str | Path) -> tuple[Bundle, PolicySources]:
+    """:func:`load_policy`, and where each section is written (for ``support-audit check``)."""
     path = Path(path)
     out = DiagnosticCollector()
     root, files = _bundle_files(path)
@@ -98,12 +109,33 @@ def load_policy(path: str | Path) -> Bundle:
         section.validate(out)
     _Checks(sections, out).run()
     out.raise_if_any()
-    return Bundle(
+    bundle = Bundle(
         **{name: section.value for name, section in sections.items()},
         root=str(root.resolve()),
         file_hashes={doc.name: doc.sha256 for doc in docs},
         section_locs={name: section.doc.loc((name,)) for name, section in sections.items()},
     )
+    return bundle, PolicySources({name: section.doc for name, section in sections.items()})
+
+
+@dataclass(frozen=True)
+class PolicySources:
+    """Where the sections of a loaded bundle are written: positions for later checks."""
+
+    docs: dict[str, _Doc]
+
+    def at(self, section: str, *path: str | int, key: bool = False) -> Location:
+        """``file:line:col`` (the file as the user named it) of the node at ``section.path``."""
+        return self.docs[section].at((section, *path), key=key)
+
+    def condition(self, section: str, *path: str | int) -> tuple[Location, list[tuple[int, int]]]:
+        """Where a condition's text starts, and the (line, col) of each of its characters."""
+        doc = self.docs[section]
+        node: Any = doc.data
+        for step in (section, *path):
+            node = node[step]
+        line, col = _position(doc.data, (section, *path), key=False)
+        return Location(doc.shown, line + 1, col + 1), _scalar_positions(doc, line, col, str(node))
 
 
 # --------------------------------------------------------------------------------------------
@@ -308,18 +340,22 @@ def _mark(line: int, column: int) -> Any:
     return types.SimpleNamespace(line=line, column=column)
 
 
-def _new_yaml(**flags: Any) -> YAML:
+def _new_yaml(constructor: type[_Constructor] | None = None, **flags: Any) -> YAML:
     yaml = YAML(typ="rt")
-    yaml.Constructor = _Constructor
+    yaml.Constructor = constructor or _Constructor
     for name, value in flags.items():
         setattr(yaml, name, value)
     return yaml
 
 
-def _parse_yaml(doc: _Doc, out: DiagnosticCollector) -> Any:
-    """The round-trip document (None for an empty file); marks ``doc`` broken when unreadable."""
+def _parse_yaml(doc: _Doc, out: DiagnosticCollector,
+                constructor: type[_Constructor] | None = None) -> Any:
+    """The round-trip document (None for an empty file); marks ``doc`` broken when unreadable.
+
+    ``constructor``: a subclass of the hardened constructor (the policy tests read dates and
+    decimals as text)."""
     try:
-        return _parse_yaml_checked(doc, out)
+        return _parse_yaml_checked(doc, out, constructor)
     except _TooBig as error:
         where = Location(doc.shown, error.mark.line + 1, error.mark.column + 1)
         out.add(where, error.message, error.hint)
@@ -332,14 +368,15 @@ def _parse_yaml(doc: _Doc, out: DiagnosticCollector) -> Any:
     return None
 
 
-def _parse_yaml_checked(doc: _Doc, out: DiagnosticCollector) -> Any:
+def _parse_yaml_checked(doc: _Doc, out: DiagnosticCollector,
+                        constructor: type[_Constructor] | None) -> Any:
     if doc.text.count("[") + doc.text.count("{") > MAX_FLOW_PRESCAN and (
         deep := _deep_at(doc.text, MAX_FLOW_PRESCAN)
     ):
         raise _TooBig(f"the YAML nests more than {MAX_DEPTH} levels deep",
                       "a policy's deepest field is 4 levels down; flatten the document",
                       _mark(*(_deep_at(doc.text) or deep)))
-    yaml = _new_yaml()
+    yaml = _new_yaml(constructor)
     try:
         return yaml.load(doc.text)
     except DuplicateKeyError:
@@ -349,7 +386,7 @@ def _parse_yaml_checked(doc: _Doc, out: DiagnosticCollector) -> Any:
                 f"duplicate key '{key}'",
                 f"it is already set at line {first.line + 1}; keep one",
             )
-        lenient = _new_yaml(allow_duplicate_keys=True)  # go on: check the rest of the file too
+        lenient = _new_yaml(constructor, allow_duplicate_keys=True)  # go on: check the rest too
         return lenient.load(doc.text)
     except MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
@@ -700,6 +737,36 @@ class _Checks:
                 )
         self.signals()
         self.waivers()
+        self.vocabularies()
+        self.mappings()
+
+    def mappings(self) -> None:
+        """Value maps name a real column and adapter; tier and priority values are known ones."""
+        from audit.contract import PRIORITIES, TABLES
+
+        adapters = ("zammad", "znuny", "jira", "freshdesk", "kimai", "redmine", "generic")
+        for i, m in self.items("mappings", ValueMapping):
+            table, _, column = m.column.partition(".")
+            if table not in TABLES:
+                hint = did_you_mean(table, list(TABLES)) or f"tables: {', '.join(TABLES)}"
+                self.out.add(self.at("mappings", i, "column"), f"unknown table '{table}'", hint)
+                continue
+            if column not in TABLES[table].column_names:
+                hint = did_you_mean(column, TABLES[table].column_names) or f"{table} has: {', '.join(TABLES[table].column_names)}"
+                self.out.add(self.at("mappings", i, "column"), f"{table} has no column '{column}'", hint)
+            if m.source is not None and m.source not in adapters:
+                hint = did_you_mean(m.source, adapters) or f"adapters: {', '.join(adapters)}"
+                self.out.add(self.at("mappings", i, "source"), f"unknown adapter '{m.source}'", hint)
+            allowed = (self.tier_ids if m.column == "tickets.tier" else
+                       PRIORITIES if m.column == "tickets.priority" else None)
+            if allowed is None:
+                continue
+            for key, value in [*m.values.items(), *([("default", m.default)] if m.default else [])]:
+                if value not in allowed:
+                    where = self.at("mappings", i, "default") if key == "default" and m.default == value \
+                        else self.at("mappings", i, "values", key)
+                    hint = did_you_mean(value, allowed) or f"one of: {', '.join(allowed)}"
+                    self.out.add(where, f"'{value}' is not a value of {m.column}", hint)
 
     def unique(
         self,
@@ -859,6 +926,54 @@ class _Checks:
                     f"the waiver expires ({waiver.expires_on}) before it was approved ({waiver.approved_on})",
                     "check both dates",
                 )
+
+    def vocabularies(self) -> None:
+        """Each key names a text column once; a column the contract or the tiers fix is not redeclared."""
+        seen: dict[str, str] = {}
+        for name, values in self.raw("vocabularies").items():
+            where = self.at("vocabularies", name, key=True)
+            info = CONDITION_COLUMN_INFO.get(str(name).lower())
+            if info is None:
+                hint = did_you_mean(str(name).lower(), CONDITION_COLUMN_INFO) or (
+                    "see the column list in docs/policy.md"
+                )
+                self.out.add(where, f"vocabulary for unknown column '{name}'", hint)
+                continue
+            if info.type != "text":
+                self.out.add(
+                    where,
+                    f"vocabulary for column '{name}', which is not text",
+                    "a vocabulary lists the text values a column may hold",
+                )
+            elif info.column == "tier" or info.column in CONTRACT_VOCABULARIES:
+                known = CONTRACT_VOCABULARIES.get(info.column)
+                source = f"the data contract ({', '.join(known)})" if known else "the tiers section"
+                self.out.add(
+                    where, f"vocabulary for '{name}' is already known from {source}", "remove it"
+                )
+            elif info.column in seen:
+                self.out.add(
+                    where,
+                    f"vocabulary for '{name}' is declared twice (also as '{seen[info.column]}')",
+                    "keep one",
+                )
+            seen.setdefault(info.column, str(name))
+            if isinstance(values, list):
+                if not values:
+                    self.out.add(
+                        where, f"vocabulary for '{name}' is empty", "list the values, or remove it"
+                    )
+                first: dict[str, int] = {}
+                for i, value in enumerate(values):
+                    if not isinstance(value, str):
+                        continue  # reported by the schema: expected text
+                    if value in first:
+                        self.out.add(
+                            self.at("vocabularies", name, i),
+                            f"vocabulary value '{value}' is listed twice",
+                            "keep one",
+                        )
+                    first.setdefault(value, i)
 
 
 def _period(p: PricePeriod) -> str:

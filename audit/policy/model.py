@@ -209,7 +209,20 @@ class Signal(_Item):
     )
     severity: Severity = Field(default="warning", description="error, warning or info.")
     description: str = Field(default="", description="What the signal hints at; shown in the report.")
-    when: str = Field(description="Condition as in classification rules; may also use policy_tier.")
+    scope: Literal["ticket", "ticket_month"] = Field(
+        default="ticket",
+        description=(
+            "ticket: judged once per ticket (facts over all its months; month = opened month); "
+            "ticket_month: per ticket-month of the reconciliation (facts of that month)."
+        ),
+    )
+    when: str = Field(
+        description=(
+            "Condition as in classification rules; may also use policy_tier and the work, "
+            "history and decision facts (work.minutes, work.roles, history.reopenings, "
+            "decision.clause, …)."
+        )
+    )
 
 
 class WaiverScope(_Item):
@@ -238,6 +251,25 @@ class Waiver(_Item):
     expires_on: PolicyDate = Field(description="Last day of the findings' month the waiver still covers.")
 
 
+class ValueMapping(_Item):
+    """How a field of a foreign export becomes a canonical value (audit.adapters): a policy
+    decision, e.g. which Zammad group means which category, which attribute records the tier."""
+
+    column: str = Field(
+        pattern=r"^[a-z_]+\.[a-z_]+$",
+        description="Canonical column it fills, as table.column, e.g. tickets.category.",
+    )
+    source: str | None = Field(
+        default=None, description="Adapter it applies to (zammad, znuny, jira, freshdesk, kimai, redmine, generic); every one when empty."
+    )
+    field: str | None = Field(
+        default=None,
+        description="Field of the export the value is read from (default: the adapter's own for the column); a list field such as tags takes its first mapped element.",
+    )
+    values: dict[str, str] = Field(default_factory=dict, description="Export value -> canonical value (matched exactly, then case-insensitively).")
+    default: str | None = Field(default=None, description="Value for an empty field or an export value the map does not know; without it such a value is kept and reported as unmapped.")
+
+
 class Bundle(BaseModel):
     """A whole, validated policy bundle."""
 
@@ -253,6 +285,16 @@ class Bundle(BaseModel):
     )
     signals: list[Signal] = Field(default_factory=list, description="Hints of misclassification.")
     waivers: list[Waiver] = Field(default_factory=list, description="Approved exceptions.")
+    vocabularies: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description=(
+            "Allowed values of condition columns (e.g. category: [webdesign, …]); "
+            "`support-audit check` flags conditions comparing with any other value."
+        ),
+    )
+    mappings: list[ValueMapping] = Field(
+        default_factory=list, description="Value maps for foreign exports read by the adapters (sources.yaml, import)."
+    )
 
     # Filled by the loader, not from YAML:
     root: SkipJsonSchema[str] = Field(default="", exclude=True)

@@ -161,8 +161,18 @@ def column_reference() -> str:
     return "\n".join(lines) + "\n"
 
 
+def fact_reference() -> str:
+    """Markdown table of the facts only a signal's condition may name."""
+    from audit.policy.expr import SIGNAL_FACTS
+
+    lines = ["| write | type | meaning |", "|---|---|---|"]
+    for name, info in SIGNAL_FACTS.items():
+        lines.append(f"| `{name}` | {info.type} | {_cell(info.description)} |")
+    return "\n".join(lines) + "\n"
+
+
 #: The generated blocks of docs/policy.md, by name.
-DOCS_BLOCKS = {"fields": field_reference, "columns": column_reference}
+DOCS_BLOCKS = {"fields": field_reference, "columns": column_reference, "facts": fact_reference}
 
 
 def docs_text(document: str) -> str:

@@ -29,6 +29,7 @@ from audit.sample.euserv import (
     STANDARD,
     other_price,
     price_on,
+    units,
     waived,
 )
 from audit.sample.tickets import Ticket, TicketMonth
@@ -90,6 +91,8 @@ class Finding:
     delta: Decimal | None
     planted: str
     line: PendingLine | None = None
+    #: signals: what the ticket would bill if it were extended (docs/semantics.md)
+    at_stake: Decimal | None = None
 
     @property
     def waived(self) -> bool:
@@ -104,6 +107,7 @@ class Finding:
             "line_id": self.line.line_id if self.line else None,
             "status": "waived" if self.waived else "open",
             "delta_eur": None if self.delta is None else f"{self.delta:.2f}",
+            "at_stake_eur": None if self.at_stake is None else f"{self.at_stake:.2f}",
             "planted": self.planted,
         }
 
@@ -150,6 +154,11 @@ def describe(t: Ticket) -> str:
     return _DESCRIPTIONS.get(t.scenario or "", "clean ticket").format(c=t.category)
 
 
+def at_stake(t: Ticket) -> Decimal:
+    """Σ units × price in force over all the ticket's entries: what it would bill if extended."""
+    return sum((units(secs) * price_on(to_local(start).date()) for start, secs, _ in t.entries), ZERO)
+
+
 def ticket_findings(t: Ticket) -> list[Finding]:
     """Per-ticket kinds, for any ticket; month = local month of opened_at."""
     out = []
@@ -159,7 +168,7 @@ def ticket_findings(t: Ticket) -> list[Finding]:
     elif t.policy != t.recorded:
         out.append(Finding("tier_mismatch", t.ticket_id, cid, month, ZERO, text))
     if t.recorded == STANDARD and SIGNAL_KEYWORDS.search(t.subject.lower()):
-        out.append(Finding(SIGNAL_KIND, t.ticket_id, cid, month, None, text))
+        out.append(Finding(SIGNAL_KIND, t.ticket_id, cid, month, None, text, at_stake=at_stake(t)))
     return out
 
 

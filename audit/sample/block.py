@@ -19,6 +19,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from audit.sample import agents as work
 from audit.sample import dirty as bad
 from audit.sample import vocab
 from audit.sample.billing import (
@@ -36,6 +37,7 @@ from audit.sample.euserv import (
     EXTENDED,
     STANDARD,
     WAIVER_CUSTOMER,
+    is_howto,
     policy_tier,
     price_on,
 )
@@ -62,7 +64,8 @@ PROBE_CUSTOMERS = {"K-10013": vocab.XSS_SCRIPT, "K-10021": vocab.XSS_IMG}
 _MIN_TICKETS = {WAIVER_CUSTOMER: 3, **dict.fromkeys(PROBE_CUSTOMERS, 2)}
 _SHOWCASE_SUBJECTS = (vocab.MULTILINE_SUBJECT, vocab.SEMICOLON_QUOTE_SUBJECT, vocab.FORMULA_SUBJECT)
 _AGENTS = vocab.SPECIALISTS + vocab.GENERALISTS
-_PLANTED = {**SCENARIOS, **WAIVER_SCENARIOS}
+_QUOTA_SCENARIOS = (*SCENARIOS, *work.WORK_SCENARIOS)
+_PLANTED = {**SCENARIOS, **work.WORK_SCENARIOS, **WAIVER_SCENARIOS}
 _PRIORITIES = Weights.of(vocab.PRIORITY_WEIGHTS)
 _CHANNELS = Weights.of(vocab.CHANNEL_WEIGHTS)
 
@@ -181,7 +184,7 @@ def _plan(
     fixed = {WAIVER_CUSTOMER, *PROBE_CUSTOMERS}
     free = [i for i, c in enumerate(slots) if c.customer_id not in fixed]
     quota = round(PLANT_RATE * len(slots))
-    names = [name for _ in range(quota) for name in SCENARIOS][: len(free) // 2]
+    names = [name for _ in range(quota) for name in _QUOTA_SCENARIOS][: len(free) // 2]
     for i, name in zip(rng.sample(free, len(names)), names, strict=True):
         plan[i] = (name, 0)
     for cid, cases in ((WAIVER_CUSTOMER, WAIVER_SCENARIOS), *((c, ("probe",)) for c in PROBE_CUSTOMERS)):
@@ -204,6 +207,8 @@ def _plan(
 
 def _attributes(rng: random.Random, customer: Customer, case: str | None, variant: int):
     """(service, category, cause, subject, policy tier, recorded tier) of a ticket."""
+    if case in work.WORK_SCENARIOS:
+        return work.attributes(rng, customer)
     if case in _PLANTED:
         want, recorded = _PLANTED[case]
         if case == "signal_false_alarm":
@@ -235,15 +240,19 @@ def _ticket(ctx: Context, rng: random.Random, customer: Customer, planned: tuple
     # specialists do most extended work, generalists most standard work
     specialist = rng.random() < (0.8 if policy == EXTENDED else 0.2)
     team = vocab.SPECIALISTS if specialist else vocab.GENERALISTS
+    if is_howto(category, cause, service.managed if service else None):
+        team = vocab.GENERALISTS  # how-to help is a generalist's (agents.py plants the exceptions)
     scenario = case if case in _PLANTED else None
     t = Ticket(ctx.new_id("T"), customer, service, category, cause, subject, policy, recorded,
                priority, channel, rng.choice(team), scenario=scenario)
 
     _schedule(ctx, rng, t, case, variant)
-    entry_rows, starts, seconds = [], [], []
-    for start, secs, minutes_only in t.entries:
+    work.shape_work(rng, t)
+    entry_rows, starts, seconds, agents = [], [], [], []
+    for k, (start, secs, minutes_only) in enumerate(t.entries):
         local = to_local(start)
-        agent = t.agent if rng.random() < 0.8 else rng.choice(_AGENTS)
+        agent = work.entry_agent(rng, t, k, t.agent if rng.random() < 0.8 else rng.choice(_AGENTS))
+        agents.append(agent)
         end = None if minutes_only else to_local(start + secs)
         minutes = Decimal(secs) / 60 if minutes_only else None
         entry_rows.append((ctx.new_id("E"), t.ticket_id, agent, local, end, minutes))
@@ -251,7 +260,7 @@ def _ticket(ctx: Context, rng: random.Random, customer: Customer, planned: tuple
         seconds.append(secs)
     tms = month_summaries(starts, seconds)
     lines, findings = bill(t, tms, ctx.window, rng)
-    findings += ticket_findings(t)
+    findings += ticket_findings(t) + work.work_findings(t, agents)
     deltas = [d for d in month_deltas(t, tms, lines).values() if d]
     if scenario is None and (findings or deltas):
         raise AssertionError(f"clean ticket {t.ticket_id} would raise findings")  # pragma: no cover

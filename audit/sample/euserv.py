@@ -36,6 +36,13 @@ FIRST_PRICED_DATE = PRICES[0][0]
 SIGNAL_KIND = "suspected_misclassification"
 SIGNAL_KEYWORDS = re.compile("iptables|firewall|backup|gelöscht|webdesign")
 
+#: The work signals ``long-howto-help`` and ``specialist-on-standard`` of policies/findings.yaml:
+#: how-to help (STD-1/STD-2) with more than this many tracked seconds in total, and a standard
+#: ticket other than STD-3/STD-4 on which an agent with this role tracked time.
+HOWTO_CATEGORIES = ("customer_center_usage", "software_usage")
+HOWTO_MAX_SECONDS = 30 * 60
+SPECIALIST_ROLE = "specialist"
+
 #: Waiver W-2026-001 of policies/waivers.yaml.
 WAIVER_CUSTOMER = "K-10007"
 WAIVER_KIND = "extended_unbilled"
@@ -58,6 +65,11 @@ def policy_tier(category: str, cause: str | None, managed: bool | None) -> str |
     if category in EXTENDED_CATEGORIES:
         return EXTENDED
     return None
+
+
+def is_howto(category: str, cause: str | None, managed: bool | None) -> bool:
+    """Decided by the STD-1/STD-2 rules (the rules the work signals look at)."""
+    return category in HOWTO_CATEGORIES and policy_tier(category, cause, managed) == STANDARD
 
 
 def price_on(day: dt.date) -> Decimal:

@@ -10,6 +10,7 @@ services.csv       UTF-8      ``,``  LF      ``managed`` as ``true``/``false``
 tickets.csv        UTF-8+BOM  ``,``  CRLF    naive local timestamps ``YYYY-MM-DD HH:MM:SS``
 time_entries.csv   UTF-8      ``,``  LF      ISO 8601 with offset, ``minutes`` with a point
 invoice_lines.csv  UTF-8      ``;``  CRLF    German: ``31.05.2026``, ``17,50``, ``-70,00``
+agents.csv         UTF-8      ``,``  LF      logins, names, roles (an empty role cell)
 =================  =========  =====  ======  ======================================================
 
 Rows are tuples in the column order of :mod:`audit.contract` (without the derived
@@ -26,7 +27,9 @@ from decimal import Decimal
 from audit.contract import TABLES
 from audit.sample.euserv import TIMEZONE
 
-TABLE_ORDER = ("customers", "services", "tickets", "time_entries", "invoice_lines")
+TABLE_ORDER = ("customers", "services", "tickets", "time_entries", "invoice_lines", "agents")
+#: the tables written block by block (invoice lines wait for their month; agents are fixed)
+BLOCK_TABLES = TABLE_ORDER[:4]
 
 
 def columns(table: str) -> tuple[str, ...]:
@@ -74,6 +77,10 @@ def _entry(r: tuple) -> list[str]:
     return [r[0], r[1], r[2], _iso(r[3]), _iso(r[4]), "" if r[5] is None else str(r[5])]
 
 
+def _agent(r: tuple) -> list[str]:
+    return [r[0], _text(r[1]), _text(r[2]), _text(r[3])]
+
+
 def _line(r: tuple) -> list[str]:
     return [r[0], r[1], r[2], r[3], _de_date(r[4]), de_decimal(r[5]), de_decimal(r[6]), de_decimal(r[7])]
 
@@ -94,6 +101,7 @@ CSV_FORMATS = {
     "tickets": CsvFormat(_ticket, lineterminator="\r\n", encoding="utf-8-sig", text_columns=(9,)),
     "time_entries": CsvFormat(_entry),
     "invoice_lines": CsvFormat(_line, delimiter=";", lineterminator="\r\n"),
+    "agents": CsvFormat(_agent),
 }
 
 
@@ -113,6 +121,7 @@ def arrow_schema(table: str):
         "tickets": [s, s, s, ts_naive, ts_naive, ts_naive, s, s, s, s, s, s],
         "time_entries": [s, s, s, ts_tz, ts_tz, pa.decimal128(18, 4)],
         "invoice_lines": [s, s, s, s, pa.date32(), money, money, money],
+        "agents": [s, s, s, s],
     }[table]
     return pa.schema(list(zip(columns(table), types, strict=True)))
 

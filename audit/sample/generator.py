@@ -21,10 +21,11 @@ from pathlib import Path
 from typing import Literal
 
 from audit.errors import UsageError
+from audit.sample.agents import agent_rows
 from audit.sample.block import BLOCK_TICKETS, PLANT_RATE, Context, build_block
 from audit.sample.clock import Window, parse_month
 from audit.sample.euserv import FIRST_PRICED_DATE
-from audit.sample.formats import TABLE_ORDER
+from audit.sample.formats import BLOCK_TABLES, TABLE_ORDER
 from audit.sample.writers import Spool, TableSet, write_atomic
 
 GROUND_TRUTH = "ground_truth.json"
@@ -43,7 +44,7 @@ def generate(
     progress: Callable[[str], None] | None = None,
     chunk_tickets: int = 50_000,
 ) -> dict:
-    """Write the five tables and ``ground_truth.json`` into ``out_dir``; return statistics.
+    """Write the six tables and ``ground_truth.json`` into ``out_dir``; return statistics.
 
     ``chunk_tickets``: tickets made before they are written (the memory bound; rounded up to
     whole blocks of 200). Raises :class:`~audit.errors.UsageError` for impossible arguments.
@@ -67,7 +68,7 @@ def generate(
                     build_block(ctx, k, min(BLOCK_TICKETS, tickets - k * BLOCK_TICKETS))
                     for k in range(first, min(n_blocks, first + per_chunk))
                 ]
-                for table in TABLE_ORDER[:-1]:
+                for table in BLOCK_TABLES:
                     rows = [row for b in blocks for row in getattr(b, table)]
                     spool.add(f"quarantine/{table}", tables[table].write(rows))
                 for b in blocks:
@@ -85,6 +86,7 @@ def generate(
                 if key.startswith("lines/"):
                     lines = tables["invoice_lines"].write(spool.items(key))
                     spool.add("quarantine/invoice_lines", lines)
+            spool.add("quarantine/agents", tables["agents"].write(agent_rows(dirty)))
             tables.close()
 
             findings = Counter()

@@ -104,7 +104,7 @@ class ParquetTable:
 
 
 class TableSet:
-    """The five table files of one output directory, committed together."""
+    """The table files of one output directory, committed together."""
 
     def __init__(self, out_dir: Path, fmt: str):
         cls = CsvTable if fmt == "csv" else ParquetTable

@@ -145,7 +145,7 @@ def run(policy: Path, data: Path, out: Path, period: str | None, fail_on: str, g
     check_period(period)
     check_fail_on(fail_on)
     if previous is not None:  # before any work: a bad --previous is found now, not after the audit
-        open_output_set(previous)
+        open_output_set(previous, only=("summary.json",))
     report_path: Path | None = None
     # Everything is written into a staging directory inside --out and committed as one set.
     with OutputTransaction(out, command="run", wait=wait, need_bytes=_data_bytes(data)) as tx:
@@ -232,7 +232,7 @@ def report(out: Path, lang: str | None, previous: Path | None, cdn: bool, top_n:
 
     open_output_set(out, missing_ok=REPORT_FILES)  # refuse an incomplete set before any work
     if previous is not None:
-        open_output_set(previous)
+        open_output_set(previous, only=("summary.json",))
     plotly = "cdn" if cdn else "inline"
     if output is not None:  # a file of its own, outside the set (written atomically)
         existed = output.exists()

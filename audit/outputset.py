@@ -265,13 +265,15 @@ def _parse_manifest(out: Path, document: Any) -> Manifest:
 
 
 def open_output_set(out: str | os.PathLike[str], *, verify: str = "size",
-                    missing_ok: tuple[str, ...] = ()) -> Manifest:
+                    missing_ok: tuple[str, ...] = (), only: tuple[str, ...] | None = None) -> Manifest:
     """The manifest of the complete output set in ``out``; :class:`DataError` (exit 3) otherwise.
 
     An interrupted commit is finished first (when this process may take the lock). ``verify``:
     ``"size"`` checks that every listed file exists with its size, ``"sha256"`` also hashes them,
-    ``"none"`` only reads the manifest. ``missing_ok``: listed files that may be absent (the
-    report's own files, when the report is about to be re-rendered).
+    ``"none"`` only reads the manifest. ``missing_ok``: listed files that are not checked at all
+    (the report's own files, when the report is about to be re-rendered: they may be missing, or
+    edited in a spreadsheet). ``only``: check just these files (``--previous`` reads only
+    summary.json), each of which must be listed.
     """
     out = Path(out)
     if not out.is_dir():
@@ -291,12 +293,15 @@ def open_output_set(out: str | os.PathLike[str], *, verify: str = "size",
     except (OSError, ValueError) as e:
         raise _incomplete(path, f"cannot be read: {e}", hint) from None
     manifest = _parse_manifest(out, document)
+    for name in only or ():
+        if name not in manifest.files:
+            raise _incomplete(path, f"does not list {name}: not the output set of an audit run", hint)
     if verify != "none":
         for name, entry in sorted(manifest.files.items()):
             file = out / name
+            if name in missing_ok or (only is not None and name not in only):
+                continue
             if not file.is_file():
-                if name in missing_ok:
-                    continue
                 raise _incomplete(file, "listed in run.json but missing: the output set is incomplete",
                                   hint)
             if file.stat().st_size != entry.get("bytes"):
@@ -362,14 +367,6 @@ def _roll_forward(out: Path) -> None:
     shutil.rmtree(stage, ignore_errors=True)
 
 
-def _same_file(st: os.stat_result, other: Path) -> bool:
-    try:
-        o = other.stat()
-    except OSError:
-        return False
-    return (st.st_ino, st.st_dev) == (o.st_ino, o.st_dev)
-
-
 def _clean_stale(out: Path) -> None:
     """With the lock held: remove staging directories and temp files of killed runs."""
     for entry in out.iterdir():
@@ -404,7 +401,6 @@ class OutputTransaction:
         self.out = preflight_out(out, need_bytes=need_bytes)
         self.command = command
         self.wait = wait
-        self._carried: dict[str, dict[str, Any]] = {}
         self.path = self.out  # replaced by the staging directory on enter
         self.started = _now()
         self._lock: contextlib.ExitStack | None = None
@@ -448,8 +444,12 @@ class OutputTransaction:
 
     def link_from(self, manifest: Manifest) -> None:
         """Put the files of the complete set ``manifest`` into the staging directory (hard links,
-        or copies where the file system has none), so a step can re-write some of them."""
-        for name, entry in manifest.files.items():
+        or copies where the file system has none), so a step can re-write some of them.
+
+        A step must *replace* a file (write a new one and rename it over, as
+        :func:`audit.outputs.atomic_writer` does), never write into it: a hard link shares its
+        content with the committed set, which must stay as it is until the commit."""
+        for name in manifest.files:
             src, dst = manifest.root / name, self.path / name
             if not src.is_file():
                 continue
@@ -458,7 +458,6 @@ class OutputTransaction:
                 os.link(src, dst)
             except OSError:
                 shutil.copy2(src, dst)
-            self._carried[name] = entry
 
     def _files(self) -> dict[str, dict[str, Any]]:
         files: dict[str, dict[str, Any]] = {}
@@ -466,12 +465,9 @@ class OutputTransaction:
             rel = path.relative_to(self.path).as_posix()
             if path.is_dir() or any(part.startswith(".") for part in Path(rel).parts):
                 continue
-            st = path.stat()
-            carried = self._carried.get(rel)
-            if carried is not None and _same_file(st, self.out / rel):
-                files[rel] = dict(carried)  # an unchanged hard link: its hash is known
-            else:
-                files[rel] = {"bytes": st.st_size, "sha256": sha256_file(path)}
+            # every file is hashed, carried ones too: a file edited in place since its run
+            # (same size) must not keep its old hash in the new manifest
+            files[rel] = {"bytes": path.stat().st_size, "sha256": sha256_file(path)}
         return dict(sorted(files.items()))
 
     def _commit(self) -> None:

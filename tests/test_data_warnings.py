@@ -48,7 +48,7 @@ def test_a_cp1252_line_in_a_utf8_file_is_decoded_in_its_own_encoding(tmp_path):
     names = dict(con.execute("SELECT customer_id, name FROM customers "
                              "WHERE customer_id IN ('K-99999', 'K-10001')").fetchall())
     assert names == {"K-99999": "Bäckerei Größe & Söhne €", "K-10001": "Bäckerei Fischer"}
-    assert ("customers.csv: 1 line(s) (4) are Windows-1252 in a UTF-8 file; each line was read "
+    assert ("customers.csv: line 4 is Windows-1252 in a UTF-8 file; each line was read "
             "in its own encoding") in result.warnings[0]
     assert result.tables["customers"].dialect.startswith("UTF-8 with Windows-1252 lines")
 
@@ -96,11 +96,11 @@ def test_warnings_are_printed_in_summary_and_report(tmp_path, capsys):
     code, _, err = run_cli(capsys, "run", "--policy", str(POLICIES), "--data", str(data),
                            "--out", str(out), "-q", "--gx", "off", "--lang", "en")
     assert code == 1
-    assert "warning: customers.csv: 1 line(s) (4) are Windows-1252" in err
+    assert "warning: customers.csv: line 4 is Windows-1252" in err
     summary = json.loads((out / "summary.json").read_text())
     assert any("Windows-1252" in w for w in summary["warnings"])
     html = (out / "report.html").read_text()
-    assert "Data warnings" in html and "customers.csv: 1 line(s) (4) are Windows-1252" in html
+    assert "Data warnings" in html and "customers.csv: line 4 is Windows-1252" in html
 
 
 def test_strict_data_turns_warnings_into_exit_3_and_writes_nothing(tmp_path, capsys):

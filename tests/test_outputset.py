@@ -162,6 +162,29 @@ def test_reader_refuses_a_missing_or_changed_file(tmp_path):
     with pytest.raises(DataError, match=r"b.txt: listed in run.json but missing"):
         open_output_set(out)
     assert open_output_set(out, missing_ok=("b.txt",)).files.keys() == {"a.txt", "b.txt"}
+    assert open_output_set(out, only=("a.txt",)).run_id
+    with pytest.raises(DataError, match=r"run.json: does not list summary.json"):
+        open_output_set(out, only=("summary.json",))
+
+
+def test_report_from_accepts_an_actions_csv_edited_in_a_spreadsheet(capsys, tmp_path):
+    out = tmp_path / "o"
+    code, _, err = run_cli(capsys, "run", "--out", str(out), "-q", "--gx", "off", "--period", "2026-06",
+                           "--policy", str(POLICIES), "--data", str(SAMPLE))
+    assert code == 1, err
+    (out / "actions.csv").write_text("edited by finance\n")
+    code, _, err = run_cli(capsys, "report", "--from", str(out), "--lang", "en")
+    assert code == 0, err
+    assert (out / "actions.csv").read_text() != "edited by finance\n"
+    assert set(set_files(out)) >= {"report.html", "actions.csv", "findings.parquet"}
+    assert json.loads((out / MANIFEST).read_text())["command"] == "report"
+    (out / "findings.csv").write_text("edited\n")  # --previous reads only summary.json
+    code, _, err = run_cli(capsys, "run", "--out", str(tmp_path / "o2"), "-q", "--gx", "off",
+                           "--no-report", "--policy", str(POLICIES), "--data", str(SAMPLE),
+                           "--previous", str(out), "--fail-on", "never")
+    assert code == 0, err
+    code, _, err = run_cli(capsys, "report", "--from", str(out))  # the report refuses the change
+    assert code == 3 and "findings.csv: changed since the run" in err
 
 
 def test_reader_refuses_a_manifest_that_is_not_complete(tmp_path):

@@ -191,8 +191,9 @@ def _encoding_warning(name: str, path: Path, encoding: str) -> list[str]:
         return []
     first, count = cp1252_lines(path)
     shown = ", ".join(map(str, first)) + (f" and {count - len(first)} more" if count > len(first) else "")
-    return [f"{path.name}: {count} line(s) ({shown}) are Windows-1252 in a UTF-8 file; each line "
-            "was read in its own encoding (check those lines, and save the export as UTF-8)"]
+    which = f"line {shown} is" if count == 1 else f"{count} lines ({shown}) are"
+    return [f"{path.name}: {which} Windows-1252 in a UTF-8 file; each line was read in its own "
+            "encoding (check those lines, and save the export as UTF-8)"]
 
 
 def _open_readers(contract: dict[str, Table], paths: dict[str, Path], missing: list[Diagnostic],

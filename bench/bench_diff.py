@@ -13,8 +13,9 @@ standard, or a 30-minute unit).
 
 ``run`` (with its report.html, as a user runs it), ``run --no-report`` and ``diff`` run as whole
 CLI processes, alternately, ``--rounds`` times each, so all three see the
-same state of a shared machine; the table gives wall seconds (min / median), the peak RSS of
-each process (``wait4``) and the ratio of the medians. A final child runs ``diff_policies``
+same state of a shared machine; the table gives wall and cpu seconds (user + sys; steadier than
+wall time on a busy machine), min / median, the peak RSS of each process (``wait4``) and the
+ratios of the medians. A final child runs ``diff_policies``
 once for its per-stage seconds. Nothing here asserts a time: the numbers go into
 docs/benchmarks.md.
 """
@@ -54,8 +55,9 @@ print(json.dumps({"timings": d.timings, "tickets_changing_tier": d.doc["tiers"][
 """
 
 
-def timed_process(argv: list[str]) -> tuple[float, float, str]:
-    """Run ``argv``; wall seconds, peak RSS MiB (of exactly that child) and its stdout."""
+def timed_process(argv: list[str]) -> tuple[float, float, float, str]:
+    """Run ``argv``; wall seconds, cpu seconds (user + sys), peak RSS MiB (of exactly that
+    child, from ``wait4``) and its stdout."""
     t0 = time.perf_counter()
     with tempfile.TemporaryFile("w+") as err:
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err, text=True, cwd=ROOT)
@@ -66,7 +68,7 @@ def timed_process(argv: list[str]) -> tuple[float, float, str]:
         if code not in (0, 1):
             err.seek(0)
             sys.exit(f"{' '.join(argv[:4])} … failed with exit {code}:\n{err.read()[-3000:]}")
-    return wall, usage.ru_maxrss / 1024, out
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, out
 
 
 def get_data(args: argparse.Namespace) -> Path:
@@ -117,34 +119,38 @@ def main() -> None:
         bare_cmd = [*run_cmd, "--no-report"]
         runs, bares, diffs = [], [], []
         for i in range(args.rounds):  # alternate: all see the same state of the machine
-            runs.append(timed_process(run_cmd)[:2])
-            bares.append(timed_process(bare_cmd)[:2])
-            diffs.append(timed_process(diff_cmd)[:2])
+            runs.append(timed_process(run_cmd)[:3])
+            bares.append(timed_process(bare_cmd)[:3])
+            diffs.append(timed_process(diff_cmd)[:3])
             print(f"round {i + 1}: run {runs[-1][0]:.2f}s, run --no-report {bares[-1][0]:.2f}s, "
                   f"diff {diffs[-1][0]:.2f}s", file=sys.stderr)
-        _, _, out = timed_process([sys.executable, "-c", CHILD_STAGES, "policies", str(head),
+        _, _, _, out = timed_process([sys.executable, "-c", CHILD_STAGES, "policies", str(head),
                                    str(data), str(tmp / "stages"), args.gx])
         stages = json.loads(out.strip().splitlines()[-1])
-    r_wall = [w for w, _ in runs]
-    b_wall = [w for w, _ in bares]
-    d_wall = [w for w, _ in diffs]
+    med = statistics.median
+
+    def row(label: str, xs: list) -> str:
+        wall, cpu = [x[0] for x in xs], [x[1] for x in xs]
+        return (f"| {label} | {min(wall):.2f} | {med(wall):.2f} | {min(cpu):.2f} | {med(cpu):.2f} | "
+                f"{max(x[2] for x in xs):,.0f} |")
+
+    def ratio(i: int, a: list, b: list) -> str:
+        return f"{med([x[i] for x in a]) / med([x[i] for x in b]):.2f}×"
+
     t = stages["timings"]
     lines = [
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
         f"data {data.name}: {stages['time_entries']:,} time entries, {stages['rows_in']:,} rows in; "
         f"head = policies with change '{args.change}'; GX mode {args.gx}; {args.rounds} rounds.",
         "",
-        "| command | wall s min | wall s median | peak RSS MiB (max) |",
-        "|---|---:|---:|---:|",
-        f"| run (with report.html) | {min(r_wall):.2f} | {statistics.median(r_wall):.2f} | "
-        f"{max(m for _, m in runs):,.0f} |",
-        f"| run --no-report | {min(b_wall):.2f} | {statistics.median(b_wall):.2f} | "
-        f"{max(m for _, m in bares):,.0f} |",
-        f"| diff (json, md, html) | {min(d_wall):.2f} | {statistics.median(d_wall):.2f} | "
-        f"{max(m for _, m in diffs):,.0f} |",
+        "| command | wall s min | wall s median | cpu s min | cpu s median | peak RSS MiB (max) |",
+        "|---|---:|---:|---:|---:|---:|",
+        row("run (with report.html)", runs),
+        row("run --no-report", bares),
+        row("diff (json, md, html)", diffs),
         "",
-        f"diff / run (medians): {statistics.median(d_wall) / statistics.median(r_wall):.2f}×; "
-        f"diff / run --no-report: {statistics.median(d_wall) / statistics.median(b_wall):.2f}×",
+        f"diff / run, medians: wall {ratio(0, diffs, runs)}, cpu {ratio(1, diffs, runs)}; "
+        f"diff / run --no-report: wall {ratio(0, diffs, bares)}, cpu {ratio(1, diffs, bares)}",
         "",
         "diff stages (s): " + ", ".join(f"{k} {v:.2f}" for k, v in t.items())
         + f"; {stages['ticket_months_changed']:,} of {stages['ticket_months']:,} ticket-months "

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from test_engine_support import edited_policy
-from test_sample_oracle import POLICY, SAMPLE
+from test_sample_oracle import POLICY, SAMPLE, classify, load_policy
 from test_sample_oracle import audit as oracle_audit
 
 from audit.cli import main
@@ -62,14 +62,25 @@ def _sides(recon: dict, key: tuple) -> tuple[Decimal, Decimal]:
     return expected, expected - billed
 
 
-def hand_diff(base: dict, head: dict) -> dict:
-    """Tier changes, money totals and breakdowns, finding changes from two oracle audits."""
+def deciding_rules(data, policy_dir: Path) -> dict[str, str | None]:
+    """The rule that decides each ticket: the oracle's classification with every rule's tier
+    replaced by the rule's id (None when no rule matches and there is no default)."""
+    policy = load_policy(policy_dir)
+    rules = policy["classification"]["rules"]
+    policy["classification"] = {**policy["classification"], "default_tier": None,
+                                "rules": [{**r, "tier": r["id"]} for r in rules]}
+    return classify(data, policy)[0]
+
+
+def hand_diff(base: dict, head: dict, rules: tuple[dict, dict] | None = None) -> dict:
+    """Tier changes, money totals and breakdowns, finding changes from two oracle audits
+    (and per pair of deciding rules, when ``rules`` gives them per ticket)."""
     data = base["data"]
     changed_tickets = {t for t in base["tiers"] if base["tiers"][t] != head["tiers"][t]}
     matrix = Counter((base["tiers"][t], head["tiers"][t]) for t in changed_tickets)
     keys = set(base["recon"]) | set(head["recon"])
     totals = defaultdict(lambda: [ZERO, ZERO])  # measure -> [base, head]
-    groups = {name: defaultdict(lambda: [ZERO, ZERO]) for name in ("month", "customer", "contract")}
+    groups = {name: defaultdict(lambda: [ZERO, ZERO]) for name in ("month", "customer", "contract", "rule")}
     changed_tm = 0
     for key in keys:
         tid, month = key
@@ -81,7 +92,8 @@ def hand_diff(base: dict, head: dict) -> dict:
             totals[name][1] += value[1]
         if (be, bd) != (he, hd) or tid in changed_tickets:
             changed_tm += 1
-        for name, group in (("month", month), ("customer", cid),
+        pair = (rules[0][tid], rules[1][tid]) if rules else None
+        for name, group in (("month", month), ("customer", cid), ("rule", pair),
                             ("contract", data.customers[cid]["contract"])):
             groups[name][group][0] += be
             groups[name][group][1] += he
@@ -104,7 +116,9 @@ def hand_diff(base: dict, head: dict) -> dict:
 @pytest.mark.parametrize("variant", list(VARIANTS))
 def test_diff_agrees_with_a_hand_computation(tmp_path_factory, base_oracle, variant):
     head_dir = _policy(tmp_path_factory, variant)
-    want = hand_diff(base_oracle, oracle_audit(SAMPLE, head_dir))
+    head_oracle = oracle_audit(SAMPLE, head_dir)
+    rules = (deciding_rules(base_oracle["data"], POLICY), deciding_rules(head_oracle["data"], head_dir))
+    want = hand_diff(base_oracle, head_oracle, rules)
     out = tmp_path_factory.mktemp("out")
     got = diff_policies(POLICY, head_dir, SAMPLE, out, gx="off").doc
     assert got["changed"]
@@ -128,7 +142,9 @@ def test_diff_agrees_with_a_hand_computation(tmp_path_factory, base_oracle, vari
         rows = {r[key]: Decimal(r["expected_eur"]["change"]) for r in got["money"][name]
                 if Decimal(r["expected_eur"]["change"]) != 0}
         assert rows == want["by"][short], name
-    assert sum(Decimal(r["expected_eur"]["change"]) for r in got["money"]["by_rule"]) == want["total"]["expected"]
+    by_rule = {(r["base_rule"], r["head_rule"]): Decimal(r["expected_eur"]["change"])
+               for r in got["money"]["by_rule"] if Decimal(r["expected_eur"]["change"]) != 0}
+    assert by_rule == want["by"]["rule"]
 
     # findings matched by id
     for change, n in want["findings"].items():

@@ -69,7 +69,7 @@ def test_shipped_cases_pass_at_full_coverage(shipped):
     assert shipped.coverage.percent == 100.0
     assert shipped.coverage.uncovered == []
     kinds = shipped.coverage.by_kind()
-    assert kinds["rule"] == (10, 10) and kinds["price"] == (2, 2) and kinds["finding"] == (9, 9)
+    assert kinds["rule"] == (10, 10) and kinds["price"] == (2, 2) and kinds["finding"] == (12, 12)
     assert kinds["waiver"] == (1, 1) and kinds["rounding"] == (1, 1) and kinds["signal"] == (3, 3)
     # one evaluation for all of them: no two shipped cases write the same id
     assert shipped.batches == 1
@@ -98,7 +98,8 @@ def test_cli_passes_shipped_policy_and_writes_junit(capsys, tmp_path):
     assert root.tag == "testsuites"
     suites = root.findall("testsuite")
     assert {s.get("name") for s in suites} == {"tests/billing.yaml", "tests/classification.yaml",
-                                               "tests/signals.yaml", "tests/waivers.yaml"}
+                                               "tests/signals.yaml", "tests/sla.yaml",
+                                               "tests/waivers.yaml"}
     total = 0
     for suite in suites:
         cases = suite.findall("testcase")
@@ -183,7 +184,7 @@ def test_coverage_names_what_no_case_exercises(capsys, tmp_path):
     (bundle / "tests" / "waivers.yaml").unlink()
     code, out, err = run_cli(capsys, "test", "--policy", str(bundle), "--min-coverage", "100")
     assert code == 1
-    assert "coverage: 96.2 % (25/26 items" in out  # every item but the waiver
+    assert "coverage: 96.6 % (28/29 items" in out  # every item but the waiver
     assert re.search(rf"{re.escape(str(bundle / 'waivers.yaml'))}:5:5 +waiver W-2026-001", out)
     assert "below --min-coverage 100 %" in err
     # the same run without the threshold passes

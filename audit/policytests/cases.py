@@ -511,8 +511,14 @@ class _Preparer:
                 sid = service_ids[0] if service_ids else None
             opened = starts.get(tid) or f"{line_dates.get(tid, DEFAULT_DATE)} {DEFAULT_OPENED}"
             values = {k: _text(v) for k, v in row.items()}
+            opened_at = values.get("opened_at") or opened
+            # A ticket the case says nothing of was answered and resolved at once: no SLA clock
+            # runs unless the case gives (or empties) first_response_at / resolved_at.
+            for clock in ("first_response_at", "resolved_at"):
+                if clock not in row:
+                    values[clock] = opened_at
             values |= {"ticket_id": tid, "customer_id": cid, "service_id": sid,
-                       "opened_at": values.get("opened_at") or opened,
+                       "opened_at": opened_at,
                        "priority": values.get("priority") or "normal",
                        "channel": values.get("channel", "email"),
                        "tier": values.get("tier") or first_tier}

@@ -99,7 +99,7 @@ def test_warnings_are_printed_in_summary_and_report(tmp_path, capsys):
     assert "warning: customers.csv: line 4 is Windows-1252" in err
     summary = json.loads((out / "summary.json").read_text())
     assert any("Windows-1252" in w for w in summary["warnings"])
-    html = (out / "report.html").read_text()
+    html = (out / "report.en.html").read_text()  # --lang en beside the policy's German
     assert "Data warnings" in html and "customers.csv: line 4 is Windows-1252" in html
 
 

@@ -50,7 +50,7 @@ def base_oracle():
 
 
 def _policy(tmp_path_factory, name: str) -> Path:
-    return edited_policy(tmp_path_factory.mktemp(name), VARIANTS[name])
+    return edited_policy(tmp_path_factory.mktemp(name), VARIANTS[name], sla=True)  # as shipped, SLA on
 
 
 # --------------------------------------------------------------------------------------------
@@ -200,7 +200,7 @@ def test_a_policy_diffed_with_itself_reports_no_change(tmp_path, monkeypatch):
 
 
 def test_gates_exit_1_when_exceeded(tmp_path, capsys):
-    head = edited_policy(tmp_path, VARIANTS["july_price_plus_1"])
+    head = edited_policy(tmp_path, VARIANTS["july_price_plus_1"], sla=True)
     code = run_cli("diff", "--base", str(POLICY), "--head", str(head), "--data", str(SAMPLE),
                    "--out", str(tmp_path / "out"), "--gx", "off", "-q",
                    "--fail-if-revenue-delta-above", "100", "--fail-if-tier-changes-above", "0")
@@ -280,7 +280,8 @@ def test_git_revisions_are_read_without_a_checkout(policy_repo, tmp_path, monkey
     assert doc["base"]["source"] == "git:HEAD~1:policies" and len(doc["base"]["commit"]) == 40
     assert doc["base"]["digest"] != doc["head"]["digest"]
     # the same answer as comparing the directories
-    plain = diff_policies(POLICY, edited_policy(tmp_path, VARIANTS["july_price_plus_1"]), SAMPLE,
+    plain = diff_policies(POLICY, edited_policy(tmp_path, VARIANTS["july_price_plus_1"], sla=True),
+                          SAMPLE,
                           gx="off").doc
     assert doc["money"] == plain["money"] and doc["findings"] == plain["findings"]
     assert doc["money"]["total"]["expected_eur"]["change"] != "0.00"
@@ -347,7 +348,7 @@ def test_data_strings_are_escaped_in_markdown_and_html(webdesign_doc):
 
 
 def test_period_restricts_the_comparison(tmp_path):
-    head = edited_policy(tmp_path, VARIANTS["july_price_plus_1"])
+    head = edited_policy(tmp_path, VARIANTS["july_price_plus_1"], sla=True)
     june = diff_policies(POLICY, head, SAMPLE, period="2026-06", gx="off").doc
     assert june["period"] == "2026-06" and june["changed"] is False
     july = diff_policies(POLICY, head, SAMPLE, period="2026-07", gx="off").doc

@@ -66,6 +66,7 @@ _CODE_LIST = (
     Code("SA111", "billing-tiers", "error", "Prices and billable tiers do not fit together."),
     Code("SA112", "signal-kind", "error", "A signal uses a built-in finding kind."),
     Code("SA113", "waiver-dates", "error", "A waiver's dates or month are impossible."),
+    Code("SA115", "sla", "error", "An SLA calendar, target or credit is impossible: an unknown weekday, calendar, priority, holiday country or subdivision, a malformed, reversed or overlapping time frame, a closing day that is no date, a bad amount."),
     Code("SA114", "vocabulary", "error", "A vocabulary is declared for a column that cannot have one, twice, empty, or with a value twice."),
     # Conditions (the loader's condition checker).
     Code("SA120", "condition-syntax", "error", "A condition cannot be parsed."),
@@ -120,6 +121,7 @@ _LOADER_CODES: tuple[tuple[str, str], ...] = (
     ("SA112", r"^signal kind "),
     ("SA113", r"^(the waiver expires .* before it was approved|'.*' is not a month$)"),
     ("SA114", r"^vocabulary "),
+    ("SA115", r"^(time frame |unknown weekday |unknown subdivision |unknown holiday country |unknown calendar |unknown priority |'.*' is not a date|amount .* is not a non-negative amount|duplicate (target|credit) )"),
     ("SA120", r"^(cannot parse the condition|the condition is empty|unterminated string|comments are not allowed|';' is not allowed|a condition is an expression|write exactly one condition|the condition is nested|unexpected text after)"),
     ("SA124", r"^(invalid regular expression|regexp_matches options|the pattern of regexp_matches)"),
     ("SA121", r"^(function '.*' is not allowed|subqueries are not allowed|casts are not allowed|operator '.*' is not allowed|'\*' is not allowed|parameters are not allowed|this form of .* is not allowed)|is not allowed in a condition$"),

@@ -59,15 +59,20 @@ def test_bridge_closes_on_the_sample(sample):
     got = check_money(out)
     kinds = [s[1] for s in got["steps"] if s[0] == "step"]
     assert {"standard_billed", "extended_unbilled", "duplicate_billing", "waived"} <= set(kinds)
-    assert got["tiles"] == {"to_invoice": Decimal("5070.05"), "to_credit": Decimal("-5943.00"),
-                            "waived": Decimal("332.50"), "balance": Decimal("-872.95")}
+    # the sample's ground truth (written by the generator, checked by an independent oracle)
+    truth = json.loads((ROOT / "sample_data" / "ground_truth.json").read_text())["money"]
+    under, over, waived = (Decimal(truth[k]) for k in ("under_billed_eur", "over_billed_eur", "waived_eur"))
+    assert got["tiles"] == {"to_invoice": under - waived, "to_credit": over, "waived": waived,
+                            "balance": under - waived + over}
+    assert got["tiles"] == {"to_invoice": Decimal("4724.35"), "to_credit": Decimal("-5079.50"),
+                            "waived": Decimal("175.00"), "balance": Decimal("-355.15")}
 
 
 def test_headline_tiles_are_positive_with_direction_words(sample):
     out, _ = sample
     html, _ = render_html(out, lang="de", plotly="cdn")
-    assert 'data-testid="tile-to_credit" data-value="-5943.00">5.943,00\xa0€<' in html
-    assert 'data-testid="tile-balance" data-value="-872.95">872,95\xa0€<' in html
+    assert 'data-testid="tile-to_credit" data-value="-5079.50">5.079,50\xa0€<' in html
+    assert 'data-testid="tile-balance" data-value="-355.15">355,15\xa0€<' in html
     assert "insgesamt zu viel berechnet" in html
 
 
@@ -88,7 +93,7 @@ def test_counts_agree_between_report_summary_and_cli_line(sample):
 def test_bridge_closes_on_a_generated_100k_entry_run(tmp_path):
     data = tmp_path / "data"
     gen = CliRunner().invoke(cli, ["sample-data", "--seed", "11", "--months", "3", "--tickets",
-                                    "33000", "--out", str(data), "-q"])
+                                    "38000", "--out", str(data), "-q"])
     assert gen.exit_code == 0, gen.output
     entries = sum(1 for _ in (data / "time_entries.csv").open(encoding="utf-8", errors="replace")) - 1
     assert entries >= 90_000

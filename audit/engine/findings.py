@@ -296,7 +296,7 @@ def enabled_kinds(bundle: Bundle) -> list[Kind]:
                      target_minutes="s.target_min",
                      measured_minutes="audit_cents_to_eur(audit_div_half_even(s.measured_secs * 100, 60))",
                      due_at="s.due_at"),
-                "s.message",
+                lambda L: f"s.{column('message', L.code)}",  # sla_text has every language
             ))
     for i, signal in enumerate(bundle.signals):
         # judged with the classification (``tc``) or after billing (``s``: engine.signals)

@@ -321,7 +321,7 @@ def render_texts(con: duckdb.DuckDBPyConnection, bundle: Bundle, period: str | N
     if release is not None:
         release(("time_entries",))
     create_recon_full(con, period, langs)
-    create_sla_text(con, bundle, period)
+    create_sla_text(con, bundle, period, langs)
     create_finding_messages(con, bundle, period, langs)
 
 

@@ -36,6 +36,7 @@ from audit.contract import PRIORITIES
 from audit.engine.policy_tables import where
 from audit.engine.sql import create_values_table, lit
 from audit.policy.model import WEEKDAYS, Bundle, frame_minutes
+from audit.texts import Lang, column, languages
 
 #: Relations this module creates, in creation order.
 RELATIONS = ("policy_sla_calendars", "policy_sla_frames", "policy_sla_closed", "policy_sla_targets",
@@ -53,28 +54,33 @@ def target_rule_id(contract: str, priority: str, which: str) -> str:
     return f"sla.targets[{contract}].{priority}.{which}"
 
 
-def _closed_days(bundle: Bundle, years: range) -> list[tuple[str, dt.date, str]]:
-    """(calendar, date, reason) of every holiday and closing day in ``years``."""
+def _closed_days(bundle: Bundle, years: range) -> list[tuple[str, dt.date, str, str]]:
+    """(calendar, date, reason, German reason) of every holiday and closing day in ``years``
+    (the holiday's name as the ``holidays`` package gives it in English and in German)."""
     import holidays
 
-    rows: dict[tuple[str, dt.date], str] = {}
+    rows: dict[tuple[str, dt.date], tuple[str, str]] = {}
     assert bundle.sla is not None
     for name, cal in bundle.sla.calendars.items():
         if cal.holidays is not None:
-            found = holidays.country_holidays(
-                cal.holidays.country, subdiv=cal.holidays.subdivision, years=list(years),
-                categories=(holidays.PUBLIC,), language="en_US",
-            )
-            for day, label in sorted(found.items()):
-                rows.setdefault((name, day), f"holiday: {label}")
+            names = {
+                lang: holidays.country_holidays(
+                    cal.holidays.country, subdiv=cal.holidays.subdivision, years=list(years),
+                    categories=(holidays.PUBLIC,), language=lang,
+                )
+                for lang in ("en_US", "de")
+            }
+            for day, label in sorted(names["en_US"].items()):
+                german = names["de"].get(day) or label
+                rows.setdefault((name, day), (f"holiday: {label}", f"Feiertag: {german}"))
         for spec in cal.closed:
             days = [dt.date.fromisoformat(spec)] if len(spec) == 10 else [
                 dt.date(y, int(spec[:2]), int(spec[3:])) for y in years
                 if spec != "02-29" or (y % 4 == 0 and (y % 100 != 0 or y % 400 == 0))
             ]
             for day in days:
-                rows.setdefault((name, day), "closed")
-    return [(c, d, r) for (c, d), r in sorted(rows.items())]
+                rows.setdefault((name, day), ("closed", "Schließtag"))
+    return [(c, d, en, de) for (c, d), (en, de) in sorted(rows.items())]
 
 
 def create_sla_policy_tables(con: duckdb.DuckDBPyConnection, bundle: Bundle, years: range) -> None:
@@ -91,7 +97,8 @@ def create_sla_policy_tables(con: duckdb.DuckDBPyConnection, bundle: Bundle, yea
                 frames.append((name, WEEKDAYS.index(day) + 1, start, end))
     create_values_table(con, "policy_sla_frames", [("calendar", "VARCHAR"), ("isodow", "INTEGER"),
                                                    ("start_min", "INTEGER"), ("end_min", "INTEGER")], frames)
-    create_values_table(con, "policy_sla_closed", [("calendar", "VARCHAR"), ("day", "DATE"), ("reason", "VARCHAR")],
+    create_values_table(con, "policy_sla_closed", [("calendar", "VARCHAR"), ("day", "DATE"), ("reason", "VARCHAR"),
+                                                   ("reason_de", "VARCHAR")],
                         _closed_days(bundle, years))
     credit = {c.contract: c for c in (sla.credits.per_breach if sla.credits else [])}
     targets = []
@@ -402,16 +409,75 @@ def _empty_facts(con: duckdb.DuckDBPyConnection) -> None:
 _HEAD, _TAIL = 10, 3
 
 
-def create_sla_text(con: duckdb.DuckDBPyConnection, bundle: Bundle, period: str | None) -> None:
-    """``sla_text(ticket_id, kind, rule_id, message)``: the calendar arithmetic of every SLA
-    finding of ``period`` — each business day's counted span in local time, the holidays and
-    closing days in between, the pauses, the sum against the target, the due instant, the credit."""
+def _weekday(L: Lang, x: str) -> str:
+    """The short weekday name of the local timestamp or date ``x`` in ``L``."""
+    names = L.words["_weekdays"]
+    assert isinstance(names, list) and len(names) == 7
+    return f"CASE isodow({x}) " + " ".join(f"WHEN {i} THEN {lit(n)}" for i, n in enumerate(names, start=1)) + " END"
+
+
+def _stamp(L: Lang, x: str) -> str:
+    """An instant ``x`` as local weekday, date and time of its calendar (``s.timezone``)."""
+    local = f"timezone(s.timezone, {x})"
+    return f"({_weekday(L, local)} || ' ' || strftime({local}, {lit(L.word('sla._stamp'))}))"
+
+
+def _sla_message(L: Lang) -> str:
+    """The calendar arithmetic of one SLA finding in ``L`` (over ``s``, ``l``, ``p`` below)."""
+    target = (f"CASE s.target WHEN 'first_response' THEN {L.t('sla.target.first_response')} "
+              f"ELSE {L.t('sla.target.resolution')} END")
+    end = (f"CASE WHEN s.done_at IS NULL THEN {L.t('sla.still_open', at=_stamp(L, 's.as_of'))} "
+           f"WHEN s.target = 'first_response' THEN {L.t('sla.first_response_at', at=_stamp(L, 's.done_at'))} "
+           f"ELSE {L.t('sla.resolved_at', at=_stamp(L, 's.done_at'))} END")
+    spans = "coalesce(p.spans, '')"
+    paused_text = L.t("sla.paused", paused="s.paused_secs", spans=spans, measured="s.measured_secs")
+    paused = f"CASE WHEN s.paused_secs > 0 THEN {paused_text} ELSE '' END"
+    credit = (f"CASE WHEN s.kind = 'sla_overdue_open' THEN {L.t('sla.credit.open')} "
+              f"WHEN s.per_breach = 0 THEN {L.t('sla.credit.none')} "
+              f"WHEN s.credit = s.per_breach THEN {L.t('sla.credit.owed', credit='s.credit')} "
+              f"ELSE {L.t('sla.credit.capped', per='s.per_breach', credit='s.credit')} END")
+    return L.t("sla.message", target=target, target_min="CAST(s.target_min AS VARCHAR)",
+               contract="s.contract", priority="s.priority", calendar="s.calendar",
+               timezone="s.timezone", opened=_stamp(L, "s.opened_at"), end=end,
+               days=f"coalesce(l.days{L.suffix}, {L.t('sla.no_days')})",
+               total="s.measured_secs + s.paused_secs", paused=paused,
+               due=_stamp(L, "s.due_at"), credit=credit)
+
+
+def create_sla_text(con: duckdb.DuckDBPyConnection, bundle: Bundle, period: str | None,
+                    langs: list[Lang] | None = None) -> None:
+    """``sla_text(ticket_id, kind, rule_id, message, message_<lang> …)``: the calendar arithmetic
+    of every SLA finding of ``period`` in each text language (audit.texts) — each business day's
+    counted span in local time, the holidays and closing days in between, the pauses, the sum
+    against the target, the due instant, the credit."""
+    langs = langs or languages(bundle)
+    extra = "".join(f", {column('message', L.code)} VARCHAR" for L in langs if L.code != "en")
     if bundle.sla is None or not _exists(con, "policy_sla_calendars"):
         con.execute("CREATE OR REPLACE TEMP TABLE sla_text (ticket_id VARCHAR, kind VARCHAR,"
-                    " rule_id VARCHAR, message VARCHAR)")
+                    f" rule_id VARCHAR, message VARCHAR{extra})")
         return
     month = f"s.month = {lit(period)}" if period else "true"
-    local = "strftime(timezone(c.timezone, {x}), '%a %Y-%m-%d %H:%M')"
+    span = "greatest(i.start_at, s.opened_at)"
+    item = {
+        L.code: f"""{_weekday(L, f"timezone(s.timezone, {span})")} || ' '
+                   || strftime(timezone(s.timezone, {span}), '%d.%m. %H:%M') || '–'
+                   || CASE WHEN i.end_at <= s.end_at AND strftime(timezone(s.timezone, i.end_at), '%H:%M') = '00:00'
+                           THEN '24:00' ELSE strftime(timezone(s.timezone, least(i.end_at, s.end_at)), '%H:%M') END || ' '
+                   || {L.minutes(f"date_diff('second', {span}, least(i.end_at, s.end_at))")}"""
+        for L in langs
+    }
+    closed = {L.code: f"""{_weekday(L, 'd.day')} || ' ' || strftime(d.day, '%d.%m.')
+                   || {L.t('sla.closed', reason=f"d.reason{L.suffix}")}""" for L in langs}
+    items = ", ".join(f"{item[L.code]} AS item{L.suffix}" for L in langs)
+    closed_items = ", ".join(f"{closed[L.code]}" for L in langs)
+    more = _HEAD + _TAIL
+    listed = ", ".join(
+        f"""string_agg(CASE WHEN n > {more} AND rn = {_HEAD + 1}
+                             THEN {L.t('sla.more', n=f'CAST(n - {more} AS VARCHAR)')} ELSE '' END
+                        || item{L.suffix}, ', ' ORDER BY rn) AS days{L.suffix}"""
+        for L in langs
+    )
+    messages = ", ".join(f"{_sla_message(L)} AS {column('message', L.code)}" for L in langs)
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE sla_text AS
@@ -420,17 +486,11 @@ def create_sla_text(con: duckdb.DuckDBPyConnection, bundle: Bundle, period: str 
             FROM sla_facts s JOIN policy_sla_calendars c USING (calendar) WHERE {month}
         ),
         items AS (
-            SELECT s.ticket_id, s.kind, s.rule_id, i.start_at AS sort_at,
-                   strftime(timezone(s.timezone, greatest(i.start_at, s.opened_at)), '%a %d.%m. %H:%M') || '–'
-                   || CASE WHEN i.end_at <= s.end_at AND strftime(timezone(s.timezone, i.end_at), '%H:%M') = '00:00'
-                           THEN '24:00' ELSE strftime(timezone(s.timezone, least(i.end_at, s.end_at)), '%H:%M') END || ' '
-                   || audit_min(date_diff('second', greatest(i.start_at, s.opened_at), least(i.end_at, s.end_at)))
-                   AS item
+            SELECT s.ticket_id, s.kind, s.rule_id, i.start_at AS sort_at, {items}
             FROM s JOIN sla_intervals i ON i.calendar = s.calendar
                 AND i.end_at > s.opened_at AND i.start_at < s.end_at
             UNION ALL
-            SELECT s.ticket_id, s.kind, s.rule_id, timezone(s.timezone, CAST(d.day AS TIMESTAMP)),
-                   strftime(d.day, '%a %d.%m.') || ' closed (' || d.reason || ')'
+            SELECT s.ticket_id, s.kind, s.rule_id, timezone(s.timezone, CAST(d.day AS TIMESTAMP)), {closed_items}
             FROM s JOIN policy_sla_closed d ON d.calendar = s.calendar
                 AND d.day BETWEEN CAST(timezone(s.timezone, s.opened_at) AS DATE)
                               AND CAST(timezone(s.timezone, s.end_at) AS DATE)
@@ -443,11 +503,8 @@ def create_sla_text(con: duckdb.DuckDBPyConnection, bundle: Bundle, period: str 
             FROM items
         ),
         listed AS (
-            SELECT ticket_id, kind, rule_id,
-                   string_agg(CASE WHEN n > {_HEAD + _TAIL} AND rn = {_HEAD + 1}
-                                   THEN '… ' || CAST(n - {_HEAD + _TAIL} AS VARCHAR) || ' more, ' ELSE '' END
-                              || item, ', ' ORDER BY rn) AS days
-            FROM numbered WHERE rn <= {_HEAD} OR rn > n - {_TAIL} OR n <= {_HEAD + _TAIL}
+            SELECT ticket_id, kind, rule_id, {listed}
+            FROM numbered WHERE rn <= {_HEAD} OR rn > n - {_TAIL} OR n <= {more}
             GROUP BY ticket_id, kind, rule_id
         ),
         pauses AS (
@@ -457,24 +514,7 @@ def create_sla_text(con: duckdb.DuckDBPyConnection, bundle: Bundle, period: str 
             FROM sla_pauses p JOIN sla_base b USING (ticket_id) JOIN policy_sla_calendars c USING (calendar)
             WHERE p.secs > 0 GROUP BY p.ticket_id
         )
-        SELECT s.ticket_id, s.kind, s.rule_id,
-               replace(s.target, '_', ' ') || ' target ' || CAST(s.target_min AS VARCHAR)
-               || ' business min (' || s.contract || ', ' || s.priority || ', calendar ' || s.calendar
-               || ', ' || s.timezone || '): opened ' || {local.format(x='s.opened_at')}
-               || CASE WHEN s.done_at IS NULL THEN ', still open at ' || {local.format(x='s.as_of')}
-                       WHEN s.target = 'first_response' THEN ', first response ' || {local.format(x='s.done_at')}
-                       ELSE ', resolved ' || {local.format(x='s.done_at')} END
-               || '; business time: ' || coalesce(l.days, 'none')
-               || ' = ' || audit_min(s.measured_secs + s.paused_secs)
-               || CASE WHEN s.paused_secs > 0
-                       THEN ' − ' || audit_min(s.paused_secs) || ' paused (' || coalesce(p.spans, '') || ') = '
-                            || audit_min(s.measured_secs) ELSE '' END
-               || ' > ' || CAST(s.target_min AS VARCHAR) || ' min; due ' || {local.format(x='s.due_at')}
-               || CASE WHEN s.kind = 'sla_overdue_open' THEN '; no credit while open'
-                       WHEN s.per_breach = 0 THEN '; no credit for this contract'
-                       WHEN s.credit = s.per_breach THEN '; credit owed ' || audit_eur(s.credit)
-                       ELSE '; credit ' || audit_eur(s.per_breach) || ' capped to ' || audit_eur(s.credit)
-                            || ' (monthly cap per customer reached)' END AS message
+        SELECT s.ticket_id, s.kind, s.rule_id, {messages}
         FROM s
         JOIN policy_sla_calendars c USING (calendar)
         LEFT JOIN listed l ON l.ticket_id = s.ticket_id AND l.kind = s.kind AND l.rule_id = s.rule_id

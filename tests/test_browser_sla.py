@@ -35,7 +35,7 @@ def _open(browser, run: Path):  # noqa: F811
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.goto((run / "report.html").as_uri())
+    page.goto((run / "report.en.html").as_uri())  # English beside the policy's German
     return page, errors
 
 

@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,19 @@ class Source:
         for item in items:
             out.extend(expand(base, str(item)) or [base / str(item)])
         return out
+
+
+#: The ticket timestamps every ticket adapter reads as instants.
+TICKET_TIMES = ("opened_at", "first_response_at", "resolved_at")
+
+
+def _ticket_values(b: Builder, r: Record) -> dict[str, str | None]:
+    """A ticket's canonical values: the text columns as mapped, the timestamps as instants."""
+    values = {c: b.text(r, c) for c in b.specs if c not in TICKET_TIMES}
+    for c in TICKET_TIMES:
+        t = b.timestamp(r, c)
+        values[c] = b.time_text(t) if t else None
+    return values
 
 
 def expand(base: Path, pattern: str) -> list[Path]:
@@ -205,11 +219,7 @@ def _zammad_tickets(ctx: Context, source: Source) -> None:
         if "priority" not in fields and "priority_id" in fields and "priority" in b.specs:
             fields = {**fields, "priority": ZAMMAD_PRIORITY_IDS.get(str(fields["priority_id"]), fields["priority_id"])}
             r = Record(r.file, r.line, r.where, fields, r.raw)
-        values = {c: b.text(r, c) for c in b.specs if c not in ("opened_at", "first_response_at", "resolved_at")}
-        for c in ("opened_at", "first_response_at", "resolved_at"):
-            t = b.timestamp(r, c)
-            values[c] = b.time_text(t) if t else None
-        return values
+        return _ticket_values(b, r)
 
     for path in source.files:
         _count(ctx, source, path, b.run(_records(path, source), make))
@@ -289,15 +299,8 @@ def znuny(ctx: Context, source: Source) -> None:
             cause="cause", tier="tier")
         b = Builder(ctx, "znuny", "tickets", defaults, source.columns, source.options)
 
-        def make_ticket(r: Record) -> dict[str, str | None]:
-            values = {c: b.text(r, c) for c in b.specs if not c.endswith("_at")}
-            for c in ("opened_at", "first_response_at", "resolved_at"):
-                t = b.timestamp(r, c)
-                values[c] = b.time_text(t) if t else None
-            return values
-
         for path in source.files:
-            _count(ctx, source, path, b.run(_records(path, source), make_ticket))
+            _count(ctx, source, path, b.run(_records(path, source), partial(_ticket_values, b)))
         return
     if source.table != "time_entries":
         raise _unsupported(source, ("tickets", "time_entries"))
@@ -438,15 +441,8 @@ def _freshdesk_tickets(ctx: Context, source: Source) -> None:
         category="type", subject="subject", cause="custom_fields.cf_cause", tier="custom_fields.cf_tier")
     b = Builder(ctx, "freshdesk", "tickets", defaults, source.columns, source.options)
 
-    def make(r: Record) -> dict[str, str | None]:
-        values = {c: b.text(r, c) for c in b.specs if not c.endswith("_at")}
-        for c in ("opened_at", "first_response_at", "resolved_at"):
-            t = b.timestamp(r, c)
-            values[c] = b.time_text(t) if t else None
-        return values
-
     for path in source.files:
-        _count(ctx, source, path, b.run(_records(path, source), make))
+        _count(ctx, source, path, b.run(_records(path, source), partial(_ticket_values, b)))
 
 
 # -- Kimai -------------------------------------------------------------------------------------

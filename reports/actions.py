@@ -22,6 +22,7 @@ from decimal import Decimal
 import polars as pl
 
 from audit.outputs import csv_text
+from audit.policy.model import SLA_KINDS
 from audit.texts import column
 
 CSV_COLUMNS = (
@@ -39,7 +40,10 @@ def action_rows(reconciliation: pl.DataFrame, findings: pl.DataFrame,
     Besides the English ``explanation`` each row keeps the run's further text languages
     (``explanation_de`` …) and ``text``: the explanation in ``lang`` (English when the run has
     no text in that language)."""
-    money = findings.filter(pl.col("delta_eur").is_not_null() & (pl.col("delta_eur") != 0))
+    # the billing findings of a ticket-month decide its action; an SLA credit is owed on top of
+    # the billing (the SLA section lists it) and neither opens nor waives a ticket-month
+    money = findings.filter(pl.col("delta_eur").is_not_null() & (pl.col("delta_eur") != 0)
+                            & ~pl.col("kind").is_in(list(SLA_KINDS)))
     waivers = pl.col("waiver_id").drop_nulls().unique().sort().str.join(",")
     per_tm = money.group_by("ticket_id", "month").agg(
         (pl.col("status") == "open").any().alias("has_open"),

@@ -289,3 +289,21 @@ def test_malformed_contract_checks_is_a_data_error(tmp_path):
     (out / "data_quality" / "contract_checks.json").write_text(json.dumps({"tables": {}}))
     with pytest.raises(DataError, match=r'contract_checks.json: expected \{"checks": '):
         load_outputs(out)
+
+
+def test_an_sla_credit_neither_opens_nor_waives_a_billing_action(run):
+    """T-1008 2026-01's money is waived; an open SLA breach on the same ticket-month (a credit
+    owed on top of the billing) leaves it waived, and a ticket-month with only an SLA credit is
+    no billing action."""
+    sla = run.findings.filter((pl.col("ticket_id") == "T-1008") & (pl.col("month") == "2026-01")).head(1)
+    sla = sla.with_columns(pl.lit("sla_resolution_breach").alias("kind"), pl.lit("open").alias("status"),
+                           pl.lit(None, pl.String).alias("waiver_id"),
+                           pl.lit(Decimal("-50.00")).cast(sla.schema["delta_eur"]).alias("delta_eur"))
+    only_sla = sla.with_columns(pl.lit("T-1001").alias("ticket_id"), pl.lit("2026-02").alias("month"))
+    findings = pl.concat([run.findings, sla, only_sla], how="vertical_relaxed")
+    got = {(r["ticket_id"], r["month"]): (r["action"], r["waiver_ids"])
+           for r in action_rows(run.reconciliation, findings).iter_rows(named=True)}
+    assert got[("T-1008", "2026-01")] == ("waived", "W-2026-001")
+    assert ("T-1001", "2026-02") not in got
+    assert got == {(r["ticket_id"], r["month"]): (r["action"], r["waiver_ids"])
+                   for r in action_rows(run.reconciliation, run.findings).iter_rows(named=True)}

@@ -15,8 +15,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from browser_support import skip_or_fail
 from fixtures.report.make_fixture import make_fixture
-from test_browser_report import ARGS, CHROMIUM, _skip_or_fail
 
 from audit.api import run_audit
 from reports import render_report
@@ -38,20 +38,6 @@ CHART_TEXT = """(plot) => [...plot.querySelectorAll('svg text')].filter(t => {
         && t.textContent.trim() && b.width > 0 && b.height > 0;
   }).map(t => { const b = t.getBoundingClientRect();
     return [t.textContent, b.left, b.top, b.right, b.bottom]; })"""
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        _skip_or_fail(f"{CHROMIUM} not found: install chromium to run the browser tests")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _skip_or_fail("playwright is not installed (pip install -e '.[test]')")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")
@@ -170,7 +156,7 @@ def test_action_list_search_filter_sort_group_link_download(browser, sample):
 def _poppler() -> None:
     for tool in ("pdfinfo", "pdftotext"):
         if shutil.which(tool) is None:
-            _skip_or_fail(f"{tool} not found: install poppler-utils for the PDF checks")
+            skip_or_fail(f"{tool} not found: install poppler-utils for the PDF checks")
 
 
 @pytest.mark.parametrize("lang", ["de", "en"])

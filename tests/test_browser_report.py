@@ -7,7 +7,6 @@ SUPPORT_AUDIT_REQUIRE_BROWSER=1 (CI), which turns the skip into a failure.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -20,35 +19,11 @@ from reports.i18n import Formatter
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 # Bars with a length per chart in the fixture run (zero-length bars only carry a label).
 EXPECTED_BARS = {"chart-money-by-kind": 8, "chart-top-customers": 9, "chart-tier-mix": 7,
                  "chart-units": 6, "chart-agents": 2,
                  "chart-bridge": 10}  # expected, 8 steps (kinds, waived, review), billed
 ALL_DRAWN = "[...document.querySelectorAll('.plot')].every(p => p.querySelector('svg.main-svg'))"
-
-
-def _skip_or_fail(reason: str) -> None:
-    if os.environ.get("SUPPORT_AUDIT_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"{reason} (SUPPORT_AUDIT_REQUIRE_BROWSER=1 requires the browser tests)")
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        _skip_or_fail(f"{CHROMIUM} not found: install chromium (apt-get install chromium) "
-                      "to run the browser tests")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _skip_or_fail("playwright is not installed (pip install -e '.[test]')")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")

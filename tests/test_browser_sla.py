@@ -10,7 +10,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from test_browser_report import browser  # noqa: F401 - the shared Chromium fixture
 
 from audit.api import run_audit
 from reports import render_report

@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import pytest
-from test_browser_report import ARGS, CHROMIUM, _skip_or_fail
 from test_engine_support import edited_policy
 from test_sample_oracle import POLICY, SAMPLE
 
@@ -32,30 +31,22 @@ def page_file(tmp_path_factory) -> tuple[Path, dict]:
     return path, doc
 
 
-def test_diff_page_shows_the_change_and_runs_nothing(page_file):
-    if not CHROMIUM.exists():
-        _skip_or_fail(f"{CHROMIUM} not found: install chromium to run the browser tests")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _skip_or_fail("playwright is not installed (pip install -e '.[test]')")
+def test_diff_page_shows_the_change_and_runs_nothing(browser, page_file):
     path, doc = page_file
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        page = browser.new_page()
-        errors, requests, dialogs = [], [], []
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.on("request", lambda r: requests.append(r.url))
-        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-        page.goto(path.as_uri())
-        change = doc["money"]["total"]["expected_eur"]["change"]
-        assert page.get_by_test_id("headline").inner_text() == f"expected revenue {change} EUR"
-        assert page.get_by_test_id("expected_eur").get_attribute("data-value") == change
-        assert page.get_by_test_id("tier_changes").inner_text() == str(doc["tiers"]["changed"])
-        assert EVIL in page.locator("#by-customer tbody tr").first.inner_text()
-        page.locator("#by-month details").first.click()
-        assert EVIL in page.locator("#by-month details").first.inner_text()
-        browser.close()
+    page = browser.new_page()
+    errors, requests, dialogs = [], [], []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("request", lambda r: requests.append(r.url))
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.goto(path.as_uri())
+    change = doc["money"]["total"]["expected_eur"]["change"]
+    assert page.get_by_test_id("headline").inner_text() == f"expected revenue {change} EUR"
+    assert page.get_by_test_id("expected_eur").get_attribute("data-value") == change
+    assert page.get_by_test_id("tier_changes").inner_text() == str(doc["tiers"]["changed"])
+    assert EVIL in page.locator("#by-customer tbody tr").first.inner_text()
+    page.locator("#by-month details").first.click()
+    assert EVIL in page.locator("#by-month details").first.inner_text()
+    page.close()
     assert dialogs == [] and requests == [path.as_uri()]
     assert errors == [], errors

@@ -33,6 +33,15 @@ CSV_COLUMNS = (
 ZERO = Decimal("0.00")
 
 
+def billing_money(findings: pl.DataFrame) -> pl.DataFrame:
+    """The findings that move billing money: a non-zero ``delta_eur``, SLA kinds left out. An
+    SLA credit is owed on top of the billing (expected −credit, billed 0.00): it moves no euro
+    between Σ expected and Σ billed, and neither opens nor waives a ticket-month's action (the
+    SLA section lists it)."""
+    return findings.filter(pl.col("delta_eur").is_not_null() & (pl.col("delta_eur") != 0)
+                           & ~pl.col("kind").is_in(list(SLA_KINDS)))
+
+
 def action_rows(reconciliation: pl.DataFrame, findings: pl.DataFrame,
                 lang: str = "en", classifications: pl.DataFrame | None = None) -> pl.DataFrame:
     """Ticket-months billing must act on, with their action, sorted by customer, ticket, month.
@@ -40,10 +49,7 @@ def action_rows(reconciliation: pl.DataFrame, findings: pl.DataFrame,
     Besides the English ``explanation`` each row keeps the run's further text languages
     (``explanation_de`` …) and ``text``: the explanation in ``lang`` (English when the run has
     no text in that language)."""
-    # the billing findings of a ticket-month decide its action; an SLA credit is owed on top of
-    # the billing (the SLA section lists it) and neither opens nor waives a ticket-month
-    money = findings.filter(pl.col("delta_eur").is_not_null() & (pl.col("delta_eur") != 0)
-                            & ~pl.col("kind").is_in(list(SLA_KINDS)))
+    money = billing_money(findings)  # they decide a ticket-month's action
     waivers = pl.col("waiver_id").drop_nulls().unique().sort().str.join(",")
     per_tm = money.group_by("ticket_id", "month").agg(
         (pl.col("status") == "open").any().alias("has_open"),

@@ -19,8 +19,7 @@ from typing import Any
 
 import polars as pl
 
-from audit.policy.model import SLA_KINDS
-from reports.actions import ActionList
+from reports.actions import ActionList, billing_money
 from reports.charts import plotly_text
 from reports.i18n import Formatter
 
@@ -74,11 +73,7 @@ def bridge(findings: pl.DataFrame, reconciliation: pl.DataFrame, fmt: Formatter)
     """Steps from Σ expected to Σ billed (signed amounts; start + steps = end, to the cent)."""
     expected = _sum(reconciliation, "expected_eur")
     billed = _sum(reconciliation, "billed_eur")
-    # SLA credits are owed on top of the billing (expected −credit, billed 0.00): they move no
-    # euro between Σ expected and Σ billed, so they are no step of this bridge (the SLA
-    # section lists them).
-    money = findings.filter(pl.col("delta_eur").is_not_null() & (pl.col("delta_eur") != 0)
-                            & ~pl.col("kind").is_in(list(SLA_KINDS)))
+    money = billing_money(findings)  # SLA credits are no step of this bridge
     steps = [Step("expected", fmt.t("bridge.expected"), expected, "start")]
     opened = money.filter(pl.col("status") == "open")
     for kind in sorted(set(opened.get_column("kind").to_list())):

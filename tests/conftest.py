@@ -2,8 +2,22 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 from browser_support import ARGS, CHROMIUM, skip_or_fail
+
+#: A small, clean export of every required canonical table (tests/fixtures/ingest/clean).
+CLEAN = Path(__file__).parent / "fixtures" / "ingest" / "clean"
+
+
+@pytest.fixture
+def data(tmp_path) -> Path:
+    """A writable copy of the clean export, for tests that break one file of it."""
+    target = tmp_path / "data"
+    shutil.copytree(CLEAN, target)
+    return target
 
 
 @pytest.fixture(scope="module")

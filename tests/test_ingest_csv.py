@@ -5,7 +5,6 @@ Each test copies the small valid dataset (tests/fixtures/ingest/clean) and repla
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -13,15 +12,7 @@ import pytest
 from audit.db import connect
 from audit.ingest import load_data
 
-CLEAN = Path(__file__).parent / "fixtures" / "ingest" / "clean"
 TICKETS_HEADER = "ticket_id;customer_id;service_id;opened_at;priority;category;subject;tier\n"
-
-
-@pytest.fixture
-def data(tmp_path) -> Path:
-    target = tmp_path / "data"
-    shutil.copytree(CLEAN, target)
-    return target
 
 
 def load(data_dir: Path, **kwargs):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pyarrow as pa
@@ -12,15 +11,6 @@ import pytest
 from audit.db import connect
 from audit.errors import EXIT_DATA, DataError, PolicyError
 from audit.ingest import load_data
-
-CLEAN = Path(__file__).parent / "fixtures" / "ingest" / "clean"
-
-
-@pytest.fixture
-def data(tmp_path) -> Path:
-    target = tmp_path / "data"
-    shutil.copytree(CLEAN, target)
-    return target
 
 
 def load_error(data_dir: Path, **kwargs) -> DataError:

@@ -3,7 +3,6 @@ ones get the same contract, quarantine and Great Expectations as every other tab
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -11,15 +10,6 @@ import pytest
 from audit.contract import TABLES
 from audit.db import connect
 from audit.ingest import load_data
-
-CLEAN = Path(__file__).parent / "fixtures" / "ingest" / "clean"
-
-
-@pytest.fixture
-def data(tmp_path) -> Path:
-    target = tmp_path / "data"
-    shutil.copytree(CLEAN, target)
-    return target
 
 
 def load(data_dir: Path, gx="off"):

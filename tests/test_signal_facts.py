@@ -4,9 +4,18 @@ and the money at stake every signal finding carries."""
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import duckdb
+import polars as pl
 import pytest
 from test_engine_support import D, audit, edited_policy, entry, one, ticket
+from test_sla import CUSTOMERS as SLA_CUSTOMERS
+from test_sla import POLICIES
+from test_sla import audit as sla_audit
+from test_sla import policy as sla_policy
+from test_sla import ticket as sla_ticket
 
 from audit.engine import evaluate
 from audit.engine.signals import facts_sql
@@ -174,8 +183,12 @@ def test_the_finding_id_formula_is_unchanged_for_signals(tmp_path):
 @pytest.mark.parametrize(("where", "text", "message"), [
     ("signals", "work.minuts > 30", "unknown column 'work.minuts' (did you mean 'work.minutes'?)"),
     ("signals", "work.roles > 3", "cannot compare work.roles (text) with 3 (a number)"),
-    ("rule", "work.minutes > 30", "unknown column 'work.minutes' (work, history and decision facts are "
+    ("rule", "work.minutes > 30", "unknown column 'work.minutes' (work, history, decision and sla facts are "
                                   "for signals only (signals[].when))"),
+    ("signals", "sla.resolution_breachd", "unknown column 'sla.resolution_breachd' "
+                                          "(did you mean 'sla.resolution_breached'?)"),
+    ("signals", "sla.first_response_minutes > 'x'",
+     "cannot compare sla.first_response_minutes (a number) with 'x' (text)"),
 ])
 def test_the_loader_knows_the_fact_names_and_types(tmp_path, where, text, message):
     if where == "signals":
@@ -280,3 +293,108 @@ def test_a_connection_without_the_optional_tables_still_gets_every_fact(tmp_path
     res = run_engine(con, bundle)
     assert sorted(res.findings.filter(rule_id="month-facts").select("ticket_id", "month").rows()) == [
         ("T-1", "2026-03"), ("T-1", "2026-04"), ("T-3", "2026-06"), ("T-3", "2026-07")]
+
+
+# --- SLA facts (docs/semantics.md, "Signal facts": sla.*) -------------------------------------
+
+SLA_TICKETS = [
+    # premium (24×7), urgent: first response 30, resolution 240. Answered after 45 min (breach),
+    # resolved after 3 h (met)
+    sla_ticket("T-P", "K-P", "2026-03-02 10:00:00", "2026-03-02 10:45:00", "2026-03-02 13:00:00", "urgent"),
+    # premium, normal (120 / 1440): answered after 30.5 min; resolved after 28 h = 1680 min, of which
+    # 6 h waiting for the customer: 1320 ≤ 1440 (met)
+    sla_ticket("T-Q", "K-P", "2026-03-10 08:00:00", "2026-03-10 08:30:30", "2026-03-11 12:00:00"),
+    # business (office, Mon–Fri 08:00–18:00), normal (240 / 1800): opened Fri 06.03. 17:40,
+    # answered Mon 09.03. 09:10: 20 + 70 = 90 min (met); never resolved: at the default as-of
+    # instant (01.04. 00:00) 20 min + 17 business days × 600 = 10220 min > 1800 (overdue)
+    sla_ticket("T-B", "K-B", "2026-03-06 17:40:00", "2026-03-09 09:10:00", None),
+    # enterprise has no SLA targets: every sla fact is NULL
+    sla_ticket("T-E", "K-E", "2026-03-02 10:00:00", "2026-03-09 10:00:00", "2026-03-20 10:00:00"),
+]
+SLA_HISTORY = [
+    {"ticket_id": "T-Q", "status": "open", "changed_at": "2026-03-10 08:00:00"},
+    {"ticket_id": "T-Q", "status": "waiting_for_customer", "changed_at": "2026-03-10 12:00:00"},
+    {"ticket_id": "T-Q", "status": "open", "changed_at": "2026-03-10 18:00:00"},
+]
+SLA_FACTS = ("sla_first_response_minutes", "sla_resolution_minutes", "sla_first_response_breached",
+             "sla_resolution_breached")
+
+
+def _sla_facts(bundle_dir, by_month: bool = False) -> dict:
+    bundle = load_policy(bundle_dir)
+    con = duckdb.connect()
+    load_rows(con, {"customers": SLA_CUSTOMERS, "tickets": SLA_TICKETS, "ticket_status_history": SLA_HISTORY},
+              timezone=bundle.settings.timezone)
+    evaluate(con, bundle)
+    cur = con.execute(facts_sql(con, bundle, by_month))
+    names = [d[0] for d in cur.description]
+    rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+    con.close()
+    return {r["ticket_id"]: tuple(r[f] for f in SLA_FACTS) for r in rows}
+
+
+def test_sla_facts_are_the_business_minutes_and_breaches_of_each_target(tmp_path):
+    got = _sla_facts(sla_policy(tmp_path))
+    assert got["T-P"] == (D("45"), D("180"), True, False)
+    assert got["T-Q"] == (D("30.5"), D("1320"), False, False)
+    assert got["T-B"] == (D("90"), None, False, True)
+    assert got["T-E"] == (None, None, None, None)
+
+
+def test_sla_facts_are_null_without_an_sla_section(tmp_path):
+    bundle_dir = sla_policy(tmp_path)
+    (bundle_dir / "sla.yaml").unlink()
+    text = (bundle_dir / "findings.yaml").read_text(encoding="utf-8")
+    (bundle_dir / "findings.yaml").write_text("".join(
+        line for line in text.splitlines(keepends=True) if not line.lstrip().startswith("sla_")), encoding="utf-8")
+    assert set(_sla_facts(bundle_dir).values()) == {(None, None, None, None)}
+
+
+SLA_SIGNAL = (
+    "\n  - id: slow-help\n    kind: slow_help\n    severity: info\n"
+    "    when: sla.first_response_breached OR sla.resolution_minutes > 1000\n"
+)
+
+
+def test_a_signal_on_sla_facts_fires_on_the_tickets_whose_facts_match(tmp_path):
+    bundle_dir = sla_policy(tmp_path)
+    path = bundle_dir / "findings.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("gelöscht|webdesign')", "gelöscht|webdesign')" + SLA_SIGNAL, 1), encoding="utf-8")
+    found = sla_audit(bundle_dir, SLA_TICKETS, SLA_HISTORY, sla_only=False).filter(pl.col("kind") == "slow_help")
+    # T-P: first response breached; T-Q: 1320 > 1000; T-B: first response met, resolution NULL
+    # (an unknown is not true); T-E: no SLA
+    assert sorted(found.get_column("ticket_id").to_list()) == ["T-P", "T-Q"]
+
+
+FIXTURE = Path(__file__).parent / "fixtures" / "policies" / "sla-signal"
+
+
+def test_the_sla_signal_fixture_passes_check_and_its_policy_tests(tmp_path, capsys):
+    """The fixture signal on SLA facts (tests/fixtures/policies/sla-signal) spliced into a copy of
+    the shipped bundle: ``check --strict`` is clean and ``test`` passes every case at 100 %
+    coverage, its own cases included (they set the SLA facts up through the tickets' clocks)."""
+    from audit.cli import main
+
+    bundle = tmp_path / "policy"
+    shutil.copytree(POLICIES, bundle)
+    findings = bundle / "findings.yaml"
+    findings.write_text(findings.read_text(encoding="utf-8").rstrip("\n") + "\n"
+                        + (FIXTURE / "signal.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    shutil.copy(FIXTURE / "cases.yaml", bundle / "tests" / "slow-help.yaml")
+
+    def cli(*argv: str) -> tuple[int, str]:
+        with pytest.raises(SystemExit) as exc:
+            main(list(argv))
+        out, err = capsys.readouterr()
+        return exc.value.code, out + err
+
+    code, out = cli("check", "--policy", str(bundle), "--strict")
+    assert code == 0, out
+    code, out = cli("test", "--policy", str(bundle), "--min-coverage", "100", "--fail-on-empty")
+    assert code == 0, out
+    assert "signal 4/4" in out  # the three shipped signals and slow-help
+    # the cases test the signal: without it they name a finding kind the bundle does not raise
+    shutil.copy(POLICIES / "findings.yaml", findings)
+    code, out = cli("test", "--policy", str(bundle))
+    assert code == 2 and "slow-help.yaml:14:18: unknown finding kind" in out

@@ -71,7 +71,7 @@ def ticket(tid: str, customer: str, opened: str, fr: str | None = None, res: str
 
 
 def audit(policy_dir: Path, tickets: list[dict], history: list[dict] = (), *,
-          period: str | None = None, as_of: dt.datetime | None = None) -> pl.DataFrame:
+          period: str | None = None, as_of: dt.datetime | None = None, sla_only: bool = True) -> pl.DataFrame:
     bundle = load_policy(policy_dir)
     con = duckdb.connect()
     load_rows(con, {"customers": CUSTOMERS, "services": [], "tickets": tickets, "time_entries": [],
@@ -81,7 +81,7 @@ def audit(policy_dir: Path, tickets: list[dict], history: list[dict] = (), *,
         findings = run_engine(con, bundle, period=period, as_of=as_of).findings
     finally:
         con.close()
-    return findings.filter(pl.col("kind").str.starts_with("sla_"))
+    return findings.filter(pl.col("kind").str.starts_with("sla_")) if sla_only else findings
 
 
 def only(df: pl.DataFrame, **where: Any) -> dict[str, Any]:

@@ -38,8 +38,8 @@ from audit.policy.model import Bundle
 #: Every relation the engine creates, in creation order.
 RELATIONS = (
     "policy_tiers", "policy_rules", "policy_prices", "policy_waivers", "ticket_facts",
-    "ticket_class", "ticket_info", "entry_facts", "line_facts", "recon", "findings",
-    "signal_ticket", "signal_month", *SLA_RELATIONS, "tm_text", "recon_inv", "recon_full",
+    "ticket_class", "ticket_info", "entry_facts", "line_facts", "recon", *SLA_RELATIONS,
+    "signal_ticket", "signal_month", "findings", "tm_text", "recon_inv", "recon_full",
     "sla_text", "finding_recon", "finding_messages", "classifications",
 )
 _VIEWS = {"ticket_facts", "ticket_info", "entry_facts", "line_facts", "recon_full", "sla_clock"}
@@ -68,8 +68,8 @@ def evaluate(con: duckdb.DuckDBPyConnection, bundle: Bundle, *, as_of: dt.dateti
     create_ticket_facts(con)
     create_ticket_class(con, bundle)
     create_billing(con, bundle)
+    create_sla(con, bundle, as_of)  # before the signals: they may read the SLA clocks
     create_signal_facts(con, bundle)
-    create_sla(con, bundle, as_of)
     create_findings(con, bundle)
 
 

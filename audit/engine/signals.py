@@ -16,8 +16,8 @@ Relations created (only when the bundle has signals):
 
 The facts come in *parts* (:data:`FACT_PARTS`), each a SELECT grouped by ticket (and month);
 a part is joined only when a condition reads one of its columns, or for ``explain``, which asks
-for every fact of one ticket. The SLA audit adds its part (first-response and resolution
-minutes) here.
+for every fact of one ticket. The ``sla`` part reads the SLA clocks (``sla_clock``,
+:mod:`audit.engine.sla`, which therefore runs before this stage).
 """
 
 from __future__ import annotations
@@ -154,15 +154,61 @@ def _decision_part(con, bundle: Bundle, by_month: bool, keep: str = "true") -> s
     """
 
 
+def _minutes_sql(seconds: str) -> str:
+    """Whole ``seconds`` as minutes: exact integer arithmetic, cut (not rounded) to 4 decimals."""
+    return (f"CAST(CAST({seconds} * 10000 // 60 AS DECIMAL(18, 0))"
+            " * CAST(0.0001 AS DECIMAL(5, 4)) AS DECIMAL(18, 4))")
+
+
+def _has_view(con, name: str) -> bool:
+    return con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = ?", [name]).fetchone()[0] > 0
+
+
+def _sla_part(con, bundle: Bundle, by_month: bool, keep: str = "true") -> str:
+    """Per ticket under an SLA target: the business minutes to the first response and to the
+    resolution (pauses subtracted; NULL while not answered / not resolved) and whether each
+    target is breached (measured > target, an open ticket measured to the as-of instant; NULL
+    without a target). Per ticket; the month relation takes it from the ticket."""
+    if not _has_view(con, "sla_clock"):  # no sla section: every SLA fact is NULL
+        return ("SELECT CAST(NULL AS VARCHAR) AS ticket_id, CAST(NULL AS DECIMAL(18, 4)) AS sla_first_response_minutes,"
+                " CAST(NULL AS DECIMAL(18, 4)) AS sla_resolution_minutes, CAST(NULL AS BOOLEAN) AS sla_first_response_breached,"
+                " CAST(NULL AS BOOLEAN) AS sla_resolution_breached WHERE false")
+
+    def of(target: str) -> tuple[str, str]:
+        done = f"target = {lit(target)} AND done_at IS NOT NULL"
+        minutes = _minutes_sql(f"max(measured_secs) FILTER (WHERE {done})")
+        breached = (f"CASE WHEN count(*) FILTER (WHERE target = {lit(target)}) > 0 THEN "
+                    f"coalesce(bool_or(measured_secs > target_min * 60) FILTER (WHERE target = {lit(target)}), false) END")
+        return minutes, breached
+
+    fr, res = of("first_response"), of("resolution")
+    return f"""
+        SELECT ticket_id, {fr[0]} AS sla_first_response_minutes, {res[0]} AS sla_resolution_minutes,
+               {fr[1]} AS sla_first_response_breached, {res[1]} AS sla_resolution_breached
+        FROM (SELECT b.ticket_id, 'first_response' AS target, b.first_response_min AS target_min,
+                     b.first_response_at AS done_at
+              FROM sla_base b WHERE {keep}
+              UNION ALL
+              SELECT b.ticket_id, 'resolution', b.resolution_min, b.resolved_at
+              FROM sla_base b WHERE {keep}) t
+        LEFT JOIN (SELECT ticket_id AS c_ticket, target AS c_target, measured_secs FROM sla_clock
+                   WHERE {keep}) c ON c.c_ticket = t.ticket_id AND c.c_target = t.target
+        GROUP BY ticket_id
+    """
+
+
 #: name -> part. Zero when absent (a ticket without entries has 0 entries), except the texts.
 FACT_PARTS: dict[str, Part] = {
     "recon": Part(("work_entries", "work_seconds", "work_units", *MONEY_COLUMNS), _recon_part),
     "agents": Part(("work_agents", "work_unknown_agents", "work_roles"), _agents_part),
     "history": Part(("history_status_changes", "history_reopenings"), _history_part),
     "decision": Part(("decision_rule", "decision_clause"), _decision_part),
+    "sla": Part(("sla_first_response_minutes", "sla_resolution_minutes", "sla_first_response_breached",
+                 "sla_resolution_breached"), _sla_part),
 }
-_PER_TICKET_ONLY = {"decision"}
-_NULLABLE = {"work_roles", "decision_rule", "decision_clause", "min_price", "max_price", "at_stake_eur"}
+_PER_TICKET_ONLY = {"decision", "sla"}
+_NULLABLE = {"work_roles", "decision_rule", "decision_clause", "min_price", "max_price", "at_stake_eur",
+             *FACT_PARTS["sla"].columns}
 
 
 def facts_sql(con: duckdb.DuckDBPyConnection, bundle: Bundle, by_month: bool,
@@ -193,9 +239,7 @@ def facts_sql(con: duckdb.DuckDBPyConnection, bundle: Bundle, by_month: bool,
             else:
                 value = f"coalesce({alias}.{c}, 0)"
             cols.append(f"{value} AS {c}")
-    # minutes from the seconds: exact integer arithmetic, cut (not rounded) to 4 decimals
-    cols.append("CAST(CAST(coalesce(p_recon.work_seconds, 0) * 10000 // 60 AS DECIMAL(18, 0))"
-                " * CAST(0.0001 AS DECIMAL(5, 4)) AS DECIMAL(18, 4)) AS work_minutes")
+    cols.append(f"{_minutes_sql('coalesce(p_recon.work_seconds, 0)')} AS work_minutes")
     return (f"SELECT b.*, {', '.join(cols)} FROM ({base}) b {' '.join(joins)}"
             + (f" WHERE {where}" if where else ""))
 

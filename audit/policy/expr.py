@@ -104,8 +104,7 @@ CONTRACT_VOCABULARIES: dict[str, tuple[str, ...]] = _contract_vocabularies()
 #: Facts only a *signal's* condition may use (besides ``policy_tier``): the work behind a ticket,
 #: its status history and the classification's decision, computed per ticket or per ticket-month
 #: (the signal's ``scope``) by :mod:`audit.engine.signals`; docs/semantics.md defines each.
-#: Hook: the SLA audit adds ``sla.first_response_minutes`` and ``sla.resolution_minutes`` here
-#: (and their SQL in ``audit.engine.signals.FACT_PARTS``).
+#: The ``sla.*`` facts read the SLA clocks (NULL for a ticket without an SLA target).
 SIGNAL_FACTS: dict[str, ConditionColumn] = {
     "work.entries": ConditionColumn("work_entries", "number", "Time entries."),
     "work.seconds": ConditionColumn("work_seconds", "number", "Tracked seconds (exact)."),
@@ -134,6 +133,22 @@ SIGNAL_FACTS: dict[str, ConditionColumn] = {
     ),
     "decision.clause": ConditionColumn(
         "decision_clause", "text", "Clause of the deciding rule (NULL when it has none)."
+    ),
+    "sla.first_response_minutes": ConditionColumn(
+        "sla_first_response_minutes", "number",
+        "Business minutes from opening to the first response, cut to 4 decimals (NULL: no SLA target or not answered).",
+    ),
+    "sla.resolution_minutes": ConditionColumn(
+        "sla_resolution_minutes", "number",
+        "Business minutes from opening to the resolution, pauses subtracted, cut to 4 decimals (NULL: no SLA target or not resolved).",
+    ),
+    "sla.first_response_breached": ConditionColumn(
+        "sla_first_response_breached", "boolean",
+        "The first-response target was missed (an open ticket: overdue at the as-of instant); NULL: no SLA target.",
+    ),
+    "sla.resolution_breached": ConditionColumn(
+        "sla_resolution_breached", "boolean",
+        "The resolution target was missed (an open ticket: overdue at the as-of instant); NULL: no SLA target.",
     ),
 }
 
@@ -553,7 +568,7 @@ class _Checker:
             return self.columns[name].type
         hint = did_you_mean(name, self.columns)
         if name in SIGNAL_FACTS:
-            hint = "work, history and decision facts are for signals only (signals[].when)"
+            hint = "work, history, decision and sla facts are for signals only (signals[].when)"
         if node.this.args.get("quoted") and "." not in name:
             hint = f"double quotes name a column; write text in single quotes: '{node.name}'"
         self.fail(node, f"unknown column '{name}'", hint or "see the column list in docs/policy.md")

@@ -230,8 +230,8 @@ class Signal(_Item):
     when: str = Field(
         description=(
             "Condition as in classification rules; may also use policy_tier and the work, "
-            "history and decision facts (work.minutes, work.roles, history.reopenings, "
-            "decision.clause, …)."
+            "history, decision and SLA facts (work.minutes, work.roles, history.reopenings, "
+            "decision.clause, sla.resolution_breached, …)."
         )
     )
 

@@ -8,8 +8,20 @@ One row per reconciliation row (ticket-month) that needs billing to act:
   ticket-month is waived); listed so nothing is silent, excluded from the amounts to act on,
 - ``review``: ``delta_eur`` is NULL (unclassified or unpriced ticket-month): a person decides.
 
-Amounts are the reconciliation's ``delta_eur`` (never sums of findings, docs/semantics.md), so a
-ticket-month with two findings is one action. ``actions.csv`` holds every row; the HTML page
+Two further kinds of row stand beside them, each with its own total, never in the billing totals
+(invoice, credit, waived) nor in the bridge:
+
+- ``check``: one per open signal finding with money at stake (``at_stake_eur > 0``), worded as a
+  check ("check: possibly 4 units = 76.00 € not invoiced …"); ``at_stake_units`` /
+  ``at_stake_eur`` hold the amount, ``delta_eur`` stays NULL (a signal is a hint, not a
+  difference);
+- ``sla_credit``: one per customer and month with open SLA breach findings that owe a credit
+  (``delta_eur < 0``): the credits after the monthly cap, summed (``delta_eur`` = −Σ credits, like
+  over-billing), with the arithmetic (tickets, targets, measured minutes, due instants).
+
+Amounts of the billing rows are the reconciliation's ``delta_eur`` (never sums of findings,
+docs/semantics.md), so a ticket-month with two findings is one action. Their texts come from the
+texts layer (``audit/texts``: ``action.check``, ``action.sla_credit``) in every text language. ``actions.csv`` holds every row; the HTML page
 shows the biggest customers first and may stop after ``limit`` rows. The CSV is written by
 :func:`audit.outputs.csv_text`, so it neutralises formula text exactly as findings.csv does.
 """
@@ -23,13 +35,17 @@ import polars as pl
 
 from audit.outputs import csv_text
 from audit.policy.model import SLA_KINDS
+from audit.texts import LANGUAGES as TEXT_LANGUAGES
 from audit.texts import column
+from audit.texts.actions import SIGNAL_ACTION, SLA_ACTION, signal_and_sla_rows
 
 CSV_COLUMNS = (
     "customer_id", "customer_name", "ticket_id", "month", "action", "agent", "policy_tier",
     "recorded_tier", "expected_units", "expected_eur", "billed_units", "billed_eur", "delta_eur",
-    "invoice_ids", "waiver_ids", "explanation",
+    "at_stake_units", "at_stake_eur", "invoice_ids", "waiver_ids", "finding_ids", "explanation",
 )
+#: The actions of billing rows (they make the totals and the bridge), then the other two.
+BILLING_ACTIONS = ("invoice", "credit", "waived", "review")
 ZERO = Decimal("0.00")
 
 
@@ -43,17 +59,21 @@ def billing_money(findings: pl.DataFrame) -> pl.DataFrame:
 
 
 def action_rows(reconciliation: pl.DataFrame, findings: pl.DataFrame,
-                lang: str = "en", classifications: pl.DataFrame | None = None) -> pl.DataFrame:
-    """Ticket-months billing must act on, with their action, sorted by customer, ticket, month.
+                lang: str = "en", classifications: pl.DataFrame | None = None, *,
+                timezone: str = "UTC", credit_cap: Decimal | None = None) -> pl.DataFrame:
+    """Ticket-months billing must act on, with their action, then the signal checks and the SLA
+    credits per customer-month; sorted by customer, ticket (SLA rows last), month, action.
 
     Besides the English ``explanation`` each row keeps the run's further text languages
     (``explanation_de`` …) and ``text``: the explanation in ``lang`` (English when the run has
-    no text in that language)."""
+    no text in that language). ``timezone`` writes the SLA due instants in local time;
+    ``credit_cap`` (the policy's monthly cap per customer) is named where a month reaches it."""
     money = billing_money(findings)  # they decide a ticket-month's action
     waivers = pl.col("waiver_id").drop_nulls().unique().sort().str.join(",")
     per_tm = money.group_by("ticket_id", "month").agg(
         (pl.col("status") == "open").any().alias("has_open"),
         pl.when(waivers != "").then(waivers).alias("waiver_ids"),
+        pl.col("finding_id").sort().str.join(",").alias("finding_ids"),
     )
     delta = pl.col("delta_eur")
     action = (
@@ -70,14 +90,27 @@ def action_rows(reconciliation: pl.DataFrame, findings: pl.DataFrame,
         reconciliation = reconciliation.join(agents, on=["ticket_id", "month"], how="left")
     else:
         reconciliation = reconciliation.with_columns(pl.lit(None, pl.String).alias("agent"))
-    own = column("explanation", lang)
-    text = pl.col(own if own in reconciliation.columns else "explanation")
-    return (
+    billing = (
         reconciliation.filter(delta.is_null() | (delta != 0))
         .join(per_tm, on=["ticket_id", "month"], how="left")
-        .with_columns(action.alias("action"), text.alias("text"))
-        .select(*CSV_COLUMNS, *extra, "text")
-        .sort("customer_id", "ticket_id", "month")
+        .with_columns(action.alias("action"), pl.lit(None, pl.Decimal(18, 2)).alias("at_stake_units"),
+                      pl.lit(None, pl.Decimal(18, 2)).alias("at_stake_eur"))
+        .select(*CSV_COLUMNS, *extra)
+    )
+    codes = [c for c in TEXT_LANGUAGES if c == "en" or column("explanation", c) in extra]
+    others = signal_and_sla_rows(findings, codes, timezone, credit_cap)
+    if classifications is not None and "agent" in classifications.columns and others.height:
+        agents = classifications.select("ticket_id", "month", pl.col("agent").alias("_agent")).unique(
+            ["ticket_id", "month"])
+        others = (others.join(agents, on=["ticket_id", "month"], how="left")
+                  .with_columns(pl.coalesce("agent", "_agent").alias("agent")).drop("_agent"))
+    rows = pl.concat([billing, others.select(billing.columns)], how="vertical_relaxed")
+    own = column("explanation", lang)
+    text = pl.col(own if own in rows.columns else "explanation")
+    return (
+        rows.with_columns(text.alias("text"))
+        .sort(pl.col("customer_id"), pl.col("ticket_id"), pl.col("month"),
+              pl.col("action").is_in([SIGNAL_ACTION, SLA_ACTION]), pl.col("finding_ids"), nulls_last=True)
     )
 
 
@@ -100,6 +133,8 @@ class CustomerActions:
     credit_eur: Decimal
     waived_eur: Decimal
     review: int
+    sla_credit_eur: Decimal = Decimal("0.00")  # negative: credits owed for SLA breaches
+    check_eur: Decimal = Decimal("0.00")  # money at stake of the signal checks (not a total)
 
 
 @dataclass(frozen=True)
@@ -112,6 +147,9 @@ class ActionList:
     total_rows: int
     shown_rows: int
     choices: dict[str, list] = field(default_factory=dict)  # filter values of the shown rows
+    sla_credit_eur: Decimal = Decimal("0.00")  # Σ of the sla_credit rows (negative), apart
+    checks: int = 0  # signal checks, and their money at stake (never part of a total)
+    check_eur: Decimal = Decimal("0.00")
 
 
 def _sums(frame: pl.DataFrame | pl.LazyFrame, *by: str) -> pl.DataFrame:
@@ -122,7 +160,9 @@ def _sums(frame: pl.DataFrame | pl.LazyFrame, *by: str) -> pl.DataFrame:
         return delta.filter(action == kind).sum().fill_null(0).alias(f"{kind}_eur")
 
     aggs = [pl.len().cast(pl.Int64).alias("n"), money("invoice"), money("credit"), money("waived"),
-            (action == "review").sum().alias("review")]
+            (action == "review").sum().alias("review"), money(SLA_ACTION),
+            pl.col("at_stake_eur").filter(action == SIGNAL_ACTION).sum().fill_null(0).alias("check_eur"),
+            (action == SIGNAL_ACTION).sum().alias("checks")]
     lazy = frame.lazy()
     return (lazy.group_by(*by, maintain_order=True).agg(aggs) if by else lazy.select(aggs)).collect()
 
@@ -133,14 +173,16 @@ def _dec(value) -> Decimal:
 
 
 def action_list(actions: pl.DataFrame, limit: int) -> ActionList:
-    """Group by customer, biggest money first (invoice + |credit|), at most ``limit`` rows shown.
+    """Group by customer, biggest money first (invoice + |credit| + |SLA credits| + the signal
+    checks' money at stake: every row's money ranks), at most ``limit`` rows shown.
 
     The subtotals and totals are polars aggregations over every row; only the rows the page
     shows become Python objects, so a run with a million ticket-months renders in seconds.
     """
     per_customer = (
         _sums(actions, "customer_id")
-        .with_columns((pl.col("invoice_eur") - pl.col("credit_eur")).alias("_money"))
+        .with_columns((pl.col("invoice_eur") - pl.col("credit_eur") - pl.col(f"{SLA_ACTION}_eur")
+                       + pl.col("check_eur")).alias("_money"))
         .sort(["_money", "customer_id"], descending=[True, False])
         .with_columns((pl.col("n").cum_sum() - pl.col("n")).alias("_before"))
         .with_columns(pl.min_horizontal(pl.col("n"), (limit - pl.col("_before")).clip(0)).alias("_visible"))
@@ -162,6 +204,7 @@ def action_list(actions: pl.DataFrame, limit: int) -> ActionList:
             rows=rows_of[c["customer_id"]], hidden_rows=c["n"] - c["_visible"],
             invoice_eur=_dec(c["invoice_eur"]), credit_eur=_dec(c["credit_eur"]),
             waived_eur=_dec(c["waived_eur"]), review=c["review"],
+            sla_credit_eur=_dec(c[f"{SLA_ACTION}_eur"]), check_eur=_dec(c["check_eur"]),
         )
         for c in per_customer.iter_rows(named=True)
     ]
@@ -172,11 +215,14 @@ def action_list(actions: pl.DataFrame, limit: int) -> ActionList:
         credit_eur=_dec(total["credit_eur"]),
         waived_eur=_dec(total["waived_eur"]),
         review=total["review"],
+        sla_credit_eur=_dec(total[f"{SLA_ACTION}_eur"]),
+        checks=total["checks"],
+        check_eur=_dec(total["check_eur"]),
         total_rows=actions.height,
         shown_rows=sum(len(c.rows) for c in customers),
         choices={
             "action": sorted({r["action"] for c in customers for r in c.rows}),
-            "tier": sorted({r["policy_tier"] or "" for c in customers for r in c.rows}),
+            "tier": sorted({r["policy_tier"] or "" for c in customers for r in c.rows if r["action"] != SLA_ACTION}),
             "month": sorted({r["month"] for c in customers for r in c.rows}),
             "agent": sorted({r["agent"] for c in customers for r in c.rows if r.get("agent")}),
         },

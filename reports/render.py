@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 from collections.abc import Mapping
+from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
@@ -201,6 +202,13 @@ def _context(run: RunOutputs, fmt: Formatter, previous: dict[str, Any] | None, t
     }
 
 
+def _credit_cap(run: RunOutputs) -> Decimal | None:
+    """The policy's monthly SLA credit cap per customer (policy.json), None without one."""
+    sla = (run.policy or {}).get("sla") or {}
+    cap = (sla.get("credits") or {}).get("monthly_cap_per_customer")
+    return Decimal(cap) if cap is not None else None
+
+
 def _downloads(out_dir: Path, actions_text: str) -> dict[str, str]:
     """The CSV files a reader can download from inside the offline page (exact file bytes as
     text), each only while it is at most :data:`DOWNLOAD_LIMIT` characters (the page stays
@@ -222,7 +230,8 @@ def render_html(out_dir: Path, *, lang: str | None = None, previous: Path | None
     policy = run.summary.get("policy") or {}
     fmt = Formatter(lang or policy.get("language") or "en", currency=policy.get("currency") or "EUR")
     run = localize(run, fmt.lang)
-    actions = action_rows(run.reconciliation, run.findings, fmt.lang, run.classifications)
+    actions = action_rows(run.reconciliation, run.findings, fmt.lang, run.classifications,
+                          timezone=policy.get("timezone") or "UTC", credit_cap=_credit_cap(run))
     actions_text = actions_csv(actions)
     downloads = _downloads(out_dir, actions_text)
     ctx = _context(run, fmt, prev, top_n, when or generated_at(), actions, downloads)

@@ -153,6 +153,55 @@ def test_action_list_search_filter_sort_group_link_download(browser, sample):
         ctx.close()
 
 
+@pytest.mark.parametrize(("lang", "check", "possibly", "sla"), [
+    ("de", "prüfen: möglicherweise ", "möglicherweise", "SLA-Gutschriften für "),
+    ("en", "check: possibly ", "possibly", "SLA credits owed for "),
+])
+def test_action_list_has_signal_checks_and_sla_credits_apart_from_the_totals(browser, sample, lang, check,
+                                                                              possibly, sla):
+    """The sample's signal findings with money at stake and its SLA credits are lines of the
+    action list (as many as in actions.csv), filterable, worded as a check / with the credit
+    arithmetic, and never in a group's invoice/credit subtotal."""
+    import csv
+    import io
+
+    out, pages = sample
+    rows = list(csv.DictReader(io.StringIO((out / "actions.csv").read_text(encoding="utf-8"))))
+    want = {a: sum(r["action"] == a for r in rows) for a in ("check", "sla_credit")}
+    assert want["check"] > 0 and want["sla_credit"] > 0
+    ctx, page, errors = _open(browser, pages[lang].as_uri(), 1440)
+    try:
+        page.evaluate("window.reportActions.printing(true)")  # every row, no pages
+        for action, head in (("check", check), ("sla_credit", sla)):
+            page.select_option("select[data-afilter='action']", action)
+            bodies = page.locator("#action-table tbody.arow")
+            assert bodies.count() == want[action]
+            texts = page.eval_on_selector_all("#action-table tbody.arow td.explanation",
+                                              "cs => cs.map(c => c.textContent)")
+            assert all(head in t for t in texts), texts[:2]
+            if action == "check":
+                cells = page.eval_on_selector_all("#action-table tbody.arow td.delta", "cs => cs.map(c => c.innerText)")
+                assert all(c.startswith(possibly) for c in cells)
+        # grouped by customer, each group's subtotal counts only its invoice and credit lines
+        page.select_option("select[data-afilter='action']", "")
+        page.select_option("#action-group", "customer")
+        groups = page.eval_on_selector_all("#action-table tbody.group",
+                                           "bs => bs.map(b => [b.dataset.customer, b.innerText])")
+        mixed = 0
+        for customer, header in groups:
+            mine = [r for r in rows if r["customer_id"] == customer]
+            mixed += any(r["action"] in ("check", "sla_credit") for r in mine)
+            invoice = sum((Decimal(r["delta_eur"]) for r in mine if r["action"] == "invoice"), Decimal(0))
+            credit = sum((-Decimal(r["delta_eur"]) for r in mine if r["action"] == "credit"), Decimal(0))
+            money = page.evaluate("([l, xs]) => xs.map(x => new Intl.NumberFormat(l, {style: 'currency', "
+                                  "currency: 'EUR'}).format(x))", [lang, [str(invoice), str(credit)]])
+            assert f"{money[0]}, " in header and header.rstrip().endswith(money[1]), (customer, header, money)
+        assert mixed > 0
+        assert errors == []
+    finally:
+        ctx.close()
+
+
 def _poppler() -> None:
     for tool in ("pdfinfo", "pdftotext"):
         if shutil.which(tool) is None:

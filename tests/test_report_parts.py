@@ -17,7 +17,7 @@ from fixtures.report.make_fixture import FORMULA_NAME, XSS_SCRIPT, make_fixture
 import reports
 from audit.errors import DataError, UsageError
 from audit.policy.model import FINDING_KINDS
-from reports.actions import action_list, action_rows, actions_csv
+from reports.actions import BILLING_ACTIONS, action_list, action_rows, actions_csv
 from reports.appendix import appendix_view
 from reports.charts import build_charts, plotly_text
 from reports.findings import top_findings
@@ -301,9 +301,14 @@ def test_an_sla_credit_neither_opens_nor_waives_a_billing_action(run):
                            pl.lit(Decimal("-50.00")).cast(sla.schema["delta_eur"]).alias("delta_eur"))
     only_sla = sla.with_columns(pl.lit("T-1001").alias("ticket_id"), pl.lit("2026-02").alias("month"))
     findings = pl.concat([run.findings, sla, only_sla], how="vertical_relaxed")
+    rows = action_rows(run.reconciliation, findings)
     got = {(r["ticket_id"], r["month"]): (r["action"], r["waiver_ids"])
-           for r in action_rows(run.reconciliation, findings).iter_rows(named=True)}
+           for r in rows.filter(pl.col("action").is_in(BILLING_ACTIONS)).iter_rows(named=True)}
     assert got[("T-1008", "2026-01")] == ("waived", "W-2026-001")
     assert ("T-1001", "2026-02") not in got
     assert got == {(r["ticket_id"], r["month"]): (r["action"], r["waiver_ids"])
                    for r in action_rows(run.reconciliation, run.findings).iter_rows(named=True)}
+    # the credits are rows of their own, one per customer-month (tests/test_report_actions.py)
+    credits = rows.filter(pl.col("action") == "sla_credit")
+    assert credits.select("month", "delta_eur", "ticket_id").sort("month").rows() == [
+        ("2026-01", Decimal("-50.00"), None), ("2026-02", Decimal("-50.00"), None)]

@@ -29,7 +29,7 @@ SECTIONS = {
     "en": ["1. Summary", "2. Charts", "3. Action list for billing", "4. All findings",
            "5. Data quality", "6. Policy appendix", "7. Audit proof"],
 }
-MAX_PAGES = 15
+MAX_PAGES = 20  # the action list prints its signal checks and SLA credits too (59 lines of the sample)
 MAX_BYTES = 8 * 1024 * 1024
 #: Boxes of text drawn in a chart that must not overlap (tick labels, bar values, legend).
 CHART_TEXT = """(plot) => [...plot.querySelectorAll('svg text')].filter(t => {

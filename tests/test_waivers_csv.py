@@ -187,3 +187,15 @@ def test_the_join_and_the_case_form_of_waivers_give_the_same_findings(tmp_path, 
     assert joined.height >= 8 and joined["status"].value_counts().height == 2
     assert joined.filter(pl.col("message").str.contains(r"\(waiver W-\w+ expired on")).height > 0
     assert joined.sort(key).equals(cased.sort(key))
+
+
+def test_check_gives_the_csv_problems_their_codes(tmp_path):
+    from audit.policy.check import check_policy
+
+    text = ("id,ticket,reason,aproved_by,approved_by,approved_on,expires_on\n"
+            "W-1,T-1,Kulanz,x,Leitung,2026-01-05,2026-12-31\n")
+    report = check_policy(csv_bundle(tmp_path / "header", text))
+    assert [(p.code, p.location.line) for p in report.problems] == [("SA104", 1)]
+    text = HEADER + "W-1,T-1,,,,Kulanz,Leitung,2026-01-05,2026-12-31,x\nW-2,T-1,,,,Kulanz,,2026-01-05,2026-12-31\n"
+    report = check_policy(csv_bundle(tmp_path / "rows", text))
+    assert [(p.code, p.location.line) for p in report.problems] == [("SA101", 2), ("SA105", 3)]

@@ -92,6 +92,8 @@ def main() -> None:
         for _ in range(args.repeat):  # alternating: both see the same load of the machine
             for name, (command, env) in variants.items():
                 times[name].append(measure(command, env))
+                print(f"{name}: wall {times[name][-1][0]:.1f} s, CPU {times[name][-1][1]:.1f} s",
+                      file=sys.stderr, flush=True)
     print(f"`check` of {args.waivers:,} waivers, {args.repeat} alternating runs each "
           f"(Python {sys.version.split()[0]}, {os.cpu_count()} CPUs)\n")
     print("| waivers in | file size | median wall s | median CPU s | runs (wall) |")

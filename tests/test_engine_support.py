@@ -69,8 +69,9 @@ def line(lid: str, invoice: str, tid: str, service_date: str, quantity: str, uni
 
 
 def edited_policy(tmp_path: Path, edits: dict[str, list[tuple[str, str]]] | None = None,
-                  *, sla: bool = False) -> Path:
-    """A copy of ``policies/`` with textual edits ``{file: [(old, new), …]}`` (each old must exist).
+                  *, sla: bool = False, files: dict[str, str] | None = None) -> Path:
+    """A copy of ``policies/`` with textual edits ``{file: [(old, new), …]}`` (each old must exist)
+    and ``files`` ({name: text}) written into it.
 
     Without ``sla`` the copy has no ``sla.yaml``: these rows are about billing, and tickets
     without response times would otherwise be overdue under the SLA (tests/test_sla.py)."""
@@ -87,6 +88,8 @@ def edited_policy(tmp_path: Path, edits: dict[str, list[tuple[str, str]]] | None
             assert old in text, f"{name}: {old!r} not found (the default policy changed?)"
             text = text.replace(old, new, 1)
         path.write_text(text, encoding="utf-8")
+    for name, text in (files or {}).items():
+        (target / name).write_text(text, encoding="utf-8")
     return target
 
 
@@ -100,10 +103,11 @@ def audit(
     period: str | None = None,
     customers: list[dict[str, Any]] | None = None,
     optional: dict[str, list[dict[str, Any]]] | None = None,
+    files: dict[str, str] | None = None,
 ) -> EngineResult:
     """Run the engine on these rows under the (edited) default policy (``optional``: rows of
-    the optional tables, agents and ticket_status_history)."""
-    bundle = load_policy(edited_policy(tmp_path, edits))
+    the optional tables, agents and ticket_status_history; ``files``: files added to it)."""
+    bundle = load_policy(edited_policy(tmp_path, edits, files=files))
     con = duckdb.connect()
     load_rows(
         con,

@@ -272,6 +272,19 @@ def _like(value: object) -> st.SearchStrategy:
     return ODD_VALUE
 
 
+def write_bundle(target: Path, docs: dict[str, object]) -> Path:
+    """A fresh bundle directory ``target`` with the documents ``{file name: document}`` as YAML."""
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir()
+    yaml = YAML(typ="safe")
+    yaml.default_flow_style = False
+    for name, doc in docs.items():
+        with open(target / name, "w", encoding="utf-8") as fh:
+            yaml.dump(doc, fh)
+    return target
+
+
 @fuzz
 @given(data=st.data(), places=st.lists(st.sampled_from(PLACES), min_size=1, max_size=3))
 def test_check_ok_implies_run_ok(small_data, tmp_path, data, places):
@@ -289,15 +302,7 @@ def test_check_ok_implies_run_ok(small_data, tmp_path, data, places):
             node = node[step] if isinstance(node, (dict, list)) and _has(node, step) else None
         if isinstance(node, (dict, list)) and _has(node, path[-1]):
             node[path[-1]] = value
-    target = tmp_path / "policy"
-    if target.exists():
-        shutil.rmtree(target)
-    target.mkdir()
-    yaml = YAML(typ="safe")
-    yaml.default_flow_style = False
-    for name, doc in docs.items():
-        with open(target / name, "w", encoding="utf-8") as fh:
-            yaml.dump(doc, fh)
+    target = write_bundle(tmp_path / "policy", docs)
     try:
         load_policy(target)
     except PolicyError as error:

@@ -206,6 +206,24 @@ def test_the_default_policy_conditions_run_on_duckdb_with_the_meaning_they_say()
             "category = 'open",
             "classification.yaml:12:24: unterminated string, quoted name or comment",
         ),
+        # where the unclosed one is, after closed ones of each kind (mutation testing found
+        # these unguarded: the scan's start, the comment opener, each quote's closer)
+        (
+            "'a' = category AND subject = 'x",
+            "classification.yaml:12:42: unterminated string, quoted name or comment",
+        ),
+        (
+            "category = 'a' /* open",
+            "classification.yaml:12:28: unterminated string, quoted name or comment",
+        ),
+        (
+            "\"category\" = 'open",
+            "classification.yaml:12:26: unterminated string, quoted name or comment",
+        ),
+        (
+            "category = \"categ",
+            "classification.yaml:12:24: unterminated string, quoted name or comment",
+        ),
         (
             "category = 'a' AND",
             "classification.yaml:12:28: cannot parse the condition near 'AND': an operand is missing",

@@ -88,7 +88,7 @@ def test_comment_padding_under_the_limit_still_loads(tmp_path):
 def test_bundle_over_the_size_limit_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(loader, "MAX_BUNDLE_BYTES", 1024)
     target = bundle(tmp_path, "waivers.yaml", "waivers:", "waivers:")
-    refused(target, "the bundle's files hold", "at most 1,024")
+    refused(target, "the bundle's YAML files hold", "at most 1,024", "waivers.csv")
 
 
 def test_too_many_waivers_is_one_clear_error(tmp_path, monkeypatch):

@@ -339,6 +339,57 @@ def waiver_cases(bundle: Bundle) -> tuple[str, str, str]:
     return first(covered, "VARCHAR"), first(expired_id, "VARCHAR"), first(expired_on, "DATE")
 
 
+#: Up to this many waivers are compiled into CASE arms; more are matched by joins with the
+#: ``policy_waivers`` table (60,000 CASE arms take DuckDB minutes to bind).
+WAIVER_CASE_LIMIT = 64
+_SCOPE = (("ticket", "ticket_id"), ("customer", "customer_id"), ("kind", "kind"), ("month", "month"))
+
+
+def _waived_select(bundle: Bundle) -> str:
+    """The findings of ``ided f`` with ``waiver_id``, ``status``, ``expired_id``, ``expired_on``."""
+    if len(bundle.waivers) <= WAIVER_CASE_LIMIT:
+        waiver_id, expired_id, expired_on = waiver_cases(bundle)
+        return f"""
+        SELECT f.*,
+               CASE WHEN f.waiver_id IS NOT NULL THEN 'waived' ELSE 'open' END AS status,
+               CASE WHEN f.waiver_id IS NULL THEN {expired_id} END AS expired_id,
+               CASE WHEN f.waiver_id IS NULL THEN {expired_on} END AS expired_on
+        FROM (SELECT f.*, {waiver_id} AS waiver_id FROM ided f) f"""
+    return f"""
+        SELECT f.*, wc.waiver_id AS waiver_id,
+               CASE WHEN wc.waiver_id IS NOT NULL THEN 'waived' ELSE 'open' END AS status,
+               CASE WHEN wc.waiver_id IS NULL THEN we.waiver_id END AS expired_id,
+               CASE WHEN wc.waiver_id IS NULL THEN we.expires_on END AS expired_on
+        FROM ided f
+        LEFT JOIN ({waiver_matches(bundle)}) m ON m.finding_id = f.finding_id
+        LEFT JOIN policy_waivers wc ON wc.ord = m.cover_ord
+        LEFT JOIN policy_waivers we ON we.ord = m.expired_ord"""
+
+
+def waiver_matches(bundle: Bundle) -> str:
+    """SQL over ``ided f`` and ``policy_waivers``: per finding with a matching waiver, the
+    policy order (``ord``) of the first covering one (``cover_ord``) and of the first expired one
+    (``expired_ord``) — the semantics of :func:`waiver_cases` for many waivers.
+
+    One equi-join per scope shape used (which of ticket, customer, kind, month a waiver names),
+    so each is a hash join, not a comparison of every finding with every waiver."""
+    shapes = sorted({tuple(getattr(w.scope, field) is not None for field, _ in _SCOPE)
+                     for w in bundle.waivers})
+    joins = []
+    for shape in shapes:
+        on = " AND ".join(f"w.{field} = f.{column}"
+                          for (field, column), given in zip(_SCOPE, shape, strict=True) if given)
+        which = " AND ".join(f"w.{field} IS {'NOT ' if given else ''}NULL"
+                             for (field, _), given in zip(_SCOPE, shape, strict=True))
+        joins.append(f"SELECT f.finding_id, w.ord, CAST(f.month || '-01' AS DATE) <= w.expires_on AS in_time "
+                     f"FROM ided f JOIN policy_waivers w ON {on} WHERE {which}")
+    return (
+        "SELECT finding_id, min(CASE WHEN in_time THEN ord END) AS cover_ord, "
+        "min(CASE WHEN NOT in_time THEN ord END) AS expired_ord "
+        f"FROM ({' UNION ALL '.join(joins)}) matches GROUP BY finding_id"
+    )
+
+
 def create_findings(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
     """Create ``findings`` (without messages): every finding with id and waiver status.
 
@@ -352,7 +403,7 @@ def create_findings(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
         empty = Kind("", "info", "ticket", "false", None,
                      {c: "CAST(NULL AS VARCHAR)" for c in ("rule_id", "policy_file", "policy_line")})
         union = empty.select()
-    waiver_id, expired_id, expired_on = waiver_cases(bundle)
+    waived = _waived_select(bundle)
     # The union is materialised once: fed straight into the table, its many small pipelines
     # made the ordered insert measurably slower (bench/, 1 M entries). The tickets joined to it
     # are first narrowed to those with a finding: a hash table of a quarter of the tickets
@@ -370,10 +421,6 @@ def create_findings(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
             FROM raw JOIN (SELECT * FROM ticket_class WHERE ticket_id IN (SELECT ticket_id FROM raw)) tc
                 USING (ticket_id)
         )
-        SELECT f.*,
-               CASE WHEN f.waiver_id IS NOT NULL THEN 'waived' ELSE 'open' END AS status,
-               CASE WHEN f.waiver_id IS NULL THEN {expired_id} END AS expired_id,
-               CASE WHEN f.waiver_id IS NULL THEN {expired_on} END AS expired_on
-        FROM (SELECT f.*, {waiver_id} AS waiver_id FROM ided f) f
+        {waived}
         """
     )

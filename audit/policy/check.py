@@ -53,7 +53,7 @@ class Code:
 _CODE_LIST = (
     # Loading: the file, its YAML and its fields (the loader's diagnostics).
     Code("SA100", "policy-file", "error", "The bundle or one of its files cannot be read."),
-    Code("SA101", "yaml-syntax", "error", "A file is not valid YAML."),
+    Code("SA101", "yaml-syntax", "error", "A file is not valid YAML (or waivers.csv not valid CSV)."),
     Code("SA102", "duplicate-key", "error", "A key is set twice in one mapping."),
     Code("SA103", "section", "error", "A top-level section is unknown, defined twice or missing."),
     Code("SA104", "unknown-field", "error", "A field the policy language does not have."),
@@ -108,11 +108,11 @@ MAX_COMBINATIONS = 1_000_000
 # that matches wins, SA199 catches anything new (a test keeps every fixture off SA199).
 _LOADER_CODES: tuple[tuple[str, str], ...] = (
     ("SA100", r"^(no such file or directory|no policy files|cannot read the file|the file is not UTF-8|a policy file is a mapping)"),
-    ("SA101", r"^YAML syntax error"),
+    ("SA101", r"^((YAML|CSV) syntax error|\d+ values in a row of \d+ columns)"),
     ("SA102", r"^duplicate key "),
     ("SA103", r"^(unknown section|section '.*' is defined twice|missing required section)"),
-    ("SA104", r"^unknown field "),
-    ("SA105", r"^missing required field "),
+    ("SA104", r"^(unknown field |unknown column '.*' in the waiver list$|column '.*' is named twice)"),
+    ("SA105", r"^(missing required field |the waiver list has no column )"),
     ("SA107", r"^duplicate (tier|rule id|signal id|waiver id|price override) "),
     ("SA108", r"^unknown tier "),
     ("SA109", r"^unknown finding kind "),

@@ -3,7 +3,9 @@
 A bundle is a directory of YAML files, each holding some of the top-level sections (metadata,
 tiers, classification, billing, …). The loader reads them with ruamel's round-trip parser, which
 keeps the line and column of every node, so that every problem can be reported where it is
-written and every rule, price period or waiver carries a ``loc`` a finding can cite.
+written and every rule, price period or waiver carries a ``loc`` a finding can cite. A long list
+of waivers may instead be a ``waivers.csv`` (:func:`_read_waiver_csv`): read by the C csv module
+with the line and column of every cell, it loads in a fraction of the YAML parser's time.
 
 Problems are collected, never raised one by one: a user fixing a policy sees all of them in one
 run. That is why each section is validated on its own (a typo in ``billing`` does not hide one in
@@ -15,6 +17,7 @@ run on every entry that is valid on its own, even when its section has errors el
 from __future__ import annotations
 
 import bisect
+import csv
 import datetime as dt
 import hashlib
 import itertools
@@ -65,13 +68,16 @@ SECTIONS: dict[str, Any] = {
 }
 REQUIRED_SECTIONS = tuple(n for n in SECTIONS if Bundle.model_fields[n].is_required())
 POLICY_SUFFIXES = (".yaml", ".yml")
+#: The bundle file that lists waivers as CSV rows (docs/policy.md, "Waivers as CSV").
+WAIVER_CSV = "waivers.csv"
 #: Extra columns a signal's condition may use (see docs/semantics.md).
 SIGNAL_COLUMNS = ("policy_tier", *SIGNAL_FACTS)
 
 # Limits (docs/policy.md): a policy is a document a person writes; these bound the time and
 # memory ``check`` may take on a hostile or broken one, each with a clear exit-2 message.
-MAX_FILE_BYTES = 2 * 1024 * 1024  # one policy file (10,000 waivers take about 1.5 MB)
-MAX_BUNDLE_BYTES = 8 * 1024 * 1024  # all files of a bundle together
+MAX_FILE_BYTES = 2 * 1024 * 1024  # one YAML file (10,000 waivers take about 1.5 MB)
+MAX_BUNDLE_BYTES = 8 * 1024 * 1024  # all YAML files of a bundle together
+MAX_CSV_BYTES = 32 * 1024 * 1024  # waivers.csv (200,000 waivers of ~110 bytes each fit)
 MAX_FILES = 200
 MAX_DEPTH = 20  # nesting of mappings and lists (the deepest field is 4 levels down)
 MAX_ALIAS_NODES = 10_000  # nodes YAML aliases (*name) may add when expanded
@@ -82,7 +88,7 @@ MAX_ENTRIES = {
     ("billing", "prices"): 1_000,
     ("billing", "overrides"): 1_000,
     ("signals",): 2_000,
-    ("waivers",): 10_000,
+    ("waivers",): 200_000,  # more than ~13,000 only fit in waivers.csv (2 MiB per YAML file)
 }
 
 YamlPath = tuple[str | int, ...]
@@ -176,8 +182,9 @@ class _Doc:
 
 def _bundle_files(path: Path) -> tuple[Path, list[Path]]:
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix in POLICY_SUFFIXES and p.is_file())
-        if files:
+        files = sorted(p for p in path.iterdir()
+                       if (p.suffix in POLICY_SUFFIXES or p.name == WAIVER_CSV) and p.is_file())
+        if any(p.suffix in POLICY_SUFFIXES for p in files):
             return path, files
         problem = "no policy files (*.yaml, *.yml) in this directory"
     elif path.is_file():
@@ -197,22 +204,28 @@ def _check_sizes(given: Path, files: list[Path], out: DiagnosticCollector) -> No
     total = 0
     for file in files:
         try:
-            total += file.stat().st_size
+            total += 0 if file.name == WAIVER_CSV else file.stat().st_size
         except OSError:
             continue  # reported when it is read
     if total > MAX_BUNDLE_BYTES:
         raise PolicyError(diagnostics=[Diagnostic(
-            Location(str(given)), f"the bundle's files hold {total:,} bytes (at most "
-                                  f"{MAX_BUNDLE_BYTES:,})", "split or shorten the policy")])
+            Location(str(given)), f"the bundle's YAML files hold {total:,} bytes (at most "
+                                  f"{MAX_BUNDLE_BYTES:,})",
+            f"shorten the policy; list many waivers in {WAIVER_CSV} (docs/policy.md)")])
 
 
 def _read(file: Path, root: Path, given: Path, out: DiagnosticCollector) -> _Doc:
     doc = _Doc(str(file.relative_to(root)), str(given if given.is_file() else given / file.name))
+    is_csv = file.name == WAIVER_CSV
+    limit = MAX_CSV_BYTES if is_csv else MAX_FILE_BYTES
     try:
-        if (size := file.stat().st_size) > MAX_FILE_BYTES:
+        if (size := file.stat().st_size) > limit:
+            hint = ("split the waivers over several bundles, or remove expired ones" if is_csv else
+                    f"split it into several files of the bundle, or remove padding; list many "
+                    f"waivers in {WAIVER_CSV} (up to {MAX_CSV_BYTES:,} bytes, docs/policy.md)")
             out.add(Location(doc.shown), f"the file is {size:,} bytes long (at most "
-                                         f"{MAX_FILE_BYTES:,} per policy file)",
-                    "split it into several files of the bundle, or remove padding")
+                                         f"{limit:,} per {'waiver list' if is_csv else 'policy file'})",
+                    hint)
             doc.broken = True
             return doc
         raw = file.read_bytes()
@@ -224,8 +237,8 @@ def _read(file: Path, root: Path, given: Path, out: DiagnosticCollector) -> _Doc
         out.add(Location(doc.shown, line), "the file is not UTF-8 text", "save it as UTF-8")
     else:
         doc.sha256 = hashlib.sha256(raw).hexdigest()
-        doc.data = _parse_yaml(doc, out)
-    if doc.data is not None and not isinstance(doc.data, CommentedMap):
+        doc.data = _read_waiver_csv(doc, out) if is_csv else _parse_yaml(doc, out)
+    if doc.data is not None and not isinstance(doc.data, (CommentedMap, _Cells)):
         out.add(
             Location(doc.shown, 1, 1),
             "a policy file is a mapping of sections",
@@ -436,6 +449,151 @@ def _duplicate_keys(node: Node | None) -> list[tuple[str, Any, Any]]:
     return sorted(found, key=lambda f: (f[2].line, f[2].column))
 
 
+# --------------------------------------------------------------------------------------------
+# Waivers as CSV
+
+#: The columns of waivers.csv: the Waiver fields, its scope's fields flattened.
+WAIVER_CSV_COLUMNS = ("id", "ticket", "customer", "kind", "month", "reason", "approved_by",
+                      "approved_on", "expires_on")
+_SCOPE_COLUMNS = ("ticket", "customer", "kind", "month")
+#: One cell of a CSV record (quoted with doubled quotes inside, or bare), for cell positions.
+_CELL = {d: re.compile(rf'"(?:[^"]|"")*"|[^{d}"\r\n]*') for d in ",;"}
+
+
+class _CellPositions:
+    """Where the cells of one CSV row are: ruamel's ``lc`` interface (0-based line, column).
+
+    Found only when a message needs one (the row's own position needs no scan)."""
+
+    __slots__ = ("lines", "start", "end", "delimiter", "columns", "cells")
+
+    def __init__(self, lines: list[str], start: int, end: int, delimiter: str, columns: list[str]):
+        self.lines, self.start, self.end = lines, start, end
+        self.delimiter, self.columns = delimiter, columns
+        self.cells: dict[str, tuple[int, int]] | None = None
+
+    def key(self, name: str) -> tuple[int, int]:
+        if name not in self.columns:
+            return self.start, 0
+        if self.cells is None:
+            starts = _cell_starts(self.lines, self.start, self.end, self.delimiter)
+            self.cells = dict(zip(self.columns, starts, strict=False))
+        return self.cells.get(name) or (self.start, 0)
+
+    value = key
+
+
+class _RowPositions:
+    """Where each row of a CSV list starts (``lc.item``), and the section key (the header)."""
+
+    __slots__ = ("lines",)
+
+    def __init__(self, lines: list[int]):
+        self.lines = lines
+
+    def item(self, i: int) -> tuple[int, int]:
+        return self.lines[i], 0
+
+
+class _Cells(dict):
+    """A mapping read from CSV that knows where its cells are, like ruamel's CommentedMap."""
+
+    __slots__ = ("lc",)
+
+
+class _Rows(list):
+    """A list read from CSV that knows where its rows start, like ruamel's CommentedSeq."""
+
+    __slots__ = ("lc",)
+
+
+def _read_waiver_csv(doc: _Doc, out: DiagnosticCollector) -> _Cells | None:
+    """``{"waivers": [...]}`` from waivers.csv: one waiver a row, the header naming the columns
+    (any order, ``,`` or ``;``), empty cells left out, ``#`` lines skipped. Every row and cell
+    keeps its line and column, so the model's messages point into the CSV like into YAML."""
+    lines = doc.text.splitlines(keepends=True)
+    header_at = next((i for i, line in enumerate(lines)
+                      if line.strip() and not line.lstrip().startswith("#")), None)
+    if header_at is None:
+        return None  # an empty file: no waivers
+    first = lines[header_at]
+    delimiter = ";" if first.count(";") > first.count(",") else ","
+    reader = csv.reader(lines[header_at:], delimiter=delimiter, strict=True)
+    rows, row_lines = _Rows(), []
+    try:
+        header = next(reader)
+        columns = _csv_header(doc, header, header_at, delimiter, out)
+        if columns is None:
+            doc.broken = True
+            return None
+        end = header_at + reader.line_num
+        for record in reader:
+            start, end = end, header_at + reader.line_num
+            if not any(record) or record[0].lstrip().startswith("#"):
+                continue
+            if len(record) > len(columns):
+                line, col = _cell_starts(lines, start, end, delimiter)[len(columns)]
+                out.add(Location(doc.shown, line + 1, col + 1),
+                        f"{len(record)} values in a row of {len(columns)} columns",
+                        "quote values that contain the delimiter")
+                continue
+            waiver, scope = _Cells(), _Cells()
+            for name, cell in zip(columns, record, strict=False):
+                if value := cell.strip():
+                    (scope if name in _SCOPE_COLUMNS else waiver)[name] = value
+            waiver.lc = scope.lc = _CellPositions(lines, start, end, delimiter, columns)
+            waiver["scope"] = scope
+            rows.append(waiver)
+            row_lines.append(start)
+    except csv.Error as error:
+        line = header_at + reader.line_num
+        out.add(Location(doc.shown, line), f"CSV syntax error: {error}",
+                'a value with a quote or a line break is written in double quotes, "" for a quote')
+        doc.broken = True
+        return None
+    rows.lc = _RowPositions(row_lines)
+    data = _Cells(waivers=rows)
+    data.lc = _CellPositions(lines, header_at, header_at + 1, delimiter, [])
+    return data
+
+
+def _csv_header(doc: _Doc, header: list[str], at: int, delimiter: str,
+                out: DiagnosticCollector) -> list[str] | None:
+    """The column names, or None (reported) when one is unknown, repeated or missing."""
+    columns = [c.strip().lower() for c in header]
+    starts = list(itertools.accumulate((len(c) + 1 for c in header[:-1]), initial=0))
+    ok = True
+    for i, name in enumerate(columns):
+        where = Location(doc.shown, at + 1, starts[i] + 1)
+        if name not in WAIVER_CSV_COLUMNS:
+            hint = did_you_mean(name, WAIVER_CSV_COLUMNS) or f"columns: {', '.join(WAIVER_CSV_COLUMNS)}"
+            out.add(where, f"unknown column '{header[i].strip()}' in the waiver list", hint)
+            ok = False
+        elif name in columns[:i]:
+            out.add(where, f"column '{name}' is named twice", "keep one")
+            ok = False
+    required = [c for c in WAIVER_CSV_COLUMNS if c not in _SCOPE_COLUMNS and c not in columns]
+    if required:
+        out.add(Location(doc.shown, at + 1, 1), f"the waiver list has no column {', '.join(map(repr, required))}",
+                f"the header names the columns, e.g. {delimiter.join(WAIVER_CSV_COLUMNS)}")
+        ok = False
+    return columns if ok else None
+
+
+def _cell_starts(lines: list[str], start: int, end: int, delimiter: str) -> list[tuple[int, int]]:
+    """0-based (line, col) of each cell of the record on ``lines[start:end]`` (quotes honoured)."""
+    text, cell = "".join(lines[start:end]), _CELL[delimiter]
+    found, pos = [], 0
+    while True:
+        before = text.count("\n", 0, pos)
+        col = pos - (text.rfind("\n", 0, pos) + 1)
+        found.append((start + before, col))
+        pos = cell.match(text, pos).end()
+        if pos >= len(text) or text[pos] != delimiter:
+            return found
+        pos += 1
+
+
 def _position(data: Any, path: YamlPath, *, key: bool) -> tuple[int, int]:
     """0-based (line, col) of the node at ``path``, or of the deepest part of it that exists.
 
@@ -445,11 +603,11 @@ def _position(data: Any, path: YamlPath, *, key: bool) -> tuple[int, int]:
     line = col = 0
     node = data
     for step in path:
-        if isinstance(node, CommentedMap) and step in node:
+        if isinstance(node, (CommentedMap, _Cells)) and step in node:
             child = node[step]
-            at_key = key or isinstance(child, (CommentedMap, CommentedSeq))
+            at_key = key or isinstance(child, (CommentedMap, CommentedSeq, _Cells, _Rows))
             pos = _lc(node, "key" if at_key else "value", step)
-        elif isinstance(node, CommentedSeq) and isinstance(step, int) and 0 <= step < len(node):
+        elif isinstance(node, (CommentedSeq, _Rows)) and isinstance(step, int) and 0 <= step < len(node):
             child = node[step]
             pos = _lc(node, "item", step)
         else:
@@ -535,6 +693,8 @@ def _sections(docs: list[_Doc], out: DiagnosticCollector) -> dict[str, _Section]
             if name not in SECTIONS:
                 hint = did_you_mean(str(name), SECTIONS) or f"sections are: {', '.join(SECTIONS)}"
                 out.add(where, f"unknown section '{name}'", hint)
+            elif doc.data[name] is None and name not in REQUIRED_SECTIONS:
+                continue  # 'waivers:' with every entry commented out: the default (none)
             elif name in found:
                 other = found[name].doc.at((name,), key=True)
                 out.add(
@@ -542,8 +702,6 @@ def _sections(docs: list[_Doc], out: DiagnosticCollector) -> dict[str, _Section]
                     f"section '{name}' is defined twice",
                     f"it is already defined at {other}; keep one",
                 )
-            elif doc.data[name] is None and name not in REQUIRED_SECTIONS:
-                continue  # 'waivers:' with every entry commented out: the default (none)
             else:
                 found[name] = _Section(name, doc)
     return found
@@ -556,6 +714,8 @@ def _adapter(section: str) -> TypeAdapter:
 
 def _plain(value: Any) -> Any:
     """ruamel's round-trip types -> plain Python (dict, list, str, int, float, bool, date)."""
+    if isinstance(value, _Rows):  # waivers.csv: text cells already, one level of nesting
+        return [{**row, "scope": dict(row["scope"])} for row in value]
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -575,16 +735,29 @@ def _attach_locs(tp: Any, value: Any, path: YamlPath, doc: _Doc, out: Diagnostic
             if "loc" in value:
                 out.add(doc.at((*path, "loc"), key=True), "unknown field 'loc'")
             value["loc"] = doc.loc(path)
-        for name, info in tp.model_fields.items():
-            key = info.alias or name
-            if key in value and key != "loc":
-                _attach_locs(info.annotation, value[key], (*path, key), doc, out)
+        for key, annotation in _model_fields_with_models(tp):
+            if key in value:
+                _attach_locs(annotation, value[key], (*path, key), doc, out)
     elif origin is list and isinstance(value, list):
         for i, item in enumerate(value):
             _attach_locs(args[0], item, (*path, i), doc, out)
     elif origin is dict and isinstance(value, dict):
         for k, item in value.items():
             _attach_locs(args[1], item, (*path, k), doc, out)
+
+
+@cache
+def _model_fields_with_models(model: type[BaseModel]) -> list[tuple[str, Any]]:
+    """(YAML key, annotation) of the fields of ``model`` that may hold a model (which gets a
+    ``loc``): the only ones :func:`_attach_locs` has to follow."""
+    return [(info.alias or name, info.annotation) for name, info in model.model_fields.items()
+            if (info.alias or name) != "loc" and _holds_models(info.annotation)]
+
+
+def _holds_models(tp: Any) -> bool:
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return True
+    return any(_holds_models(arg) for arg in typing.get_args(tp))
 
 
 def _unoptional(tp: Any) -> Any:
@@ -783,17 +956,17 @@ class _Checks:
         what: str,
         path: typing.Callable[[int], YamlPath],
     ) -> None:
-        """Each id of ``ids`` ((index in the YAML list, id)) is used once."""
-        first: dict[str, Location] = {}
+        """Each id of ``ids`` ((index in the YAML list, id)) is used once (positions are looked
+        up for the duplicates only: 60,000 waivers cost no 60,000 lookups)."""
+        first: dict[str, int] = {}
         for i, ident in ids:
-            where = self.at(section, *path(i))
             if ident in first:
                 self.out.add(
-                    where,
+                    self.at(section, *path(i)),
                     f"duplicate {what} '{ident}'",
-                    f"it is already used at line {first[ident].line}",
+                    f"it is already used at line {self.at(section, *path(first[ident])).line}",
                 )
-            first.setdefault(ident, where)
+            first.setdefault(ident, i)
 
     def tier_ref(self, tier: str, where: Location) -> None:
         if self.tier_ids is not None and tier not in self.tier_ids:

@@ -101,8 +101,11 @@ def build_summary(
     fail_on: str,
     exit_code: int,
     sla: pl.DataFrame | None = None,
+    out_of_period: dict[str, int] | None = None,
 ) -> dict[str, Any]:
-    """The ``summary.json`` document (keys as in docs/outputs.md)."""
+    """The ``summary.json`` document (keys as in docs/outputs.md). ``out_of_period``: per table,
+    the loaded rows ``--period`` set aside (:mod:`audit.engine.period`); given, every table's
+    ``rows`` entry says how many (``in = loaded + quarantined`` either way)."""
     under = _sum(reconciliation.filter(pl.col("delta_eur") > 0), "delta_eur")
     over = _sum(reconciliation.filter(pl.col("delta_eur") < 0), "delta_eur")
     waived = findings.filter((pl.col("status") == "waived") & pl.col("kind").is_in(TICKET_MONTH_KINDS))
@@ -125,7 +128,8 @@ def build_summary(
         },
         "inputs": dict(sorted(ingest.input_hashes.items())),
         "rows": {
-            name: {"in": c.rows_in, "loaded": c.loaded, "quarantined": c.quarantined}
+            name: {"in": c.rows_in, "loaded": c.loaded, "quarantined": c.quarantined,
+                   **({} if out_of_period is None else {"out_of_period": out_of_period.get(name, 0)})}
             for name, c in ingest.tables.items()
         },
         # a sources.yaml run: rows in = loaded + quarantined per source file (docs/adapters.md)

@@ -457,19 +457,21 @@ def create_sla_text(con: duckdb.DuckDBPyConnection, bundle: Bundle, period: str 
                     f" rule_id VARCHAR, message VARCHAR{extra})")
         return
     month = f"s.month = {lit(period)}" if period else "true"
-    span = "greatest(i.start_at, s.opened_at)"
+    span = "greatest(k.start_at, s.opened_at)"
     item = {
-        L.code: f"""{_weekday(L, f"timezone(s.timezone, {span})")} || ' '
+        L.code: f"""CASE WHEN k.day IS NULL THEN
+                   {_weekday(L, f"timezone(s.timezone, {span})")} || ' '
                    || strftime(timezone(s.timezone, {span}), '%d.%m. %H:%M') || '–'
-                   || CASE WHEN i.end_at <= s.end_at AND strftime(timezone(s.timezone, i.end_at), '%H:%M') = '00:00'
-                           THEN '24:00' ELSE strftime(timezone(s.timezone, least(i.end_at, s.end_at)), '%H:%M') END || ' '
-                   || {L.minutes(f"date_diff('second', {span}, least(i.end_at, s.end_at))")}"""
+                   || CASE WHEN k.end_at <= s.end_at AND strftime(timezone(s.timezone, k.end_at), '%H:%M') = '00:00'
+                           THEN '24:00' ELSE strftime(timezone(s.timezone, least(k.end_at, s.end_at)), '%H:%M') END || ' '
+                   || {L.minutes(f"date_diff('second', {span}, least(k.end_at, s.end_at))")}
+                   ELSE {_weekday(L, 'k.day')} || ' ' || strftime(k.day, '%d.%m.')
+                   || {L.t('sla.closed', reason=f"k.reason{L.suffix}")} END"""
         for L in langs
     }
-    closed = {L.code: f"""{_weekday(L, 'd.day')} || ' ' || strftime(d.day, '%d.%m.')
-                   || {L.t('sla.closed', reason=f"d.reason{L.suffix}")}""" for L in langs}
+    reasons = ", ".join(f"d.reason{L.suffix}" for L in langs)
+    no_reasons = ", ".join(f"CAST(NULL AS VARCHAR) AS reason{L.suffix}" for L in langs)
     items = ", ".join(f"{item[L.code]} AS item{L.suffix}" for L in langs)
-    closed_items = ", ".join(f"{closed[L.code]}" for L in langs)
     more = _HEAD + _TAIL
     listed = ", ".join(
         f"""string_agg(CASE WHEN n > {more} AND rn = {_HEAD + 1}
@@ -478,6 +480,10 @@ def create_sla_text(con: duckdb.DuckDBPyConnection, bundle: Bundle, period: str 
         for L in langs
     )
     messages = ", ".join(f"{_sla_message(L)} AS {column('message', L.code)}" for L in langs)
+    # Texts only where read: a message lists the first and last day entries of a span, which at
+    # months of open tickets is a few of hundreds. The entries are numbered on their instants
+    # alone; only the listed ones are formatted (and the weekday, date and time texts of the
+    # others are never built).
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE sla_text AS
@@ -485,12 +491,14 @@ def create_sla_text(con: duckdb.DuckDBPyConnection, bundle: Bundle, period: str 
             SELECT s.*, c.timezone, coalesce(s.done_at, s.as_of) AS end_at
             FROM sla_facts s JOIN policy_sla_calendars c USING (calendar) WHERE {month}
         ),
-        items AS (
-            SELECT s.ticket_id, s.kind, s.rule_id, i.start_at AS sort_at, {items}
+        spans AS (
+            SELECT s.ticket_id, s.kind, s.rule_id, i.start_at AS sort_at, i.start_at, i.end_at,
+                   CAST(NULL AS DATE) AS day, {no_reasons}
             FROM s JOIN sla_intervals i ON i.calendar = s.calendar
                 AND i.end_at > s.opened_at AND i.start_at < s.end_at
             UNION ALL
-            SELECT s.ticket_id, s.kind, s.rule_id, timezone(s.timezone, CAST(d.day AS TIMESTAMP)), {closed_items}
+            SELECT s.ticket_id, s.kind, s.rule_id, timezone(s.timezone, CAST(d.day AS TIMESTAMP)),
+                   CAST(NULL AS TIMESTAMPTZ), CAST(NULL AS TIMESTAMPTZ), d.day, {reasons}
             FROM s JOIN policy_sla_closed d ON d.calendar = s.calendar
                 AND d.day BETWEEN CAST(timezone(s.timezone, s.opened_at) AS DATE)
                               AND CAST(timezone(s.timezone, s.end_at) AS DATE)
@@ -499,12 +507,19 @@ def create_sla_text(con: duckdb.DuckDBPyConnection, bundle: Bundle, period: str 
         ),
         numbered AS (
             SELECT *, count(*) OVER (PARTITION BY ticket_id, kind, rule_id) AS n,
-                   row_number() OVER (PARTITION BY ticket_id, kind, rule_id ORDER BY sort_at, item) AS rn
-            FROM items
+                   row_number() OVER (PARTITION BY ticket_id, kind, rule_id
+                                      ORDER BY sort_at, day NULLS FIRST, reason) AS rn
+            FROM spans
+        ),
+        kept AS (
+            SELECT k.ticket_id, k.kind, k.rule_id, k.n, k.rn, {items}
+            FROM numbered k
+            JOIN s ON s.ticket_id = k.ticket_id AND s.kind = k.kind AND s.rule_id = k.rule_id
+            WHERE k.rn <= {_HEAD} OR k.rn > k.n - {_TAIL} OR k.n <= {more}
         ),
         listed AS (
             SELECT ticket_id, kind, rule_id, {listed}
-            FROM numbered WHERE rn <= {_HEAD} OR rn > n - {_TAIL} OR n <= {more}
+            FROM kept
             GROUP BY ticket_id, kind, rule_id
         ),
         pauses AS (

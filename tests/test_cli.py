@@ -143,10 +143,11 @@ def sample_run(tmp_path_factory):
 def test_run_on_sample_exits_1_and_writes_every_output(sample_run):
     proc, out = sample_run
     assert proc.returncode == 1, proc.stderr  # the sample has planted open errors
-    for name in ("findings.parquet", "findings.csv", "findings.json", "classifications.parquet",
+    for name in ("findings.parquet", "findings.csv", "classifications.parquet",
                  "reconciliation.parquet", "summary.json", "policy.json", "quarantine.parquet",
                  "quarantine.csv", "actions.csv", "report.html"):
         assert (out / name).is_file(), name
+    assert not (out / "findings.jsonl").exists()  # JSON Lines only with --format …,json
     summary = json.loads((out / "summary.json").read_text())
     rows_in = sum(r["in"] for r in summary["rows"].values())
     quarantined = sum(r["quarantined"] for r in summary["rows"].values())

@@ -188,3 +188,27 @@ def test_jsonl_has_every_finding_with_exact_money(sample_written):
         assert row["delta_eur"] == (None if want["delta_eur"] is None else f"{want['delta_eur']:.2f}")
         assert row["message"] == want["message"]
         assert (row["due_at"] is None) == (want["due_at"] is None)
+
+
+def test_compare_outputs_finds_a_changed_amount(sample_written, tmp_path):
+    """bench/compare_outputs.py (the before/after check of docs/outputs.md's writers): two sets
+    of the same run match; one changed delta_eur is reported."""
+    import shutil
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    from compare_outputs import compare
+
+    result, out = sample_written
+    again = tmp_path / "again"
+    write_outputs(result, again)
+    assert compare(out, again) == []
+    changed = tmp_path / "changed"
+    shutil.copytree(again, changed)
+    findings = pl.read_parquet(changed / "findings.parquet")
+    findings = findings.with_columns(
+        pl.when(pl.int_range(pl.len()) == 0).then(pl.col("delta_eur") + D("0.01"))
+        .otherwise(pl.col("delta_eur")).alias("delta_eur"))
+    findings.write_parquet(changed / "findings.parquet")
+    assert "findings.delta_eur: values differ" in compare(out, changed)

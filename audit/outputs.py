@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -228,14 +229,19 @@ def _json_cell(t: pa.DataType, c: str) -> str | None:
 #: The row's position in the result table: DuckDB scans an Arrow table in parallel without
 #: keeping its order, so the writers sort on it (and do not write it).
 _ROW = '"__support_audit_row"'
+#: Rows per slice of a streamed CSV / JSON Lines file (bounded memory, whole-file parallelism).
+_SLICE_ROWS = 100_000
 
 
 class _DuckWriter:
-    """CSV and JSON Lines files written by DuckDB's own (parallel, streaming) writers from Arrow
-    tables, each to a temp file in the target directory and moved into place when complete.
+    """CSV and JSON Lines files written by DuckDB's own (parallel) writers from Arrow tables,
+    to a temp file in the target directory that is moved into place when complete.
 
-    A connection of its own: the audit's connection is locked down (no file access) before any
-    policy SQL runs, and this one only ever runs the fixed statements below."""
+    Streaming: a table is written in slices of :data:`_SLICE_ROWS` rows, each sorted back into
+    its order (DuckDB scans Arrow in parallel without keeping the order) and appended to the
+    file, so the writer never holds more than one slice's texts. A connection of its own: the
+    audit's connection is locked down (no file access) before any policy SQL runs, and this one
+    only ever runs the fixed statements below."""
 
     def __init__(self, memory_limit: str | None = None):
         from audit.db import connect
@@ -244,22 +250,35 @@ class _DuckWriter:
         self.tables: dict[str, pa.Table] = {}
 
     def register(self, name: str, table: pa.Table) -> None:
-        rows = pa.array(range(table.num_rows), type=pa.int64())
-        self.con.register(name, table.append_column(_ROW.strip('"'), rows))
         self.tables[name] = table
 
-    def copy(self, select: str, path: Path, options: str) -> None:
-        with atomic_path(path) as tmp:
-            self.con.execute(f"COPY ({select}) TO {_sql_string(str(tmp))} ({options})")
+    def copy(self, name: str, path: Path, cell: Callable[[pa.DataType, str], str | None],
+             options: str, header: bool = False) -> None:
+        table = self.tables[name]
+        with atomic_path(path) as tmp, open(tmp, "wb") as out:
+            part = tmp.with_name(tmp.name + ".part")
+            try:
+                for start in range(0, max(table.num_rows, 1), _SLICE_ROWS):
+                    chunk = table.slice(start, _SLICE_ROWS)
+                    rows = pa.array(range(chunk.num_rows), type=pa.int64())
+                    self.con.register("slice", chunk.append_column(_ROW.strip('"'), rows))
+                    more = f", HEADER {'true' if header and start == 0 else 'false'}" if header else ""
+                    self.con.execute(f"COPY ({_select(table, 'slice', cell)}) TO "
+                                     f"{_sql_string(str(part))} ({options}{more})")
+                    self.con.unregister("slice")
+                    with open(part, "rb") as fh:
+                        shutil.copyfileobj(fh, out, 1 << 20)
+            finally:
+                part.unlink(missing_ok=True)
 
     def csv(self, name: str, path: Path) -> None:
         """CSV like :func:`write_csv`: UTF-8, ``,``, ``\\n``, a header, ``"`` quoting where needed."""
-        self.copy(_select(self.tables[name], name, _csv_cell), path,
-                  "FORMAT csv, HEADER true, DELIMITER ',', QUOTE '\"', ESCAPE '\"', NEW_LINE '\\n'")
+        self.copy(name, path, _csv_cell,
+                  "FORMAT csv, DELIMITER ',', QUOTE '\"', ESCAPE '\"', NEW_LINE '\\n'", header=True)
 
     def jsonl(self, name: str, path: Path) -> None:
         """JSON Lines: one object per row, keys in column order."""
-        self.copy(_select(self.tables[name], name, _json_cell), path, "FORMAT json")
+        self.copy(name, path, _json_cell, "FORMAT json")
 
     def close(self) -> None:
         self.con.close()

@@ -80,18 +80,33 @@ def check_as_of(as_of: str | dt.datetime | None, timezone: str) -> dt.datetime |
     return value
 
 
+def text_languages(bundle: Bundle, languages: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    """The languages a run writes its texts in: English (the stable ``message`` and
+    ``explanation``) first, then ``languages`` (default: the policy's language, the report's
+    default), each once. Texts cost time per language, so a run builds only those it writes."""
+    from audit.texts import LANGUAGES
+
+    wanted = languages if languages is not None else (bundle.settings.language,)
+    unknown = [code for code in wanted if code not in LANGUAGES]
+    if unknown:
+        raise UsageError(f"text language {unknown[0]!r} is not one of {', '.join(LANGUAGES)}")
+    return tuple(dict.fromkeys(("en", *wanted)))
+
+
 def open_audit_db(bundle: Bundle, data: str | Path, *, gx: str = "sample",
-                  progress: Callable[[str], None] | None = None, follow_symlinks: bool = False):
+                  progress: Callable[[str], None] | None = None, follow_symlinks: bool = False,
+                  memory_limit: str | None = None):
     """Connect, ingest ``data`` for ``bundle`` and lock the connection down.
 
     Returns ``(con, ingest_result)``; the caller closes ``con``. Shared by :func:`run_audit` and
-    :func:`audit.explain.explain` so both read the data the same way.
+    :func:`audit.explain.explain` so both read the data the same way. ``memory_limit``: DuckDB's
+    memory cap (``4GB`` …; :func:`audit.db.connect`), spilling beyond it.
     """
     from audit.adapters import is_sources_file, load_sources
     from audit.db import connect, lock_down
     from audit.ingest import load_data
 
-    con = connect()
+    con = connect(memory_limit=memory_limit)
     try:
         dates = (bundle.settings.earliest_date, bundle.settings.latest_date)
         if is_sources_file(data):  # a sources.yaml: foreign exports through the adapters
@@ -129,6 +144,9 @@ def run_audit(
     strict_data: bool = False,
     follow_symlinks: bool = False,
     as_of: str | dt.datetime | None = None,
+    memory_limit: str | None = None,
+    languages: tuple[str, ...] | None = None,
+    formats: tuple[str, ...] | None = None,
 ) -> AuditResult:
     """Audit ``data`` against the ``policy`` bundle; write the outputs into ``out`` when given.
 
@@ -138,8 +156,12 @@ def run_audit(
     read), :class:`~audit.errors.DataError` (unusable input) or :class:`UsageError`.
     ``follow_symlinks``: read export files that are symbolic links leaving ``data`` (refused by
     default). ``strict_data``: ingest warnings (summary ``warnings``) are a DataError too, before any output
-    is written.
+    is written. ``memory_limit``: DuckDB's memory cap (``4GB`` …), spilling to the system's temp
+    directory beyond it. ``languages``: the text languages of messages and explanations
+    (:func:`text_languages`; default English and the policy's language). ``formats``: the file
+    formats written into ``out`` (:func:`audit.outputs.check_formats`; default ``parquet,csv``).
     """
+    from audit.db import check_memory_limit
     from audit.engine import (
         EngineResult,
         drop_relations,
@@ -153,19 +175,22 @@ def run_audit(
 
     check_period(period)
     check_fail_on(fail_on)
+    check_memory_limit(memory_limit)
     if out is not None:
         # The files appear in ``out`` as one set with its run.json, or not at all
         # (audit.outputset); the directory is checked and locked before any work.
-        from audit.outputs import write_outputs
+        from audit.outputs import check_formats, write_outputs
         from audit.outputset import OutputTransaction
 
+        formats = check_formats(formats)
         with OutputTransaction(out, command="run_audit") as tx:
             result = run_audit(policy, data, None, period=period, fail_on=fail_on, gx=gx,
                                progress=progress, strict_data=strict_data,
-                               follow_symlinks=follow_symlinks)
+                               follow_symlinks=follow_symlinks, as_of=as_of,
+                               memory_limit=memory_limit, languages=languages)
             with timed(result.timings, "outputs"):
                 (progress or (lambda _msg: None))(f"writing outputs to {out}")
-                write_outputs(result, tx.path)
+                write_outputs(result, tx.path, formats=formats, memory_limit=memory_limit)
         result.out_dir = Path(out)
         return result
     say = progress or (lambda _msg: None)
@@ -179,7 +204,7 @@ def run_audit(
     with timed(timings, "ingest"):
         say(f"loading data from {data}")
         con, ingest = open_audit_db(bundle, data, gx=gx, progress=progress,
-                                    follow_symlinks=follow_symlinks)
+                                    follow_symlinks=follow_symlinks, memory_limit=memory_limit)
         out_of_period = None
         if period is not None:
             # every row was read and checked; the rules see only the rows the month needs
@@ -191,6 +216,7 @@ def run_audit(
             except BaseException:
                 con.close()
                 raise
+    languages = text_languages(bundle, languages)
     # Ingestion runs the Great Expectations contract inside load_data; report it separately
     # when ingestion measured it.
     gx_seconds = float(getattr(ingest, "timings", {}).get("gx", 0.0) or 0.0)
@@ -213,10 +239,10 @@ def run_audit(
         # towards the outputs stage, so "rules" measures the judgement alone.
         with timed(timings, "outputs"):
             say("writing explanations and messages")
-            render_texts(con, bundle, period, release=release)
+            render_texts(con, bundle, period, release=release, languages=languages)
             release(("tickets", "invoice_lines"))
             release_text_inputs(con)
-            tables = EngineResult(**export(con, period, drop=True))
+            tables = EngineResult(**export(con, period, drop=True, languages=languages))
             drop_relations(con)
     finally:
         con.close()

@@ -73,6 +73,8 @@ def _out_dir(ctx: click.Context, param: click.Parameter, value: str | None) -> P
 
 WAIT_HELP = ("When another run is writing into the output directory, wait up to this many "
              "seconds for it before giving up (exit 4).")
+MEMORY_HELP = ("Cap DuckDB's memory, e.g. 4GB (default: 80 % of the RAM); sorts, joins and "
+               "aggregates beyond it spill to the system's temp directory.")
 
 
 def _data_bytes(data: Path) -> int:
@@ -132,18 +134,26 @@ def cli() -> None:
 @click.option("--as-of", "as_of", default=None, metavar="TIMESTAMP",
               help="Judge open tickets' SLA at this instant, e.g. 2026-07-01T00:00 (local time of the "
                    "policy unless an offset is given; default: the end of the audited period).")
+@click.option("--format", "formats", default="parquet,csv", show_default=True, metavar="LIST",
+              help="Files to write besides the report: parquet (always: the report reads it), "
+                   "csv (findings.csv, quarantine.csv), json (findings.jsonl) (docs/outputs.md).")
+@click.option("--memory-limit", "memory_limit", default=None, metavar="SIZE", help=MEMORY_HELP)
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 def run(policy: Path, data: Path, out: Path, period: str | None, fail_on: str, gx: str,
         report: bool, lang: str | None, previous: Path | None, wait: float, follow_symlinks: bool,
-        strict_data: bool, as_of: str | None, quiet: bool) -> None:
+        strict_data: bool, as_of: str | None, formats: str, memory_limit: str | None,
+        quiet: bool) -> None:
     """Run the audit and write findings, summary, quarantine and the HTML report."""
     from audit.api import check_fail_on, check_period, run_audit
-    from audit.outputs import write_outputs
+    from audit.db import check_memory_limit
+    from audit.outputs import check_formats, write_outputs
     from audit.outputset import OutputTransaction, open_output_set
 
     progress = _Progress(quiet)
     check_period(period)
     check_fail_on(fail_on)
+    check_memory_limit(memory_limit)
+    file_formats = check_formats(formats)
     if previous is not None:  # before any work: a bad --previous is found now, not after the audit
         open_output_set(previous, only=("summary.json",))
     report_path: Path | None = None
@@ -151,9 +161,10 @@ def run(policy: Path, data: Path, out: Path, period: str | None, fail_on: str, g
     with OutputTransaction(out, command="run", wait=wait, need_bytes=_data_bytes(data)) as tx:
         result = run_audit(policy, data, None, period=period, fail_on=fail_on, gx=gx,
                            progress=progress, strict_data=strict_data,
-                           follow_symlinks=follow_symlinks, as_of=as_of)
+                           follow_symlinks=follow_symlinks, as_of=as_of,
+                           memory_limit=memory_limit, languages=(lang,) if lang else None)
         progress(f"writing outputs to {out}")
-        write_outputs(result, tx.path)
+        write_outputs(result, tx.path, formats=file_formats, memory_limit=memory_limit)
         # The report reads the files just written; the result's tables (gigabytes on a large
         # run) are not needed any more, so they go before the report's own copies are loaded.
         summary, exit_code = result.summary, result.exit_code
@@ -323,9 +334,10 @@ def test_command(policy: Path, junit: Path | None, min_coverage: float | None, f
               metavar="N", help="Exit 1 when more than N tickets change their policy tier.")
 @click.option("--gx", type=click.Choice(["full", "sample", "off"]), default="sample", show_default=True,
               help="Great Expectations validation of the data, as for run.")
+@click.option("--memory-limit", "memory_limit", default=None, metavar="SIZE", help=MEMORY_HELP)
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 def diff(base: str, head: str, data: Path, out: Path, period: str | None, revenue_limit: str | None,
-         tier_limit: int | None, gx: str, quiet: bool) -> None:
+         tier_limit: int | None, gx: str, memory_limit: str | None, quiet: bool) -> None:
     """Show what a policy change does to tiers, findings and money (the data is loaded once).
 
     Exit codes: 0 no gate exceeded, 1 a gate exceeded, 2 invalid or incompatible policy,
@@ -335,7 +347,8 @@ def diff(base: str, head: str, data: Path, out: Path, period: str | None, revenu
 
     result = diff_policies(base, head, data, out, period=period, gx=gx,
                            fail_if_revenue_delta_above=revenue_limit,
-                           fail_if_tier_changes_above=tier_limit, progress=_Progress(quiet))
+                           fail_if_tier_changes_above=tier_limit, progress=_Progress(quiet),
+                           memory_limit=memory_limit)
     doc = result.doc
     total, cur = doc["money"]["total"], doc["currency"]
     exp = total["expected_eur"]
@@ -463,7 +476,12 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(terminal_safe(f"error: {where}{e.strerror or e} (check the path and its file "
                                  "system, then run again)"), err=True)
         sys.exit(EXIT_USAGE)
-    except Exception:  # a bug: keep the traceback for a report, show the user where it is
+    except Exception as e:  # a bug (but for DuckDB running out of memory)
+        if type(e).__name__ == "OutOfMemoryException":  # DuckDB hit --memory-limit (or the RAM)
+            click.echo(terminal_safe(f"error: out of memory: {str(e).splitlines()[0]} (give DuckDB "
+                                     "more with --memory-limit, e.g. 8GB, audit one --period at a "
+                                     "time, or free memory)"), err=True)
+            sys.exit(EXIT_USAGE)
         fd, log = tempfile.mkstemp(prefix="support-audit-crash-", suffix=".log")
         with os.fdopen(fd, "w") as fh:
             traceback.print_exc(file=fh)

@@ -16,17 +16,48 @@ Why these settings:
 
 from __future__ import annotations
 
+import os
+import re
+import secrets
+import tempfile
+from pathlib import Path
+
 import duckdb
 
-__all__ = ["connect", "lock_down"]
+__all__ = ["check_memory_limit", "connect", "lock_down"]
+
+_MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$", re.IGNORECASE)
 
 
-def connect(threads: int | None = None) -> duckdb.DuckDBPyConnection:
+def check_memory_limit(limit: str | None) -> str | None:
+    """``limit`` when it is an amount DuckDB understands (``4GB``, ``1.5GiB``, ``800MB``), else a
+    :class:`~audit.errors.UsageError` saying how to write it."""
+    if limit is None:
+        return None
+    m = _MEMORY.match(limit)
+    if not m or float(m.group(1)) <= 0:
+        from audit.errors import UsageError
+
+        raise UsageError(f"--memory-limit {limit!r} is not an amount of memory (write it like 4GB, "
+                         "1.5GiB or 800MB: a positive number and KB, MB, GB, TB, KiB, MiB, GiB or TiB)")
+    return f"{m.group(1)}{m.group(2)}"
+
+
+def connect(threads: int | None = None, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
     """A fresh in-memory DuckDB connection with deterministic settings.
 
     ``threads`` limits DuckDB's worker threads (``None``: DuckDB's default, one per core).
+    ``memory_limit`` (``4GB`` …, :func:`check_memory_limit`) caps DuckDB's memory; operators
+    that would exceed it (sorts, joins, aggregates) spill to a private directory in the system's
+    temp directory (``$TMPDIR``), which DuckDB removes again. Without it DuckDB's default applies
+    (80 % of the RAM).
     """
+    memory_limit = check_memory_limit(memory_limit)
     con = duckdb.connect(":memory:")
+    if memory_limit is not None:
+        con.execute(f"SET memory_limit = '{memory_limit}'")
+        spill = Path(tempfile.gettempdir()) / f"support-audit-spill-{os.getpid()}-{secrets.token_hex(4)}"
+        con.execute(f"SET temp_directory = '{str(spill).replace(chr(39), chr(39) * 2)}'")
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET preserve_insertion_order = true")
     con.execute("SET default_order = 'ASC'")

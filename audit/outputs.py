@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -38,26 +39,33 @@ _FORMULA_RE = "^[" + "".join(_REGEX_CLASS_ESCAPES.get(c, c) for c in CSV_FORMULA
 
 
 @contextmanager
-def atomic_writer(path: str | Path) -> Iterator[BinaryIO]:
-    """A binary file handle whose content appears at ``path`` only when the block succeeds.
-
-    The data goes to a temp file in the same directory, is flushed to disk and moved into place
-    with ``os.replace``; on an error the temp file is removed and ``path`` is left as it was.
-    Writers stream into the handle, so a 3 M-row table never sits in memory as one bytes object.
-    """
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """A temp file's path next to ``path`` for a writer that names its target (DuckDB's
+    ``COPY``); when the block succeeds the file is flushed to disk and moved to ``path`` with
+    ``os.replace``, on an error it is removed and ``path`` is left as it was."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            yield fh
-            fh.flush()
+        yield Path(tmp)
+        with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def atomic_writer(path: str | Path) -> Iterator[BinaryIO]:
+    """A binary file handle whose content appears at ``path`` only when the block succeeds
+    (:func:`atomic_path`). Writers stream into the handle, so a 3 M-row table never sits in
+    memory as one bytes object.
+    """
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        yield fh
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
@@ -144,28 +152,6 @@ def csv_text(df: pl.DataFrame) -> str:
     return buf.getvalue().decode("utf-8")
 
 
-def write_json_rows(key: str, df: pl.DataFrame, fh: BinaryIO, batch_rows: int = 100_000) -> None:
-    """``{"<key>": [row, …]}`` with one row object per line, keys in column order, decimals as
-    strings (``"17.50"``: JSON money is never a float).
-
-    Serialised by polars (NDJSON) in batches, not row by row in Python; rows are joined with
-    ``",\\n"``: the encoder escapes newlines inside strings, so every newline ends a row."""
-    decimals = [c for c, t in df.schema.items() if isinstance(t, pl.Decimal)]
-    rows = df.with_columns(pl.col(c).cast(pl.String) for c in decimals)
-    fh.write(f'{{"{key}": ['.encode())
-    for start in range(0, rows.height, batch_rows):
-        chunk = rows.slice(start, batch_rows).write_ndjson().encode("utf-8").rstrip(b"\n")
-        fh.write((b"\n" if start == 0 else b",\n") + chunk.replace(b"\n", b",\n"))
-    fh.write(b"\n]}\n" if rows.height else b"]}\n")
-
-
-def json_rows_document(key: str, df: pl.DataFrame) -> str:
-    """:func:`write_json_rows` into a string."""
-    buf = io.BytesIO()
-    write_json_rows(key, df, buf)
-    return buf.getvalue().decode("utf-8")
-
-
 def _sorted_quarantine(quarantine: pa.Table) -> pl.DataFrame:
     df = pl.from_arrow(quarantine)
     assert isinstance(df, pl.DataFrame)
@@ -173,20 +159,151 @@ def _sorted_quarantine(quarantine: pa.Table) -> pl.DataFrame:
     return df.sort(keys, nulls_last=False) if keys and df.height else df
 
 
-def write_outputs(result: AuditResult, out_dir: str | Path) -> list[Path]:
-    """Write every file of docs/outputs.md except report.html/actions.csv; return their paths."""
-    from audit.policy.snapshot import policy_snapshot
+#: File formats ``--format`` chooses from; Parquet is always written (the report, ``report
+#: --from`` and ``--previous`` read it), ``csv`` adds findings.csv and quarantine.csv, ``json``
+#: findings.jsonl.
+FORMATS = ("parquet", "csv", "json")
+#: What finance (the CSV, the report) and engineers (Parquet) need; JSON Lines on request.
+DEFAULT_FORMATS = ("parquet", "csv")
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    # The big files are written two at a time: zstd, CSV and JSON encoding run in pyarrow and
-    # polars without the GIL, so at 10 M entries this halves the wall time of this step. Each
-    # file is written alone and whole, so the bytes are the same as when written in turn.
+
+def check_formats(formats: str | tuple[str, ...] | list[str] | None) -> tuple[str, ...]:
+    """``formats`` (``"parquet,csv,json"`` or a sequence) as a tuple in :data:`FORMATS` order,
+    always with ``parquet``; a :class:`~audit.errors.UsageError` for an unknown name."""
+    if formats is None:
+        return DEFAULT_FORMATS
+    names = [f.strip().lower() for f in (formats.split(",") if isinstance(formats, str) else formats)]
+    unknown = [n for n in names if n not in FORMATS]
+    if unknown or not any(names):
+        from audit.errors import UsageError
+
+        raise UsageError(f"--format {','.join(names)!r}: use a comma-separated list of "
+                         f"{', '.join(FORMATS)} (e.g. parquet,csv,json)")
+    return tuple(f for f in FORMATS if f == "parquet" or f in names)
+
+
+def _sql_name(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _sql_string(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _is_text(t: pa.DataType) -> bool:
+    return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
+
+
+def _select(table: pa.Table, source: str, cell: Callable[[pa.DataType, str], str | None]) -> str:
+    """Every column of ``table`` as ``cell(type, column)`` writes it (None: as it is), the rows
+    in the table's order."""
+    cols = []
+    for f in table.schema:
+        c = _sql_name(f.name)
+        cols.append(f"{expr} AS {c}" if (expr := cell(f.type, c)) is not None else c)
+    return f"SELECT {', '.join(cols)} FROM {source} ORDER BY {_ROW}"
+
+
+def _csv_cell(t: pa.DataType, c: str) -> str | None:
+    """A CSV cell, set-based: text starting with a formula character gets a leading ``'`` (the
+    rule of :func:`neutralise_csv_cell`), instants are written as
+    ``2026-03-02T10:15:00.000000+0000`` (UTC), everything else as DuckDB writes it."""
+    if _is_text(t):
+        prefixes = ", ".join(_sql_string(ch) for ch in CSV_FORMULA_PREFIXES)
+        return f"CASE WHEN substr({c}, 1, 1) IN ({prefixes}) THEN '''' || {c} ELSE {c} END"
+    if pa.types.is_timestamp(t):
+        return f"strftime({c}, '%Y-%m-%dT%H:%M:%S.%f+0000')"
+    return None
+
+
+def _json_cell(t: pa.DataType, c: str) -> str | None:
+    """A JSON value: decimals as strings (``"17.50"``: JSON money is never a float), instants as
+    ISO 8601 UTC text."""
+    if pa.types.is_decimal(t):
+        return f"CAST({c} AS VARCHAR)"
+    if pa.types.is_timestamp(t):
+        return f"strftime({c}, '%Y-%m-%dT%H:%M:%S.%f+00:00')"
+    return None
+
+
+#: The row's position in the result table: DuckDB scans an Arrow table in parallel without
+#: keeping its order, so the writers sort on it (and do not write it).
+_ROW = '"__support_audit_row"'
+#: Rows per slice of a streamed CSV / JSON Lines file (bounded memory, whole-file parallelism).
+_SLICE_ROWS = 100_000
+
+
+class _DuckWriter:
+    """CSV and JSON Lines files written by DuckDB's own (parallel) writers from Arrow tables,
+    to a temp file in the target directory that is moved into place when complete.
+
+    Streaming: a table is written in slices of :data:`_SLICE_ROWS` rows, each sorted back into
+    its order (DuckDB scans Arrow in parallel without keeping the order) and appended to the
+    file, so the writer never holds more than one slice's texts. A connection of its own: the
+    audit's connection is locked down (no file access) before any policy SQL runs, and this one
+    only ever runs the fixed statements below."""
+
+    def __init__(self, memory_limit: str | None = None):
+        from audit.db import connect
+
+        self.con = connect(memory_limit=memory_limit)
+        self.tables: dict[str, pa.Table] = {}
+
+    def register(self, name: str, table: pa.Table) -> None:
+        self.tables[name] = table
+
+    def copy(self, name: str, path: Path, cell: Callable[[pa.DataType, str], str | None],
+             options: str, header: bool = False) -> None:
+        table = self.tables[name]
+        with atomic_path(path) as tmp, open(tmp, "wb") as out:
+            part = tmp.with_name(tmp.name + ".part")
+            try:
+                for start in range(0, max(table.num_rows, 1), _SLICE_ROWS):
+                    chunk = table.slice(start, _SLICE_ROWS)
+                    rows = pa.array(range(chunk.num_rows), type=pa.int64())
+                    self.con.register("slice", chunk.append_column(_ROW.strip('"'), rows))
+                    more = f", HEADER {'true' if header and start == 0 else 'false'}" if header else ""
+                    self.con.execute(f"COPY ({_select(table, 'slice', cell)}) TO "
+                                     f"{_sql_string(str(part))} ({options}{more})")
+                    self.con.unregister("slice")
+                    with open(part, "rb") as fh:
+                        shutil.copyfileobj(fh, out, 1 << 20)
+            finally:
+                part.unlink(missing_ok=True)
+
+    def csv(self, name: str, path: Path) -> None:
+        """CSV like :func:`write_csv`: UTF-8, ``,``, ``\\n``, a header, ``"`` quoting where needed."""
+        self.copy(name, path, _csv_cell,
+                  "FORMAT csv, DELIMITER ',', QUOTE '\"', ESCAPE '\"', NEW_LINE '\\n'", header=True)
+
+    def jsonl(self, name: str, path: Path) -> None:
+        """JSON Lines: one object per row, keys in column order."""
+        self.copy(name, path, _json_cell, "FORMAT json")
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def write_outputs(result: AuditResult, out_dir: str | Path, *,
+                  formats: str | tuple[str, ...] | None = None,
+                  memory_limit: str | None = None) -> list[Path]:
+    """Write every file of docs/outputs.md except report.html/actions.csv; return their paths.
+
+    ``formats``: :func:`check_formats` (default ``parquet,csv``: findings.csv and quarantine.csv
+    besides the Parquet files; ``json`` adds findings.jsonl). ``memory_limit``: the cap of the
+    DuckDB writer (:func:`audit.db.connect`)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="write-outputs")
+    from audit.policy.snapshot import policy_snapshot
+
+    formats = check_formats(formats)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    # Parquet is written by pyarrow (one row group, fixed settings: the same bytes as before) in
+    # a thread while DuckDB writes the CSV and JSON Lines files with its own threads; neither
+    # holds the GIL while it encodes.
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="write-parquet")
     pending: list[tuple[Path, Any]] = []
-    written: list[Path] = []
 
     def put_text(name: str, text: str) -> None:
         pending.append((out / name, None))
@@ -199,17 +316,25 @@ def write_outputs(result: AuditResult, out_dir: str | Path) -> list[Path]:
 
         pending.append((out / name, pool.submit(job)))
 
-    quarantine = _sorted_quarantine(result.ingest.quarantine)
+    quarantine = _arrow(_sorted_quarantine(result.ingest.quarantine))
+    findings = _arrow(result.findings)
+    duck = _DuckWriter(memory_limit) if "csv" in formats or "json" in formats else None
     try:
-        put("findings.parquet", lambda fh: write_parquet(result.findings, fh))
-        put("findings.csv", lambda fh: write_csv(result.findings, fh))
-        put("findings.json", lambda fh: write_json_rows("findings", result.findings, fh))
+        put("findings.parquet", lambda fh: write_parquet(findings, fh))
         put("classifications.parquet", lambda fh: write_parquet(result.classifications, fh))
         put("reconciliation.parquet", lambda fh: write_parquet(result.reconciliation, fh))
+        put("quarantine.parquet", lambda fh: write_parquet(quarantine, fh))
+        if duck is not None:
+            duck.register("findings", findings)
+            duck.register("quarantine", quarantine)
+            for fmt, name, write in (("csv", "findings", duck.csv), ("csv", "quarantine", duck.csv),
+                                     ("json", "findings", duck.jsonl)):
+                if fmt in formats:
+                    path = out / f"{name}.{'jsonl' if fmt == 'json' else fmt}"
+                    write(name, path)
+                    pending.append((path, None))
         put_text("summary.json", json_text(result.summary))
         put_text("policy.json", json_text(policy_snapshot(result.bundle)))
-        put("quarantine.parquet", lambda fh: write_parquet(quarantine, fh))
-        put("quarantine.csv", lambda fh: write_csv(quarantine, fh))
         for table, gx in sorted(result.ingest.gx_results.items()):
             put_text(f"data_quality/gx_{table}.json", json_text(gx))
         checks = sorted(
@@ -217,10 +342,11 @@ def write_outputs(result: AuditResult, out_dir: str | Path) -> list[Path]:
             key=lambda c: (str(c.get("table", "")), str(c.get("expectation", "")), json_text(c)),
         )
         put_text("data_quality/contract_checks.json", json_text({"checks": checks}))
-        for path, job in pending:  # in order; the first error is raised
+        for _path, job in pending:  # the first error is raised
             if job is not None:
                 job.result()
-            written.append(path)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-    return written
+        if duck is not None:
+            duck.close()
+    return [path for path, _job in pending]

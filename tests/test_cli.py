@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from audit.cli import main
@@ -143,10 +144,11 @@ def sample_run(tmp_path_factory):
 def test_run_on_sample_exits_1_and_writes_every_output(sample_run):
     proc, out = sample_run
     assert proc.returncode == 1, proc.stderr  # the sample has planted open errors
-    for name in ("findings.parquet", "findings.csv", "findings.json", "classifications.parquet",
+    for name in ("findings.parquet", "findings.csv", "classifications.parquet",
                  "reconciliation.parquet", "summary.json", "policy.json", "quarantine.parquet",
                  "quarantine.csv", "actions.csv", "report.html"):
         assert (out / name).is_file(), name
+    assert not (out / "findings.jsonl").exists()  # JSON Lines only with --format …,json
     summary = json.loads((out / "summary.json").read_text())
     rows_in = sum(r["in"] for r in summary["rows"].values())
     quarantined = sum(r["quarantined"] for r in summary["rows"].values())
@@ -200,3 +202,47 @@ def test_explain_unknown_ticket_is_usage_error(capsys):
                            "--data", str(SAMPLE))
     assert code == 4
     assert "T-NOPE" in err
+
+
+@pytest.mark.parametrize(("option", "value", "said"), [
+    ("--format", "parquet,xml", "--format 'parquet,xml'"),
+    ("--memory-limit", "lots", "--memory-limit 'lots' is not an amount of memory"),
+    ("--memory-limit", "0GB", "--memory-limit '0GB'"),
+])
+def test_bad_format_or_memory_limit_is_exit_4_before_any_work(capsys, tmp_path, option, value, said):
+    code, _, err = run_cli(capsys, "run", "--data", str(SAMPLE), "--policy", str(POLICIES),
+                           "--out", str(tmp_path / "o"), option, value, "-q")
+    assert code == 4
+    assert said in err and "Traceback" not in err
+    assert not (tmp_path / "o" / "run.json").exists()
+
+
+def test_format_json_and_memory_limit_write_jsonl_and_english_only(capsys, tmp_path):
+    """--format parquet,json: no CSV, findings.jsonl; --lang en: texts in English only; the
+    memory limit reaches DuckDB and the run completes under it."""
+    out = tmp_path / "o"
+    code, _, err = run_cli(capsys, "run", "--data", str(SAMPLE), "--policy", str(POLICIES),
+                           "--out", str(out), "--format", "parquet,json", "--memory-limit", "1GB",
+                           "--lang", "en", "--fail-on", "never", "-q")
+    assert code == 0, err
+    assert (out / "findings.jsonl").is_file() and not (out / "findings.csv").exists()
+    assert not (out / "quarantine.csv").exists() and (out / "quarantine.parquet").is_file()
+    lines = (out / "findings.jsonl").read_text(encoding="utf-8").splitlines()
+    findings = pl.read_parquet(out / "findings.parquet")
+    assert len(lines) == findings.height > 0
+    assert "message_de" not in findings.columns and "message" in findings.columns
+    manifest = json.loads((out / "run.json").read_text())
+    assert "findings.jsonl" in manifest["files"] and "findings.csv" not in manifest["files"]
+
+
+def test_memory_limit_reaches_duckdb_and_spills_to_tmp():
+    from audit.db import connect
+
+    con = connect(memory_limit="300MB")
+    try:
+        limit, temp = con.execute("SELECT current_setting('memory_limit'), "
+                                  "current_setting('temp_directory')").fetchall()[0]
+    finally:
+        con.close()
+    assert limit == "286.1 MiB"
+    assert "support-audit-spill-" in temp and temp.startswith(__import__("tempfile").gettempdir())

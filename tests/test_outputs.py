@@ -72,11 +72,11 @@ def _result(tmp_path, period=None) -> AuditResult:
 
 def test_two_runs_give_identical_bytes(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
-    files_a = write_outputs(_result(tmp_path / "ra"), a)
-    files_b = write_outputs(_result(tmp_path / "rb"), b)
+    files_a = write_outputs(_result(tmp_path / "ra"), a, formats="parquet,csv,json")
+    files_b = write_outputs(_result(tmp_path / "rb"), b, formats="parquet,csv,json")
     names = sorted(p.relative_to(a).as_posix() for p in files_a)
     assert names == sorted(p.relative_to(b).as_posix() for p in files_b)
-    assert {"findings.parquet", "findings.csv", "findings.json", "classifications.parquet",
+    assert {"findings.parquet", "findings.csv", "findings.jsonl", "classifications.parquet",
             "reconciliation.parquet", "summary.json", "quarantine.parquet", "quarantine.csv",
             "data_quality/gx_tickets.json", "data_quality/contract_checks.json"} <= set(names)
     for name in names:
@@ -111,8 +111,10 @@ def test_neutralise_csv_cell(value, expected):
 
 def test_json_money_is_strings(tmp_path):
     out = tmp_path / "out"
-    write_outputs(_result(tmp_path), out)
-    findings = json.loads((out / "findings.json").read_text(encoding="utf-8"))["findings"]
+    write_outputs(_result(tmp_path), out, formats="json")
+    lines = (out / "findings.jsonl").read_text(encoding="utf-8").splitlines()
+    findings = [json.loads(line) for line in lines]
+    assert len(findings) == pq.read_metadata(out / "findings.parquet").num_rows
     um = next(f for f in findings if f["kind"] == "units_mismatch")
     assert (um["expected_eur"], um["billed_eur"], um["delta_eur"], um["expected_units"]) == ("70.00", "45.00", "25.00", "4.00")
     assert isinstance(um["policy_line"], int)
@@ -147,3 +149,91 @@ def test_atomic_write_replaces_and_leaves_no_temp(tmp_path):
     atomic_write_text(target, "two")
     assert target.read_text() == "two"
     assert [p.name for p in target.parent.iterdir()] == ["x.txt"]
+
+
+@pytest.fixture(scope="module")
+def sample_written(tmp_path_factory):
+    """The sample audit (every finding kind, SLA instants, quarantined rows) written in every
+    format by the DuckDB writers."""
+    from pathlib import Path
+
+    from audit.api import run_audit
+
+    root = Path(__file__).resolve().parent.parent
+    result = run_audit(root / "policies", root / "sample_data", gx="off")
+    out = tmp_path_factory.mktemp("sample-out")
+    write_outputs(result, out, formats="parquet,csv,json")
+    return result, out
+
+
+def test_duckdb_csv_is_byte_identical_to_the_polars_writer(sample_written):
+    """findings.csv and quarantine.csv as DuckDB writes them (neutralised in SQL) are the bytes
+    the polars writer (:func:`audit.outputs.csv_text`, still used by actions.csv) gives."""
+    from audit.outputs import _sorted_quarantine, csv_text
+
+    result, out = sample_written
+    assert result.findings.get_column("due_at").null_count() < result.findings.height
+    expected = csv_text(result.findings)
+    assert (out / "findings.csv").read_text(encoding="utf-8") == expected
+    quarantine = csv_text(_sorted_quarantine(result.ingest.quarantine))
+    assert (out / "quarantine.csv").read_text(encoding="utf-8") == quarantine
+
+
+def test_jsonl_has_every_finding_with_exact_money(sample_written):
+    result, out = sample_written
+    rows = [json.loads(line) for line in (out / "findings.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [r["finding_id"] for r in rows] == result.findings.get_column("finding_id").to_list()
+    assert list(rows[0]) == result.findings.columns
+    for row, want in zip(rows, result.findings.iter_rows(named=True), strict=True):
+        assert row["delta_eur"] == (None if want["delta_eur"] is None else f"{want['delta_eur']:.2f}")
+        assert row["message"] == want["message"]
+        assert (row["due_at"] is None) == (want["due_at"] is None)
+
+
+def test_compare_outputs_finds_a_changed_amount(sample_written, tmp_path):
+    """bench/compare_outputs.py (the before/after check of docs/outputs.md's writers): two sets
+    of the same run match; one changed delta_eur is reported."""
+    import shutil
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    from compare_outputs import compare
+
+    result, out = sample_written
+    again = tmp_path / "again"
+    write_outputs(result, again)
+    assert compare(out, again) == []
+    changed = tmp_path / "changed"
+    shutil.copytree(again, changed)
+    findings = pl.read_parquet(changed / "findings.parquet")
+    findings = findings.with_columns(
+        pl.when(pl.int_range(pl.len()) == 0).then(pl.col("delta_eur") + D("0.01"))
+        .otherwise(pl.col("delta_eur")).alias("delta_eur"))
+    findings.write_parquet(changed / "findings.parquet")
+    assert "findings.delta_eur: values differ" in compare(out, changed)
+
+
+def test_streamed_slices_give_the_whole_file_in_order(monkeypatch, tmp_path):
+    """findings.csv / findings.jsonl are written in slices: across slice borders the rows keep
+    their order, the header comes once and formula text is neutralised in every slice."""
+    import decimal
+
+    import audit.outputs as outputs
+
+    monkeypatch.setattr(outputs, "_SLICE_ROWS", 7)
+    df = pl.DataFrame({"a": [f"=x{i}" if i % 3 == 0 else f"r{i}" for i in range(30)],
+                       "d": [decimal.Decimal(i) / 4 for i in range(30)]}
+                      ).with_columns(pl.col("d").cast(pl.Decimal(18, 2)))
+    writer = outputs._DuckWriter()
+    try:
+        writer.register("t", outputs._arrow(df))
+        writer.csv("t", tmp_path / "t.csv")
+        writer.jsonl("t", tmp_path / "t.jsonl")
+    finally:
+        writer.close()
+    assert (tmp_path / "t.csv").read_text(encoding="utf-8") == outputs.csv_text(df)
+    rows = [json.loads(line) for line in (tmp_path / "t.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [r["a"] for r in rows] == df.get_column("a").to_list()
+    assert rows[29]["d"] == "7.25"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv", "t.jsonl"]

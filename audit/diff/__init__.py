@@ -121,6 +121,7 @@ def diff_policies(
     gx: str = "sample",
     repo: str | Path | None = None,
     progress: Callable[[str], None] | None = None,
+    memory_limit: str | None = None,
 ) -> PolicyDiff:
     """Compare policy ``base`` with ``head`` over ``data``; write the files into ``out`` if given.
 
@@ -129,13 +130,16 @@ def diff_policies(
     exceeded (|Δ expected revenue| > ``fail_if_revenue_delta_above``; tickets whose tier changes
     > ``fail_if_tier_changes_above``), else 0. Raises :class:`PolicyError` (invalid or
     incompatible policies, exit 2), :class:`~audit.errors.DataError` (exit 3) or
-    :class:`UsageError` (exit 4: bad period, gate, path or git revision).
+    :class:`UsageError` (exit 4: bad period, gate, path or git revision). ``memory_limit``:
+    DuckDB's memory cap (``4GB`` …; :func:`audit.db.connect`).
     """
     from audit import __version__
     from audit.api import open_audit_db
+    from audit.db import check_memory_limit
     from audit.diff.compare import compare
 
     check_period(period)
+    check_memory_limit(memory_limit)
     revenue_limit, tier_limit = gate_limits(fail_if_revenue_delta_above, fail_if_tier_changes_above)
     say = progress or (lambda _msg: None)
     timings: dict[str, float] = {}
@@ -160,7 +164,8 @@ def diff_policies(
 
     with timed(timings, "ingest"):
         say(f"loading data from {data}")
-        con, ingest = open_audit_db(bundles["base"], data, gx=gx, progress=progress)
+        con, ingest = open_audit_db(bundles["base"], data, gx=gx, progress=progress,
+                                    memory_limit=memory_limit)
     try:
         results = {}
         for side in ("base", "head"):

@@ -457,19 +457,21 @@ def create_sla_text(con: duckdb.DuckDBPyConnection, bundle: Bundle, period: str 
                     f" rule_id VARCHAR, message VARCHAR{extra})")
         return
     month = f"s.month = {lit(period)}" if period else "true"
-    span = "greatest(i.start_at, s.opened_at)"
+    span = "greatest(k.start_at, s.opened_at)"
     item = {
-        L.code: f"""{_weekday(L, f"timezone(s.timezone, {span})")} || ' '
+        L.code: f"""CASE WHEN k.day IS NULL THEN
+                   {_weekday(L, f"timezone(s.timezone, {span})")} || ' '
                    || strftime(timezone(s.timezone, {span}), '%d.%m. %H:%M') || '–'
-                   || CASE WHEN i.end_at <= s.end_at AND strftime(timezone(s.timezone, i.end_at), '%H:%M') = '00:00'
-                           THEN '24:00' ELSE strftime(timezone(s.timezone, least(i.end_at, s.end_at)), '%H:%M') END || ' '
-                   || {L.minutes(f"date_diff('second', {span}, least(i.end_at, s.end_at))")}"""
+                   || CASE WHEN k.end_at <= s.end_at AND strftime(timezone(s.timezone, k.end_at), '%H:%M') = '00:00'
+                           THEN '24:00' ELSE strftime(timezone(s.timezone, least(k.end_at, s.end_at)), '%H:%M') END || ' '
+                   || {L.minutes(f"date_diff('second', {span}, least(k.end_at, s.end_at))")}
+                   ELSE {_weekday(L, 'k.day')} || ' ' || strftime(k.day, '%d.%m.')
+                   || {L.t('sla.closed', reason=f"k.reason{L.suffix}")} END"""
         for L in langs
     }
-    closed = {L.code: f"""{_weekday(L, 'd.day')} || ' ' || strftime(d.day, '%d.%m.')
-                   || {L.t('sla.closed', reason=f"d.reason{L.suffix}")}""" for L in langs}
+    reasons = ", ".join(f"d.reason{L.suffix}" for L in langs)
+    no_reasons = ", ".join(f"CAST(NULL AS VARCHAR) AS reason{L.suffix}" for L in langs)
     items = ", ".join(f"{item[L.code]} AS item{L.suffix}" for L in langs)
-    closed_items = ", ".join(f"{closed[L.code]}" for L in langs)
     more = _HEAD + _TAIL
     listed = ", ".join(
         f"""string_agg(CASE WHEN n > {more} AND rn = {_HEAD + 1}
@@ -478,6 +480,14 @@ def create_sla_text(con: duckdb.DuckDBPyConnection, bundle: Bundle, period: str 
         for L in langs
     )
     messages = ", ".join(f"{_sla_message(L)} AS {column('message', L.code)}" for L in langs)
+    head = " UNION ALL ".join(f"SELECT {k}" for k in range(_HEAD))
+    tail = " UNION ALL ".join(f"SELECT {k}" for k in range(_TAIL))
+    # Texts only where read: a message lists the first and last day entries of a span, which at
+    # months of open tickets is a few of hundreds. The business intervals are numbered once per
+    # calendar; a span's first and last number come from the intervals of its first and last
+    # day (equi-joins, no join of every span with every interval it covers), and only the
+    # intervals that can be listed are fetched and formatted. Closed days (holidays) are few
+    # and all taken; an entry's place is its interval number plus the closed days before it.
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE sla_text AS
@@ -485,26 +495,100 @@ def create_sla_text(con: duckdb.DuckDBPyConnection, bundle: Bundle, period: str 
             SELECT s.*, c.timezone, coalesce(s.done_at, s.as_of) AS end_at
             FROM sla_facts s JOIN policy_sla_calendars c USING (calendar) WHERE {month}
         ),
-        items AS (
-            SELECT s.ticket_id, s.kind, s.rule_id, i.start_at AS sort_at, {items}
-            FROM s JOIN sla_intervals i ON i.calendar = s.calendar
-                AND i.end_at > s.opened_at AND i.start_at < s.end_at
+        iv AS (
+            SELECT calendar, day, start_at, end_at,
+                   row_number() OVER (PARTITION BY calendar ORDER BY start_at) AS idx
+            FROM sla_intervals
+        ),
+        lim AS (SELECT calendar, min(day) AS lo, max(day) AS hi FROM iv GROUP BY calendar),
+        cal_days AS (
+            SELECT calendar, day, min(idx) AS first_idx, max(idx) AS last_idx
+            FROM iv GROUP BY calendar, day
+        ),
+        dense AS (
+            SELECT calendar, unnest(generate_series(CAST(lo AS TIMESTAMP), CAST(hi AS TIMESTAMP),
+                                                    INTERVAL 1 DAY)) AS d
+            FROM lim
+        ),
+        day_idx AS (  -- per local date: the first interval on or after it, the last on or before
+            SELECT d.calendar, CAST(d.d AS DATE) AS day,
+                   min(cd.first_idx) OVER (PARTITION BY d.calendar ORDER BY d.d
+                                           ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING) AS next_idx,
+                   max(cd.last_idx) OVER (PARTITION BY d.calendar ORDER BY d.d
+                                          ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS prev_idx
+            FROM dense d LEFT JOIN cal_days cd ON cd.calendar = d.calendar AND cd.day = CAST(d.d AS DATE)
+        ),
+        ends AS (
+            SELECT s.ticket_id, s.kind, s.rule_id, s.calendar, s.opened_at, s.end_at,
+                   greatest(CAST(timezone(s.timezone, s.opened_at) AS DATE), l.lo) AS d_o,
+                   least(CAST(timezone(s.timezone, s.end_at) AS DATE), l.hi) AS d_e
+            FROM s JOIN lim l USING (calendar)
+        ),
+        firsts AS (
+            SELECT e.ticket_id, e.kind, e.rule_id, min(i.idx) AS idx
+            FROM ends e JOIN iv i ON i.calendar = e.calendar AND i.day = e.d_o AND i.end_at > e.opened_at
+            GROUP BY e.ticket_id, e.kind, e.rule_id
+        ),
+        lasts AS (
+            SELECT e.ticket_id, e.kind, e.rule_id, max(i.idx) AS idx
+            FROM ends e JOIN iv i ON i.calendar = e.calendar AND i.day = e.d_e AND i.start_at < e.end_at
+            GROUP BY e.ticket_id, e.kind, e.rule_id
+        ),
+        bounds AS (  -- the business intervals a span overlaps are the numbers first_idx .. last_idx
+            SELECT e.ticket_id, e.kind, e.rule_id, e.calendar,
+                   coalesce(f.idx, nx.next_idx) AS first_idx, coalesce(la.idx, pv.prev_idx) AS last_idx
+            FROM ends e
+            LEFT JOIN firsts f ON f.ticket_id = e.ticket_id AND f.kind = e.kind AND f.rule_id = e.rule_id
+            LEFT JOIN lasts la ON la.ticket_id = e.ticket_id AND la.kind = e.kind AND la.rule_id = e.rule_id
+            LEFT JOIN day_idx nx ON nx.calendar = e.calendar AND nx.day = CAST(e.d_o + INTERVAL 1 DAY AS DATE)
+            LEFT JOIN day_idx pv ON pv.calendar = e.calendar AND pv.day = CAST(e.d_e - INTERVAL 1 DAY AS DATE)
+        ),
+        picked AS (  -- only the first and the last intervals can be listed
+            SELECT b.ticket_id, b.kind, b.rule_id, b.calendar, b.first_idx, b.first_idx + o.k AS idx
+            FROM bounds b CROSS JOIN ({head}) o(k) WHERE b.first_idx + o.k <= b.last_idx
+            UNION
+            SELECT b.ticket_id, b.kind, b.rule_id, b.calendar, b.first_idx, b.last_idx - o.k
+            FROM bounds b CROSS JOIN ({tail}) o(k) WHERE b.last_idx - o.k >= b.first_idx
+        ),
+        spans AS (
+            SELECT p.ticket_id, p.kind, p.rule_id, i.start_at AS sort_at, i.start_at, i.end_at,
+                   CAST(NULL AS DATE) AS day, {no_reasons}, p.idx - p.first_idx + 1 AS intervals_upto
+            FROM picked p JOIN iv i ON i.calendar = p.calendar AND i.idx = p.idx
             UNION ALL
-            SELECT s.ticket_id, s.kind, s.rule_id, timezone(s.timezone, CAST(d.day AS TIMESTAMP)), {closed_items}
+            SELECT s.ticket_id, s.kind, s.rule_id, timezone(s.timezone, CAST(d.day AS TIMESTAMP)),
+                   CAST(NULL AS TIMESTAMPTZ), CAST(NULL AS TIMESTAMPTZ), d.day, {reasons},
+                   CASE WHEN b.first_idx IS NULL OR b.last_idx IS NULL OR b.last_idx < b.first_idx THEN 0
+                        ELSE least(greatest(coalesce(pv.prev_idx, CASE WHEN d.day > l.lo THEN b.last_idx ELSE 0 END),
+                                            b.first_idx - 1), b.last_idx) - b.first_idx + 1 END
             FROM s JOIN policy_sla_closed d ON d.calendar = s.calendar
                 AND d.day BETWEEN CAST(timezone(s.timezone, s.opened_at) AS DATE)
                               AND CAST(timezone(s.timezone, s.end_at) AS DATE)
+            LEFT JOIN bounds b ON b.ticket_id = s.ticket_id AND b.kind = s.kind AND b.rule_id = s.rule_id
+            LEFT JOIN lim l ON l.calendar = s.calendar
+            LEFT JOIN day_idx pv ON pv.calendar = s.calendar AND pv.day = CAST(d.day - INTERVAL 1 DAY AS DATE)
             WHERE EXISTS (SELECT 1 FROM policy_sla_frames f  -- a closed day that would be open
                           WHERE f.calendar = s.calendar AND f.isodow = isodow(d.day))
         ),
         numbered AS (
-            SELECT *, count(*) OVER (PARTITION BY ticket_id, kind, rule_id) AS n,
-                   row_number() OVER (PARTITION BY ticket_id, kind, rule_id ORDER BY sort_at, item) AS rn
-            FROM items
+            SELECT spans.*,
+                   intervals_upto + count(day) OVER (PARTITION BY ticket_id, kind, rule_id
+                                                     ORDER BY sort_at, day NULLS FIRST, reason
+                                                     ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS rn,
+                   coalesce(b.n_intervals, 0) + count(day) OVER (PARTITION BY ticket_id, kind, rule_id) AS n
+            FROM spans
+            LEFT JOIN (SELECT ticket_id, kind, rule_id,
+                              CASE WHEN last_idx >= first_idx THEN last_idx - first_idx + 1 ELSE 0 END AS n_intervals
+                       FROM bounds) b USING (ticket_id, kind, rule_id)
+        ),
+        kept AS (
+            SELECT k.ticket_id, k.kind, k.rule_id, k.n, k.rn, {items}
+            FROM numbered k
+            JOIN s ON s.ticket_id = k.ticket_id AND s.kind = k.kind AND s.rule_id = k.rule_id
+            WHERE k.rn <= {_HEAD} OR k.rn > k.n - {_TAIL} OR k.n <= {more}
         ),
         listed AS (
             SELECT ticket_id, kind, rule_id, {listed}
-            FROM numbered WHERE rn <= {_HEAD} OR rn > n - {_TAIL} OR n <= {more}
+            FROM kept
             GROUP BY ticket_id, kind, rule_id
         ),
         pauses AS (

@@ -80,13 +80,33 @@ def check_as_of(as_of: str | dt.datetime | None, timezone: str) -> dt.datetime |
     return value
 
 
+ENGINES = ("duckdb", "spark")
+
+
+def check_engine(engine: str) -> str:
+    """``engine`` when it is one of :data:`ENGINES`; else a :class:`UsageError`."""
+    if engine not in ENGINES:
+        raise UsageError(f"--engine {engine!r} is not one of {', '.join(ENGINES)}")
+    return engine
+
+
 def open_audit_db(bundle: Bundle, data: str | Path, *, gx: str = "sample",
-                  progress: Callable[[str], None] | None = None, follow_symlinks: bool = False):
+                  progress: Callable[[str], None] | None = None, follow_symlinks: bool = False,
+                  engine: str = "duckdb", spark_master: str | None = None,
+                  spark_remote: str | None = None):
     """Connect, ingest ``data`` for ``bundle`` and lock the connection down.
 
     Returns ``(con, ingest_result)``; the caller closes ``con``. Shared by :func:`run_audit` and
-    :func:`audit.explain.explain` so both read the data the same way.
+    :func:`audit.explain.explain` so both read the data the same way. ``engine="spark"``: the
+    data is ingested the same way, then handed to Spark; ``con`` is then a
+    :class:`~audit.spark.connection.SparkConnection` (docs/scale-out.md).
     """
+    check_engine(engine)
+    if engine == "spark":
+        from audit.spark.session import require_pyspark
+
+        require_pyspark()  # before any data is read: say how to install it
+
     from audit.adapters import is_sources_file, load_sources
     from audit.db import connect, lock_down
     from audit.ingest import load_data
@@ -114,6 +134,15 @@ def open_audit_db(bundle: Bundle, data: str | Path, *, gx: str = "sample",
     except BaseException:
         con.close()
         raise
+    if engine == "spark":
+        from audit.spark.run import to_spark
+
+        say = progress or (lambda _msg: None)
+        say("handing the loaded tables to Spark")
+        try:
+            return to_spark(con, master=spark_master, remote=spark_remote), ingest
+        finally:
+            con.close()
     return con, ingest
 
 
@@ -129,6 +158,9 @@ def run_audit(
     strict_data: bool = False,
     follow_symlinks: bool = False,
     as_of: str | dt.datetime | None = None,
+    engine: str = "duckdb",
+    spark_master: str | None = None,
+    spark_remote: str | None = None,
 ) -> AuditResult:
     """Audit ``data`` against the ``policy`` bundle; write the outputs into ``out`` when given.
 
@@ -138,7 +170,8 @@ def run_audit(
     read), :class:`~audit.errors.DataError` (unusable input) or :class:`UsageError`.
     ``follow_symlinks``: read export files that are symbolic links leaving ``data`` (refused by
     default). ``strict_data``: ingest warnings (summary ``warnings``) are a DataError too, before any output
-    is written.
+    is written. ``engine``: ``duckdb`` (in process) or ``spark`` (``spark_master``, default
+    ``local[*]``, or Spark Connect at ``spark_remote``/``$SPARK_REMOTE``; docs/scale-out.md).
     """
     from audit.engine import (
         EngineResult,
@@ -153,6 +186,8 @@ def run_audit(
 
     check_period(period)
     check_fail_on(fail_on)
+    check_engine(engine)
+    engine_opts = dict(engine=engine, spark_master=spark_master, spark_remote=spark_remote)
     if out is not None:
         # The files appear in ``out`` as one set with its run.json, or not at all
         # (audit.outputset); the directory is checked and locked before any work.
@@ -162,7 +197,7 @@ def run_audit(
         with OutputTransaction(out, command="run_audit") as tx:
             result = run_audit(policy, data, None, period=period, fail_on=fail_on, gx=gx,
                                progress=progress, strict_data=strict_data,
-                               follow_symlinks=follow_symlinks)
+                               follow_symlinks=follow_symlinks, as_of=as_of, **engine_opts)
             with timed(result.timings, "outputs"):
                 (progress or (lambda _msg: None))(f"writing outputs to {out}")
                 write_outputs(result, tx.path)
@@ -179,7 +214,7 @@ def run_audit(
     with timed(timings, "ingest"):
         say(f"loading data from {data}")
         con, ingest = open_audit_db(bundle, data, gx=gx, progress=progress,
-                                    follow_symlinks=follow_symlinks)
+                                    follow_symlinks=follow_symlinks, **engine_opts)
     # Ingestion runs the Great Expectations contract inside load_data; report it separately
     # when ingestion measured it.
     gx_seconds = float(getattr(ingest, "timings", {}).get("gx", 0.0) or 0.0)

@@ -121,6 +121,9 @@ def diff_policies(
     gx: str = "sample",
     repo: str | Path | None = None,
     progress: Callable[[str], None] | None = None,
+    engine: str = "duckdb",
+    spark_master: str | None = None,
+    spark_remote: str | None = None,
 ) -> PolicyDiff:
     """Compare policy ``base`` with ``head`` over ``data``; write the files into ``out`` if given.
 
@@ -129,7 +132,8 @@ def diff_policies(
     exceeded (|Δ expected revenue| > ``fail_if_revenue_delta_above``; tickets whose tier changes
     > ``fail_if_tier_changes_above``), else 0. Raises :class:`PolicyError` (invalid or
     incompatible policies, exit 2), :class:`~audit.errors.DataError` (exit 3) or
-    :class:`UsageError` (exit 4: bad period, gate, path or git revision).
+    :class:`UsageError` (exit 4: bad period, gate, path or git revision). ``engine``: as for
+    :func:`audit.api.run_audit`.
     """
     from audit import __version__
     from audit.api import open_audit_db
@@ -160,7 +164,8 @@ def diff_policies(
 
     with timed(timings, "ingest"):
         say(f"loading data from {data}")
-        con, ingest = open_audit_db(bundles["base"], data, gx=gx, progress=progress)
+        con, ingest = open_audit_db(bundles["base"], data, gx=gx, progress=progress, engine=engine,
+                                    spark_master=spark_master, spark_remote=spark_remote)
     try:
         results = {}
         for side in ("base", "head"):

@@ -14,7 +14,7 @@ How DuckDB's objects map:
   rows (bound values, never SQL text) or queries (``unionByName``);
 - ``DROP TABLE``/``DROP VIEW`` drop the temp view;
 - duplicate column names of a stored result are renamed as DuckDB renames them (``a_1``);
-- the catalog functions ``duckdb_tables()``/``duckdb_columns()`` are answered from the session's
+- the catalog functions ``duckdb_tables()``/``duckdb_views()``/``duckdb_columns()`` are answered from the session's
   temp views.
 """
 
@@ -27,8 +27,9 @@ import sqlglot
 from sqlglot import exp
 
 from audit.spark.dialect import READ, AuditSpark, Macros, generate, rewrite
+from audit.sql import lit
 
-_CATALOG = ("duckdb_tables", "duckdb_columns")
+_CATALOG = ("duckdb_tables", "duckdb_views", "duckdb_columns")
 
 
 def _unique(columns: list[str]) -> list[str]:
@@ -83,6 +84,9 @@ class SparkConnection:
         self.macros = Macros()
         #: temp views this connection created (only these are dropped or listed)
         self._views: set[str] = set()
+        self._columns: dict[str, list[str]] = {}
+        #: the temp views that stand for DuckDB views (the others for tables)
+        self._plain_views: set[str] = set()
         self._checkpoints: dict[str, Any] = {}
 
     # --- the DuckDB connection methods the engine uses ----------------------------------
@@ -140,6 +144,7 @@ class SparkConnection:
             for table in tree.args.get("tables") or [tree.this]:
                 self.spark.catalog.dropTempView(table.name)
                 self._views.discard(table.name)
+                self._plain_views.discard(table.name)
             return SparkResult(None)
         if isinstance(tree, exp.Insert):
             name = tree.this.name
@@ -151,13 +156,20 @@ class SparkConnection:
             return SparkResult(None)
         return SparkResult(self._query(tree, params))
 
-    def _register(self, name: str, df, *, materialize: bool) -> None:
+    def _register(self, name: str, df, *, materialize: bool, table: bool | None = None) -> None:
+        """``df`` as temp view ``name``; ``materialize``: computed now, once; ``table``: listed
+        by ``duckdb_tables()`` (default: when materialised), else by ``duckdb_views()``."""
         df = df.toDF(*_unique(df.columns))
         if materialize:
             # Computed once and its lineage cut: later stages read it like a stored table.
             df = df.localCheckpoint(eager=True)
         df.createOrReplaceTempView(name)
         self._views.add(name)
+        self._columns[name] = list(df.columns)
+        if materialize if table is None else table:
+            self._plain_views.discard(name)
+        else:
+            self._plain_views.add(name)
 
     def _catalog_views(self, tree: exp.Expression) -> None:
         """Answer ``duckdb_tables()``/``duckdb_columns()`` from this connection's temp views:
@@ -167,12 +179,18 @@ class SparkConnection:
         if not calls:
             return
         names = sorted(self._views)
-        tables = [(n,) for n in names]
-        columns = [(n, c, i) for n in names for i, c in enumerate(self.spark.table(n).columns)]
-        self.spark.createDataFrame(tables or [], schema="table_name STRING") \
+        tables = " UNION ALL ".join(f"SELECT {lit(n)} AS table_name" for n in names
+                                    if n not in self._plain_views)
+        views = " UNION ALL ".join(f"SELECT {lit(n)} AS view_name" for n in sorted(self._plain_views))
+        columns = " UNION ALL ".join(
+            f"SELECT {lit(n)} AS table_name, {lit(c)} AS column_name, {i} AS column_index"
+            for n in names for i, c in enumerate(self._columns[n]))
+        self.spark.sql(tables or "SELECT CAST(NULL AS STRING) AS table_name WHERE false") \
             .createOrReplaceTempView("__duckdb_tables")
-        self.spark.createDataFrame(columns or [], schema="table_name STRING, column_name STRING,"
-                                                        " column_index INT") \
+        self.spark.sql(views or "SELECT CAST(NULL AS STRING) AS view_name WHERE false") \
+            .createOrReplaceTempView("__duckdb_views")
+        self.spark.sql(columns or "SELECT CAST(NULL AS STRING) AS table_name, CAST(NULL AS STRING)"
+                       " AS column_name, 0 AS column_index WHERE false") \
             .createOrReplaceTempView("__duckdb_columns")
         for call in calls:
             alias = call.args.get("alias")
@@ -183,4 +201,4 @@ class SparkConnection:
 
     def register_table(self, name: str, df) -> None:
         """Make ``df`` (a canonical input table) the table ``name`` of this connection."""
-        self._register(name, df, materialize=False)
+        self._register(name, df, materialize=False, table=True)

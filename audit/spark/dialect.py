@@ -163,10 +163,11 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
             return exp.Anonymous(this="unix_micros", expressions=args)
         if name == "round_even":
             return exp.Anonymous(this="bround", expressions=args)
-        if name == "format" and args and args[0].is_string and args[0].name == "{:,}":
-            return exp.Anonymous(this="format_number", expressions=[args[1], exp.Literal.number(0)])
         if name == "sha256":
             return exp.Anonymous(this="sha2", expressions=[*args, exp.Literal.number(256)])
+    if (isinstance(node, exp.Format) and node.this.is_string and node.this.name == "{:,}"
+            and len(node.expressions) == 1):
+        return exp.Anonymous(this="format_number", expressions=[node.expressions[0], exp.Literal.number(0)])
     if isinstance(node, exp.UnixToTime):
         fn = "timestamp_micros" if node.args.get("scale") is not None else "timestamp_seconds"
         return exp.Anonymous(this=fn, expressions=[node.this])

@@ -126,6 +126,17 @@ def test_engine_fixtures_same_results(spark, tmp_path):
         assert_same_rows(name, getattr(duck, name), getattr(on_spark, name))
 
 
+@pytest.mark.parametrize("value", ["x' OR '1'='1", "Müller\\'; DROP TABLE t; --", "a\\nb", "tab\there"])
+def test_bound_values_reach_spark_unchanged(spark, value):
+    """A policy value with quotes or backslashes is one literal to Spark's own parser (whose
+    string escapes differ from DuckDB's), never SQL."""
+    from audit.spark.connection import SparkConnection
+
+    con = SparkConnection(spark)
+    assert con.execute("SELECT ? AS v", [value]).fetchall() == [(value,)]
+    assert con.execute("SELECT $w AS w", {"w": value}).fetchall() == [(value,)]
+
+
 def test_without_pyspark_the_cli_says_how_to_install_it(monkeypatch, tmp_path, capsys):
     """``--engine spark`` without PySpark: the install hint and exit 4, before any data is read."""
     import builtins

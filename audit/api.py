@@ -93,15 +93,34 @@ def text_languages(bundle: Bundle, languages: tuple[str, ...] | None = None) -> 
     return tuple(dict.fromkeys(("en", *wanted)))
 
 
+ENGINES = ("duckdb", "spark")
+
+
+def check_engine(engine: str) -> str:
+    """``engine`` when it is one of :data:`ENGINES`; else a :class:`UsageError`."""
+    if engine not in ENGINES:
+        raise UsageError(f"--engine {engine!r} is not one of {', '.join(ENGINES)}")
+    return engine
+
+
 def open_audit_db(bundle: Bundle, data: str | Path, *, gx: str = "sample",
                   progress: Callable[[str], None] | None = None, follow_symlinks: bool = False,
-                  memory_limit: str | None = None):
+                  memory_limit: str | None = None, engine: str = "duckdb",
+                  spark_master: str | None = None, spark_remote: str | None = None):
     """Connect, ingest ``data`` for ``bundle`` and lock the connection down.
 
     Returns ``(con, ingest_result)``; the caller closes ``con``. Shared by :func:`run_audit` and
     :func:`audit.explain.explain` so both read the data the same way. ``memory_limit``: DuckDB's
-    memory cap (``4GB`` …; :func:`audit.db.connect`), spilling beyond it.
+    memory cap (``4GB`` …; :func:`audit.db.connect`), spilling beyond it. ``engine="spark"``: the
+    data is ingested the same way, then handed to Spark; ``con`` is then a
+    :class:`~audit.spark.connection.SparkConnection` (docs/scale-out.md).
     """
+    check_engine(engine)
+    if engine == "spark":
+        from audit.spark.session import require_pyspark
+
+        require_pyspark()  # before any data is read: say how to install it
+
     from audit.adapters import is_sources_file, load_sources
     from audit.db import connect, lock_down
     from audit.ingest import load_data
@@ -129,6 +148,15 @@ def open_audit_db(bundle: Bundle, data: str | Path, *, gx: str = "sample",
     except BaseException:
         con.close()
         raise
+    if engine == "spark":
+        from audit.spark.run import to_spark
+
+        say = progress or (lambda _msg: None)
+        say("handing the loaded tables to Spark")
+        try:
+            return to_spark(con, master=spark_master, remote=spark_remote), ingest
+        finally:
+            con.close()
     return con, ingest
 
 
@@ -147,6 +175,9 @@ def run_audit(
     memory_limit: str | None = None,
     languages: tuple[str, ...] | None = None,
     formats: tuple[str, ...] | None = None,
+    engine: str = "duckdb",
+    spark_master: str | None = None,
+    spark_remote: str | None = None,
 ) -> AuditResult:
     """Audit ``data`` against the ``policy`` bundle; write the outputs into ``out`` when given.
 
@@ -160,6 +191,8 @@ def run_audit(
     directory beyond it. ``languages``: the text languages of messages and explanations
     (:func:`text_languages`; default English and the policy's language). ``formats``: the file
     formats written into ``out`` (:func:`audit.outputs.check_formats`; default ``parquet,csv``).
+    ``engine``: ``duckdb`` (in process) or ``spark`` (``spark_master``, default
+    ``local[*]``, or Spark Connect at ``spark_remote``/``$SPARK_REMOTE``; docs/scale-out.md).
     """
     from audit.db import check_memory_limit
     from audit.engine import (
@@ -176,6 +209,8 @@ def run_audit(
     check_period(period)
     check_fail_on(fail_on)
     check_memory_limit(memory_limit)
+    check_engine(engine)
+    engine_opts = dict(engine=engine, spark_master=spark_master, spark_remote=spark_remote)
     if out is not None:
         # The files appear in ``out`` as one set with its run.json, or not at all
         # (audit.outputset); the directory is checked and locked before any work.
@@ -187,7 +222,7 @@ def run_audit(
             result = run_audit(policy, data, None, period=period, fail_on=fail_on, gx=gx,
                                progress=progress, strict_data=strict_data,
                                follow_symlinks=follow_symlinks, as_of=as_of,
-                               memory_limit=memory_limit, languages=languages)
+                               memory_limit=memory_limit, languages=languages, **engine_opts)
             with timed(result.timings, "outputs"):
                 (progress or (lambda _msg: None))(f"writing outputs to {out}")
                 write_outputs(result, tx.path, formats=formats, memory_limit=memory_limit)
@@ -204,10 +239,12 @@ def run_audit(
     with timed(timings, "ingest"):
         say(f"loading data from {data}")
         con, ingest = open_audit_db(bundle, data, gx=gx, progress=progress,
-                                    follow_symlinks=follow_symlinks, memory_limit=memory_limit)
+                                    follow_symlinks=follow_symlinks, memory_limit=memory_limit,
+                                    **engine_opts)
         out_of_period = None
-        if period is not None:
+        if period is not None and engine == "duckdb":
             # every row was read and checked; the rules see only the rows the month needs
+            # (on Spark the whole year is judged and the period selected at the export)
             from audit.engine.period import restrict_to_period
 
             say(f"keeping the rows {period} depends on")

@@ -99,6 +99,21 @@ def cli() -> None:
     """
 
 
+def _engine_options(command):
+    """``--engine``, ``--spark-master``, ``--spark-remote`` (run and diff; docs/scale-out.md)."""
+    for option in reversed((
+        click.option("--engine", type=click.Choice(["duckdb", "spark"]), default="duckdb", show_default=True,
+                      help="Where the rules run: in-process DuckDB, or Apache Spark (pip install "
+                           "'support-audit[spark]'; docs/scale-out.md)."),
+        click.option("--spark-master", default=None, metavar="URL",
+                      help="Spark master for --engine spark (default local[*])."),
+        click.option("--spark-remote", default=None, metavar="sc://HOST:PORT",
+                      help="Spark Connect server for --engine spark (default: $SPARK_REMOTE)."),
+    )):
+        command = option(command)
+    return command
+
+
 @cli.command()
 @click.option("--policy", "policy", type=click.Path(exists=True, path_type=Path), default=Path("policies"),
               show_default=True, callback=_utf8, help="Policy bundle directory (or one YAML file).")
@@ -138,11 +153,12 @@ def cli() -> None:
               help="Files to write besides the report: parquet (always: the report reads it), "
                    "csv (findings.csv, quarantine.csv), json (findings.jsonl) (docs/outputs.md).")
 @click.option("--memory-limit", "memory_limit", default=None, metavar="SIZE", help=MEMORY_HELP)
+@_engine_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 def run(policy: Path, data: Path, out: Path, period: str | None, fail_on: str, gx: str,
         report: bool, lang: str | None, previous: Path | None, wait: float, follow_symlinks: bool,
         strict_data: bool, as_of: str | None, formats: str, memory_limit: str | None,
-        quiet: bool) -> None:
+        engine: str, spark_master: str | None, spark_remote: str | None, quiet: bool) -> None:
     """Run the audit and write findings, summary, quarantine and the HTML report."""
     from audit.api import check_fail_on, check_period, run_audit
     from audit.db import check_memory_limit
@@ -162,7 +178,8 @@ def run(policy: Path, data: Path, out: Path, period: str | None, fail_on: str, g
         result = run_audit(policy, data, None, period=period, fail_on=fail_on, gx=gx,
                            progress=progress, strict_data=strict_data,
                            follow_symlinks=follow_symlinks, as_of=as_of,
-                           memory_limit=memory_limit, languages=(lang,) if lang else None)
+                           memory_limit=memory_limit, languages=(lang,) if lang else None,
+                           engine=engine, spark_master=spark_master, spark_remote=spark_remote)
         progress(f"writing outputs to {out}")
         write_outputs(result, tx.path, formats=file_formats, memory_limit=memory_limit)
         # The report reads the files just written; the result's tables (gigabytes on a large
@@ -335,9 +352,11 @@ def test_command(policy: Path, junit: Path | None, min_coverage: float | None, f
 @click.option("--gx", type=click.Choice(["full", "sample", "off"]), default="sample", show_default=True,
               help="Great Expectations validation of the data, as for run.")
 @click.option("--memory-limit", "memory_limit", default=None, metavar="SIZE", help=MEMORY_HELP)
+@_engine_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 def diff(base: str, head: str, data: Path, out: Path, period: str | None, revenue_limit: str | None,
-         tier_limit: int | None, gx: str, memory_limit: str | None, quiet: bool) -> None:
+         tier_limit: int | None, gx: str, memory_limit: str | None,
+         engine: str, spark_master: str | None, spark_remote: str | None, quiet: bool) -> None:
     """Show what a policy change does to tiers, findings and money (the data is loaded once).
 
     Exit codes: 0 no gate exceeded, 1 a gate exceeded, 2 invalid or incompatible policy,
@@ -348,7 +367,8 @@ def diff(base: str, head: str, data: Path, out: Path, period: str | None, revenu
     result = diff_policies(base, head, data, out, period=period, gx=gx,
                            fail_if_revenue_delta_above=revenue_limit,
                            fail_if_tier_changes_above=tier_limit, progress=_Progress(quiet),
-                           memory_limit=memory_limit)
+                           memory_limit=memory_limit, engine=engine, spark_master=spark_master,
+                           spark_remote=spark_remote)
     doc = result.doc
     total, cur = doc["money"]["total"], doc["currency"]
     exp = total["expected_eur"]

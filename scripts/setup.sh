@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Creates .venv (Python >= 3.11) and installs support-audit into it, with the test extras when
-# called with "test". Safe to run again: it only installs what changed.
+# called with "test" (and PySpark for --engine spark when SUPPORT_AUDIT_SPARK=1). Safe to run again: it only installs what changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-python3}"
@@ -10,7 +10,10 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 extras=""
-[ "${1:-}" = "test" ] && extras="[test]"
+[ "${1:-}" = "test" ] && extras="test"
+# the optional Spark engine (docs/scale-out.md): PySpark, several hundred MB
+[ "${SUPPORT_AUDIT_SPARK:-}" = "1" ] && extras="${extras:+$extras,}spark"
+extras="${extras:+[$extras]}"
 stamp=".venv/.installed${extras}"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "setup: installing support-audit${extras} into .venv (first run takes a minute)" >&2

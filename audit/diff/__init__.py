@@ -122,6 +122,9 @@ def diff_policies(
     repo: str | Path | None = None,
     progress: Callable[[str], None] | None = None,
     memory_limit: str | None = None,
+    engine: str = "duckdb",
+    spark_master: str | None = None,
+    spark_remote: str | None = None,
 ) -> PolicyDiff:
     """Compare policy ``base`` with ``head`` over ``data``; write the files into ``out`` if given.
 
@@ -131,7 +134,8 @@ def diff_policies(
     > ``fail_if_tier_changes_above``), else 0. Raises :class:`PolicyError` (invalid or
     incompatible policies, exit 2), :class:`~audit.errors.DataError` (exit 3) or
     :class:`UsageError` (exit 4: bad period, gate, path or git revision). ``memory_limit``:
-    DuckDB's memory cap (``4GB`` …; :func:`audit.db.connect`).
+    DuckDB's memory cap (``4GB`` …; :func:`audit.db.connect`). ``engine``: as for
+    :func:`audit.api.run_audit`.
     """
     from audit import __version__
     from audit.api import open_audit_db
@@ -165,7 +169,8 @@ def diff_policies(
     with timed(timings, "ingest"):
         say(f"loading data from {data}")
         con, ingest = open_audit_db(bundles["base"], data, gx=gx, progress=progress,
-                                    memory_limit=memory_limit)
+                                    memory_limit=memory_limit, engine=engine,
+                                    spark_master=spark_master, spark_remote=spark_remote)
     try:
         results = {}
         for side in ("base", "head"):

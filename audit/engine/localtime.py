@@ -67,6 +67,8 @@ def local_timestamp_sql(con: duckdb.DuckDBPyConnection, tz: str, table: str, col
     connection's tables do not change after loading, so views may use it too.
     """
     expr = expr or ident(column)
+    if getattr(con, "dialect", "duckdb") != "duckdb":  # Spark converts natively (audit.spark.dialect)
+        return f"timezone({lit(tz)}, {expr})"
     found = offset_transitions(con, tz, table, column)
     if found is None:
         return f"timezone({lit(tz)}, {expr})"

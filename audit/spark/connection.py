@@ -1,0 +1,204 @@
+"""A Spark session behind the few connection methods the engine calls on DuckDB.
+
+The engine (audit/engine/*) runs its stages as SQL on a connection: ``execute`` (DDL, and
+queries whose rows it fetches), ``executemany`` (the policy's small relations), ``sql(…)``
+(results exported through Arrow). :class:`SparkConnection` offers the same methods on a
+``SparkSession``; each statement is carried to Spark SQL by :mod:`audit.spark.dialect`, so the
+engine modules are not written a second time.
+
+How DuckDB's objects map:
+
+- a ``TEMP TABLE`` is a temp view of a **checkpointed** DataFrame (computed once, its lineage
+  cut, like DuckDB's materialised table); a ``TEMP VIEW`` a temp view of the query;
+- a table created from a column list and filled with ``INSERT`` is a DataFrame of the inserted
+  rows (bound values, never SQL text) or queries (``unionByName``);
+- ``DROP TABLE``/``DROP VIEW`` drop the temp view;
+- duplicate column names of a stored result are renamed as DuckDB renames them (``a_1``);
+- the catalog functions ``duckdb_tables()``/``duckdb_views()``/``duckdb_columns()`` are answered from the session's
+  temp views.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+import sqlglot
+from sqlglot import exp
+
+from audit.spark.dialect import READ, AuditSpark, Macros, generate, rewrite
+from audit.sql import lit
+
+_CATALOG = ("duckdb_tables", "duckdb_views", "duckdb_columns")
+
+
+def _unique(columns: list[str]) -> list[str]:
+    """Column names made unique as DuckDB does when it stores a result (``a``, ``a_1`` …):
+    Spark would keep the duplicates and reject every later reference as ambiguous."""
+    seen: set[str] = set()
+    out = []
+    for c in columns:
+        name, n = c, 0
+        while name.lower() in seen:
+            n += 1
+            name = f"{c}_{n}"
+        seen.add(name.lower())
+        out.append(name)
+    return out
+
+
+class SparkResult:
+    """A query's DataFrame with the fetch methods of a DuckDB result."""
+
+    def __init__(self, df) -> None:
+        self.df = df
+
+    def fetchall(self) -> list[tuple]:
+        return [tuple(r) for r in self.df.collect()] if self.df is not None else []
+
+    def fetchone(self) -> tuple | None:
+        rows = self.df.take(1) if self.df is not None else []
+        return tuple(rows[0]) if rows else None
+
+    def to_arrow_table(self) -> pa.Table:
+        return self.df.toArrow()
+
+    def arrow(self) -> pa.Table:
+        return self.to_arrow_table()
+
+    def pl(self):
+        import polars as pl
+
+        return pl.from_arrow(self.to_arrow_table())
+
+
+class SparkConnection:
+    """The engine's connection interface over a ``SparkSession`` (see the module docstring)."""
+
+    #: The SQL dialect the engine may ask about (``getattr(con, "dialect", "duckdb")``).
+    dialect = "spark"
+
+    def __init__(self, spark, cleanup=None) -> None:
+        self.spark = spark
+        self._cleanup = cleanup
+        self.macros = Macros()
+        #: temp views this connection created (only these are dropped or listed)
+        self._views: set[str] = set()
+        self._columns: dict[str, list[str]] = {}
+        #: the temp views that stand for DuckDB views (the others for tables)
+        self._plain_views: set[str] = set()
+        self._checkpoints: dict[str, Any] = {}
+
+    # --- the DuckDB connection methods the engine uses ----------------------------------
+
+    def execute(self, sql: str, params: Any = None) -> SparkResult:
+        result = SparkResult(None)
+        for tree in sqlglot.parse(sql, read=READ):
+            if tree is not None:
+                result = self._run(tree, params)
+        return result
+
+    def sql(self, sql: str, params: Any = None) -> SparkResult:
+        return self.execute(sql, params)
+
+    def executemany(self, sql: str, rows: list) -> None:
+        tree = sqlglot.parse_one(sql, read=READ)
+        if not isinstance(tree, exp.Insert) or not isinstance(tree.expression, exp.Values):
+            raise NotImplementedError(f"executemany supports INSERT … VALUES only: {sql}")
+        name = tree.this.name
+        current = self.spark.table(name)
+        new = self.spark.createDataFrame([tuple(r) for r in rows], schema=current.schema)
+        self._register(name, current.unionByName(new), materialize=True)
+
+    def close(self) -> None:
+        for name in list(self._views):
+            self.spark.catalog.dropTempView(name)
+        self._views.clear()
+        if self._cleanup is not None:
+            self._cleanup()
+            self._cleanup = None
+
+    # --- statements -----------------------------------------------------------------------
+
+    def _query(self, tree: exp.Expression, params: Any):
+        self._catalog_views(tree)
+        return self.spark.sql(generate(rewrite(tree, self.macros, params)))
+
+    def _run(self, tree: exp.Expression, params: Any) -> SparkResult:
+        if isinstance(tree, exp.Create):
+            kind = (tree.args.get("kind") or "").upper()
+            if kind == "MACRO":
+                self.macros.define(tree)
+                return SparkResult(None)
+            target = tree.this
+            if isinstance(target, exp.Schema):  # CREATE TABLE t (col type, …): empty
+                columns = ", ".join(
+                    f"`{c.name}` {c.args['kind'].sql(dialect=AuditSpark)}" for c in target.expressions)
+                df = self.spark.createDataFrame([], schema=columns)
+                self._register(target.this.name, df, materialize=False)
+                return SparkResult(None)
+            df = self._query(tree.expression, params)
+            self._register(target.name, df, materialize=kind == "TABLE")
+            return SparkResult(None)
+        if isinstance(tree, exp.Drop):
+            for table in tree.args.get("tables") or [tree.this]:
+                self.spark.catalog.dropTempView(table.name)
+                self._views.discard(table.name)
+                self._plain_views.discard(table.name)
+            return SparkResult(None)
+        if isinstance(tree, exp.Insert):
+            name = tree.this.name
+            new = self._query(tree.expression, params)
+            current = self.spark.table(name)
+            self._register(name, current.unionByName(new.toDF(*current.columns)), materialize=True)
+            return SparkResult(None)
+        if isinstance(tree, exp.Set | exp.Command):  # session settings: DuckDB's own
+            return SparkResult(None)
+        return SparkResult(self._query(tree, params))
+
+    def _register(self, name: str, df, *, materialize: bool, table: bool | None = None) -> None:
+        """``df`` as temp view ``name``; ``materialize``: computed now, once; ``table``: listed
+        by ``duckdb_tables()`` (default: when materialised), else by ``duckdb_views()``."""
+        df = df.toDF(*_unique(df.columns))
+        if materialize:
+            # Computed once and its lineage cut: later stages read it like a stored table.
+            df = df.localCheckpoint(eager=True)
+        df.createOrReplaceTempView(name)
+        self._views.add(name)
+        self._columns[name] = list(df.columns)
+        if materialize if table is None else table:
+            self._plain_views.discard(name)
+        else:
+            self._plain_views.add(name)
+
+    def _catalog_views(self, tree: exp.Expression) -> None:
+        """Answer ``duckdb_tables()``/``duckdb_columns()`` from this connection's temp views:
+        the calls are replaced by temp views of the same name and columns."""
+        calls = [t for t in tree.find_all(exp.Table)
+                 if isinstance(t.this, exp.Anonymous) and t.this.name.lower() in _CATALOG]
+        if not calls:
+            return
+        names = sorted(self._views)
+        tables = " UNION ALL ".join(f"SELECT {lit(n)} AS table_name" for n in names
+                                    if n not in self._plain_views)
+        views = " UNION ALL ".join(f"SELECT {lit(n)} AS view_name" for n in sorted(self._plain_views))
+        columns = " UNION ALL ".join(
+            f"SELECT {lit(n)} AS table_name, {lit(c)} AS column_name, {i} AS column_index"
+            for n in names for i, c in enumerate(self._columns[n]))
+        self.spark.sql(tables or "SELECT CAST(NULL AS STRING) AS table_name WHERE false") \
+            .createOrReplaceTempView("__duckdb_tables")
+        self.spark.sql(views or "SELECT CAST(NULL AS STRING) AS view_name WHERE false") \
+            .createOrReplaceTempView("__duckdb_views")
+        self.spark.sql(columns or "SELECT CAST(NULL AS STRING) AS table_name, CAST(NULL AS STRING)"
+                       " AS column_name, 0 AS column_index WHERE false") \
+            .createOrReplaceTempView("__duckdb_columns")
+        for call in calls:
+            alias = call.args.get("alias")
+            call.replace(exp.Table(this=exp.to_identifier(f"__{call.this.name.lower()}"),
+                                   alias=alias))
+
+    # --- loading ----------------------------------------------------------------------------
+
+    def register_table(self, name: str, df) -> None:
+        """Make ``df`` (a canonical input table) the table ``name`` of this connection."""
+        self._register(name, df, materialize=False, table=True)

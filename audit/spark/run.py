@@ -1,0 +1,64 @@
+"""Hand the loaded canonical tables to Spark, for ``run --engine spark`` (docs/scale-out.md).
+
+This first version ingests through the DuckDB loader (the data contract, Great Expectations and
+the quarantine exactly as for ``--engine duckdb``, so rows in = loaded + quarantined holds the
+same way) and gives Spark the loaded tables as Parquet files: a local Spark reads them from a
+temporary directory; a Spark Connect server, which cannot see this machine's files, receives them
+through Arrow. The rules, texts and result tables then run as Spark SQL
+(:mod:`audit.spark.connection`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from audit.spark.connection import SparkConnection
+from audit.spark.session import spark_session
+
+
+def _plain_strings(table: pa.Table) -> pa.Table:
+    """Arrow string views (DuckDB's export) as plain strings, which Spark reads."""
+    fields = [pa.field(f.name, pa.string() if pa.types.is_string_view(f.type) else f.type)
+              for f in table.schema]
+    return table.cast(pa.schema(fields))
+
+
+def loaded_tables(con) -> list[str]:
+    """The canonical tables ingestion left on the DuckDB connection ``con``."""
+    return [name for (name,) in con.execute(
+        "SELECT table_name FROM duckdb_tables() ORDER BY table_name").fetchall()]
+
+
+def to_spark(con, *, master: str | None = None, remote: str | None = None,
+             shuffle_partitions: int | None = None, spark=None) -> SparkConnection:
+    """A :class:`SparkConnection` holding the tables loaded on the DuckDB connection ``con``
+    (which the caller may close afterwards)."""
+    spark = spark or spark_session(master, remote, shuffle_partitions=shuffle_partitions)
+    remote = remote or os.environ.get("SPARK_REMOTE")
+    staging = None if remote else tempfile.mkdtemp(prefix="support-audit-spark-")
+    sc = SparkConnection(spark, cleanup=(lambda: shutil.rmtree(staging, ignore_errors=True))
+                         if staging else None)
+    try:
+        for name in loaded_tables(con):
+            table = _plain_strings(con.sql(f'SELECT * FROM "{name}"').to_arrow_table())
+            if staging is None:
+                df = spark.createDataFrame(table)
+            else:
+                path = os.path.join(staging, f"{name}.parquet")
+                pq.write_table(table, path)
+                df = spark.read.schema(_spark_schema(spark, table)).parquet(path)
+            sc.register_table(name, df)
+    except BaseException:
+        sc.close()
+        raise
+    return sc
+
+
+def _spark_schema(spark, table: pa.Table):
+    """The Spark schema of an Arrow table (an empty table has no files Spark could infer from)."""
+    return spark.createDataFrame(table.slice(0, 0)).schema

@@ -218,3 +218,22 @@ def test_out_of_range_dates_follow_the_policys_bounds():
                        "ORDER BY _line").fetchall()
     assert rows == [(True,), (False,)]
     assert DEFAULT_DATES[0] < dates[0]
+
+
+def test_late_great_expectations_gives_the_same_evidence_on_first_read():
+    def evidence(gx_late: bool) -> tuple:
+        con = connect()
+        try:
+            result = load_data(con, FIXTURES / "messy", timezone=TZ, tier_ids=TIERS, gx="full",
+                               gx_late=gx_late)
+            waited_before = "gx" in result.timings
+            got = (result.warnings, result.contract_checks, result.gx_results)
+            return waited_before, "gx" in result.timings, got
+        finally:
+            con.close()
+
+    late, on_time = evidence(True), evidence(False)
+    assert late[:2] == (False, True)  # returned before GX answered; the first read waited
+    assert on_time[:2] == (True, True)
+    assert late[2] == on_time[2]
+    assert late[2][2] and any(c["agree"] for c in late[2][1])  # GX really ran and compared

@@ -121,8 +121,8 @@ def fast_query(table: Table, types: dict[str, str], relation: str, *,
 
     ``trimmed``: columns whose trimmed text the relation has as ``__t_<col>``
     (:func:`~audit.ingest.parse.pretrim`). ``tz_utc``: the connection's TimeZone is UTC (the
-    condition for taking ``TIMESTAMP WITH TIME ZONE`` values as they are). Rows keep the
-    relation's order.
+    condition for taking ``TIMESTAMP WITH TIME ZONE`` values as they are). Rows come out in
+    ``_line`` order.
     """
     values, flags = ["_line"], []
     for col in input_columns(table):
@@ -144,5 +144,6 @@ def fast_query(table: Table, types: dict[str, str], relation: str, *,
         clean = " AND ".join([CLEAN, *(f"{e} IS NULL" for e in errors)])
         keep = ", ".join(["_line", *(ident(c.name) for c in table.columns)])
         sql = f"SELECT {keep}, {clean} AS {CLEAN} FROM ({sql})"
-    return sql
+    # DuckDB's parallel scan may hand rows on out of order; the staging table gets them in order
+    return f"{sql} ORDER BY _line"
 

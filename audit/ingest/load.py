@@ -91,6 +91,7 @@ def load_data(
     dates: tuple[dt.date, dt.date] = DEFAULT_DATES,
     follow_symlinks: bool = False,
     careful: bool = False,
+    gx_late: bool = True,
 ) -> IngestResult:
     """Load the canonical tables from ``data_dir`` into ``con``; see docs/data-contract.md.
 
@@ -102,7 +103,10 @@ def load_data(
     (``date_out_of_range``). ``follow_symlinks``: read export files that are symbolic links to
     files outside ``data_dir`` (refused by default, without opening them). ``careful``: type
     every row with the careful parser and read every file in chunks (no fast path); the result
-    is the same, only slower (tests hold the two paths together).
+    is the same, only slower (tests hold the two paths together). ``gx_late``: return without
+    waiting for Great Expectations; the first read of the result's ``warnings``,
+    ``gx_results`` or ``contract_checks`` waits for it (and raises if GX failed), so GX keeps
+    running beside whatever the caller does next (the rules).
     """
     if gx not in ("full", "sample", "off"):
         raise ValueError(f"gx must be 'full', 'sample' or 'off', not {gx!r}")
@@ -147,26 +151,33 @@ def load_data(
         for name, reader in readers.items():
             counts[name] = _counts(con, store, name, reader)
         quarantine = store.to_arrow()
-        if validator is not None:  # last: GX ran beside everything above
-            say("waiting for Great Expectations")
-            with timed(timings, "gx"):
-                loader.finish_gx()
     except BaseException:
         for name in contract:  # no half-loaded data set stays behind
             con.execute(f"DROP TABLE IF EXISTS {ident(_staging(name))}")
             con.execute(f"DROP TABLE IF EXISTS {ident(name)}")
-        raise
-    finally:
         if validator is not None:
             validator.close()
+        raise
+    finally:
         store.drop()
         for name in contract:
             con.execute(f"DROP TABLE IF EXISTS {ident(_quarantined_keys(name))}")
         for helper in ("_ingest_parsed", "_ingest_fast", "_ingest_messy", "_ingest_gx_rows", ZONE_DAYS):
             con.execute(f"DROP TABLE IF EXISTS {ident(helper)}")
 
-    warnings.extend(loader.all_warnings())
-    return IngestResult(
+    def finish(result: IngestResult) -> None:
+        """Wait for GX (it ran beside everything above) and complete the evidence."""
+        try:
+            if validator is not None:
+                say("waiting for Great Expectations")
+                with timed(timings, "gx"):
+                    loader.finish_gx()
+        finally:
+            if validator is not None:
+                validator.close()
+        warnings.extend(loader.all_warnings())
+
+    result = IngestResult(
         tables=counts,
         quarantine=quarantine,
         gx_results=loader.gx_results,
@@ -175,6 +186,11 @@ def load_data(
         warnings=warnings,
         timings=timings,
     )
+    if validator is None or not gx_late:
+        finish(result)
+    else:  # the audit goes on; the first read of the GX evidence or the warnings waits for it
+        result.finish_later(finish)
+    return result
 
 
 def _create_empty(con: duckdb.DuckDBPyConnection, table: Table) -> None:

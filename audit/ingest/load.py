@@ -2,13 +2,15 @@
 
 Per table, in the contract's load order (parents first):
 
-1. read the export in chunks of text (:mod:`~audit.ingest.readers`); structurally broken records
-   go to the quarantine;
-2. type every chunk in DuckDB (:mod:`~audit.ingest.parse`); rows with unreadable values go to the
+1. read the export: Parquet as one DuckDB relation (``read_parquet``), CSV and JSON in chunks of
+   text (:mod:`~audit.ingest.readers`); structurally broken records go to the quarantine;
+2. type the rows in DuckDB: clean rows cheaply (:mod:`~audit.ingest.fasttype`), the others with
+   the careful parser (:mod:`~audit.ingest.parse`); rows with unreadable values go to the
    quarantine, the rest into a staging table;
 3. run the contract's expectations as SQL over the staging table (:mod:`~audit.ingest.checks`);
    failing rows go to the quarantine; referential checks look at the parents as loaded;
-4. run the same expectations in Great Expectations on the same rows and compare the counts;
+4. hand the same expectations and rows to Great Expectations (a worker process) to compare the
+   counts; its answers are collected on the result's first read (see ``gx_late``);
 5. delete the quarantined rows and rename the staging table to the canonical name.
 
 At the end the raw text of every quarantined record is fetched from its file, and every helper

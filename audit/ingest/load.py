@@ -2,13 +2,15 @@
 
 Per table, in the contract's load order (parents first):
 
-1. read the export in chunks of text (:mod:`~audit.ingest.readers`); structurally broken records
-   go to the quarantine;
-2. type every chunk in DuckDB (:mod:`~audit.ingest.parse`); rows with unreadable values go to the
+1. read the export: Parquet as one DuckDB relation (``read_parquet``), CSV and JSON in chunks of
+   text (:mod:`~audit.ingest.readers`); structurally broken records go to the quarantine;
+2. type the rows in DuckDB: clean rows cheaply (:mod:`~audit.ingest.fasttype`), the others with
+   the careful parser (:mod:`~audit.ingest.parse`); rows with unreadable values go to the
    quarantine, the rest into a staging table;
 3. run the contract's expectations as SQL over the staging table (:mod:`~audit.ingest.checks`);
    failing rows go to the quarantine; referential checks look at the parents as loaded;
-4. run the same expectations in Great Expectations on the same rows and compare the counts;
+4. hand the same expectations and rows to Great Expectations (a worker process) to compare the
+   counts; its answers are collected on the result's first read (see ``gx_late``);
 5. delete the quarantined rows and rename the staging table to the canonical name.
 
 At the end the raw text of every quarantined record is fetched from its file, and every helper
@@ -25,7 +27,7 @@ import os
 import subprocess
 import threading
 import zoneinfo
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -36,6 +38,7 @@ from audit.db import fetch_row
 from audit.engine.sql import ident, lit
 from audit.errors import AuditError, DataError, Diagnostic, PolicyError
 from audit.ingest.checks import Check, Parent, compile_checks, in_table_value_set
+from audit.ingest.fasttype import CLEAN, fast_query
 from audit.ingest.files import (
     MIXED_ENCODING,
     SUFFIXES,
@@ -89,6 +92,8 @@ def load_data(
     chunk_rows: int = CHUNK_ROWS,
     dates: tuple[dt.date, dt.date] = DEFAULT_DATES,
     follow_symlinks: bool = False,
+    careful: bool = False,
+    gx_late: bool = True,
 ) -> IngestResult:
     """Load the canonical tables from ``data_dir`` into ``con``; see docs/data-contract.md.
 
@@ -98,7 +103,12 @@ def load_data(
     ``gx_sample_rows`` rows per table, or not at all (the DuckDB checks always cover every row).
     ``dates``: the first and last date a value may have; others are quarantined
     (``date_out_of_range``). ``follow_symlinks``: read export files that are symbolic links to
-    files outside ``data_dir`` (refused by default, without opening them).
+    files outside ``data_dir`` (refused by default, without opening them). ``careful``: type
+    every row with the careful parser and read every file in chunks (no fast path); the result
+    is the same, only slower (tests hold the two paths together). ``gx_late``: return without
+    waiting for Great Expectations; the first read of the result's ``warnings``,
+    ``gx_results`` or ``contract_checks`` waits for it (and raises if GX failed), so GX keeps
+    running beside whatever the caller does next (the rules).
     """
     if gx not in ("full", "sample", "off"):
         raise ValueError(f"gx must be 'full', 'sample' or 'off', not {gx!r}")
@@ -124,6 +134,8 @@ def load_data(
     create_zone_days(con, timezone)
     loader = _TableLoader(con, store, timezone, validator, gx, gx_sample_rows, say, timings)
     loader.dates = dates
+    loader.careful = careful
+    loader.tz_utc = fetch_row(con, "SELECT current_setting('TimeZone')")[0] == "UTC"
     counts: dict[str, TableCounts] = {}
     try:
         for order, (name, table) in enumerate(contract.items()):
@@ -136,30 +148,38 @@ def load_data(
         say("quarantine: fetching the raw text of set-aside records")
         with timed(timings, "quarantine"):
             for name, reader in readers.items():
-                store.fill_raw(name, reader.raw_records(store.lines_without_raw(name)))
+                if lines := store.lines_without_raw(name):  # (no second pass for nothing)
+                    store.fill_raw(name, reader.raw_records(lines))
         for name, reader in readers.items():
             counts[name] = _counts(con, store, name, reader)
         quarantine = store.to_arrow()
-        if validator is not None:  # last: GX ran beside everything above
-            say("waiting for Great Expectations")
-            with timed(timings, "gx"):
-                loader.finish_gx()
     except BaseException:
         for name in contract:  # no half-loaded data set stays behind
             con.execute(f"DROP TABLE IF EXISTS {ident(_staging(name))}")
             con.execute(f"DROP TABLE IF EXISTS {ident(name)}")
-        raise
-    finally:
         if validator is not None:
             validator.close()
+        raise
+    finally:
         store.drop()
         for name in contract:
             con.execute(f"DROP TABLE IF EXISTS {ident(_quarantined_keys(name))}")
-        for helper in ("_ingest_parsed", "_ingest_gx_rows", ZONE_DAYS):
+        for helper in ("_ingest_parsed", "_ingest_fast", "_ingest_messy", "_ingest_gx_rows", ZONE_DAYS):
             con.execute(f"DROP TABLE IF EXISTS {ident(helper)}")
 
-    warnings.extend(loader.all_warnings())
-    return IngestResult(
+    def finish(result: IngestResult) -> None:
+        """Wait for GX (it ran beside everything above) and complete the evidence."""
+        try:
+            if validator is not None:
+                say("waiting for Great Expectations")
+                with timed(timings, "gx"):
+                    loader.finish_gx()
+        finally:
+            if validator is not None:
+                validator.close()
+        warnings.extend(loader.all_warnings())
+
+    result = IngestResult(
         tables=counts,
         quarantine=quarantine,
         gx_results=loader.gx_results,
@@ -168,6 +188,11 @@ def load_data(
         warnings=warnings,
         timings=timings,
     )
+    if validator is None or not gx_late:
+        finish(result)
+    else:  # the audit goes on; the first read of the GX evidence or the warnings waits for it
+        result.finish_later(finish)
+    return result
 
 
 def _create_empty(con: duckdb.DuckDBPyConnection, table: Table) -> None:
@@ -382,6 +407,8 @@ class _TableLoader:
         self.timings = timings
         self.parents: dict[str, Parent] = {}
         self.dates: tuple[dt.date, dt.date] = DEFAULT_DATES
+        self.careful = False  # True: no fast path (see load_data)
+        self.tz_utc = True  # the connection's TimeZone is UTC (see fast_query)
         self.gx_results: dict[str, dict] = {}
         self.contract_checks: list[dict] = []
         # Warnings in the order of the steps; a GX comparison reserves its place (a list
@@ -435,53 +462,96 @@ class _TableLoader:
     # -- reading and typing --------------------------------------------------------------------
 
     def _read(self, order: int, table: Table, reader: Reader) -> None:
-        name = table.name
         source = reader.file.name
-        staging = ident(_staging(name))
-        typed = ", ".join(ident(c.name) for c in table.columns)
-        derived_errors = DERIVED_ERRORS.get(name, {})
         ambiguous = 0
         example: tuple[int, str] | None = None
-        # The reader's thread also trims the text (Arrow), so DuckDB only types it.
-        for chunk, data, trimmed in prefetch((c, *pretrim(c.data)) for c in reader.chunks()):
-            self.store.add_problems(order, name, source, chunk.problems)
-            if chunk.data.num_rows == 0:
-                continue
-            present = set(chunk.data.column_names) - {"_line"}
-            query = parse_query(table, present, self.timezone, "_ingest_chunk", trimmed,
-                                dates=self.dates)
-            self.con.register("_ingest_chunk", data)
-            try:
-                self.con.execute(f"CREATE OR REPLACE TEMP TABLE _ingest_parsed AS {query.sql}")
-            finally:
-                self.con.unregister("_ingest_chunk")
-            failed = f"coalesce({', '.join(ident(e) for e in query.errors)})"
-            self.con.execute(
-                f"INSERT INTO {staging} SELECT {typed}, {lit(source)}, _line "
-                f"FROM _ingest_parsed WHERE {failed} IS NULL"
-            )
-            self.store.add_rows(order, name, source, [
-                (SEQ_DERIVED if error in derived_errors else SEQ_PARSE, column,
-                 f"SELECT _line, {ident(error)} AS expectation, {ident('__r_' + column)} AS value, "
-                 f"{reason_sql(table, error, column, self.timezone, self.dates)} AS reason "
-                 f"FROM _ingest_parsed WHERE {ident(error)} IS NOT NULL")
-                for error, column in query.errors.items()
-            ])
-            self.con.execute(
-                f"INSERT INTO {ident(_quarantined_keys(name))} SELECT DISTINCT {ident(table.key)} "
-                f"FROM _ingest_parsed WHERE {failed} IS NOT NULL AND {ident(table.key)} IS NOT NULL"
-            )
-            if query.ambiguous:
-                n, line, value = self._ambiguous(query.ambiguous)
-                ambiguous += n
-                if n and example is None:
-                    example = (line, value)
+        # A reader that DuckDB can read natively (Parquet) hands over an SQL relation: the whole
+        # file in one set-based pass, no Python chunks.
+        native = None if self.careful else getattr(reader, "relation", None)
+        relation = native(self.con) if native is not None else None
+        if relation is not None:
+            parts = [(relation, frozenset())]
+        else:
+            parts = self._chunks(order, name=table.name, source=source, reader=reader)
+        for part, trimmed in parts:
+            n, line, value = self._type(order, table, source, part, trimmed)
+            ambiguous += n
+            if n and example is None:
+                example = (line, value)
         if ambiguous:
             assert example is not None
             self.warnings.append(
                 f"{source}: {ambiguous} ambiguous local time(s) (the repeated hour when summer time "
                 f"ends) read as the first occurrence, e.g. line {example[0]}: {example[1]}"
             )
+
+    def _chunks(self, order: int, *, name: str, source: str,
+                reader: Reader) -> Iterator[tuple[str, frozenset[str]]]:
+        """The reader's chunks, each registered as ``_ingest_chunk`` while the caller types it;
+        structurally broken records go to the quarantine on the way."""
+        # The reader's thread also trims the text (Arrow), so DuckDB only types it.
+        for chunk, data, trimmed in prefetch((c, *pretrim(c.data)) for c in reader.chunks()):
+            self.store.add_problems(order, name, source, chunk.problems)
+            if chunk.data.num_rows == 0:
+                continue
+            self.con.register("_ingest_chunk", data)
+            try:
+                yield "_ingest_chunk", trimmed
+            finally:
+                self.con.unregister("_ingest_chunk")
+
+    def _type(self, order: int, table: Table, source: str, relation: str,
+              trimmed: frozenset[str]) -> tuple[int, int | None, str | None]:
+        """Type ``relation`` (canonical columns + ``_line``) into the staging table: the rows
+        :func:`~audit.ingest.fasttype.fast_query` finds clean as it types them, the others with
+        the careful parser (their unreadable values go to the quarantine). Returns the careful
+        rows' ambiguous local times: (count, first line, its text)."""
+        name = table.name
+        staging = ident(_staging(name))
+        typed = ", ".join(ident(c.name) for c in table.columns)
+        types = {row[0]: row[1] for row in self.con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()}
+        present = {c for c in types if c != "_line" and not c.startswith("__t_")}
+        careful_rows = relation
+        if not self.careful:
+            self.con.execute(
+                f"CREATE OR REPLACE TEMP TABLE _ingest_fast AS "
+                f"{fast_query(table, types, relation, trimmed=trimmed, tz_utc=self.tz_utc, dates=self.dates)}"
+            )
+            messy = fetch_row(self.con, f"SELECT count(*) FROM _ingest_fast WHERE NOT {CLEAN}")[0]
+            if not messy:
+                self.con.execute(f"INSERT INTO {staging} SELECT {typed}, {lit(source)}, _line FROM _ingest_fast")
+                self.con.execute("DROP TABLE _ingest_fast")
+                return 0, None, None
+            self.con.execute(
+                f"CREATE OR REPLACE TEMP TABLE _ingest_messy AS SELECT * FROM {relation} "
+                f"WHERE _line IN (SELECT _line FROM _ingest_fast WHERE NOT {CLEAN})"
+            )
+            careful_rows = "_ingest_messy"
+        query = parse_query(table, present, self.timezone, careful_rows, trimmed, dates=self.dates)
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE _ingest_parsed AS {query.sql}")
+        failed = f"coalesce({', '.join(ident(e) for e in query.errors)})"
+        good = f"SELECT {typed}, _line FROM _ingest_parsed WHERE {failed} IS NULL"
+        if not self.careful:  # both kinds of rows, in line order
+            good = (f"SELECT * FROM (SELECT {typed}, _line FROM _ingest_fast WHERE {CLEAN} "
+                    f"UNION ALL {good}) ORDER BY _line")
+        self.con.execute(f"INSERT INTO {staging} SELECT {typed}, {lit(source)}, _line FROM ({good})")
+        self.con.execute("DROP TABLE IF EXISTS _ingest_fast")
+        self.con.execute("DROP TABLE IF EXISTS _ingest_messy")
+        derived_errors = DERIVED_ERRORS.get(name, {})
+        self.store.add_rows(order, name, source, [
+            (SEQ_DERIVED if error in derived_errors else SEQ_PARSE, column,
+             f"SELECT _line, {ident(error)} AS expectation, {ident('__r_' + column)} AS value, "
+             f"{reason_sql(table, error, column, self.timezone, self.dates)} AS reason "
+             f"FROM _ingest_parsed WHERE {ident(error)} IS NOT NULL")
+            for error, column in query.errors.items()
+        ])
+        self.con.execute(
+            f"INSERT INTO {ident(_quarantined_keys(name))} SELECT DISTINCT {ident(table.key)} "
+            f"FROM _ingest_parsed WHERE {failed} IS NOT NULL AND {ident(table.key)} IS NOT NULL"
+        )
+        if query.ambiguous:
+            return self._ambiguous(query.ambiguous)
+        return 0, None, None
 
     def _ambiguous(self, flags: list[str]) -> tuple[int, int, str]:
         total = " + ".join(f"CAST({ident(f)} AS INTEGER)" for f in flags)

@@ -1,4 +1,7 @@
-"""Reading Parquet exports in record batches; a record's line is its row number (1-based).
+"""Reading Parquet exports; a record's line is its row number (1-based).
+
+DuckDB reads the file itself when it can (:meth:`ParquetReader.relation`): one set-based pass,
+no Python in between. Otherwise it is read in Arrow record batches (:meth:`ParquetReader.chunks`).
 
 Values keep their Parquet types in the chunk; the parser casts every column to text first
 (``CAST(x AS VARCHAR)``) and then applies the same typed parsing as for CSV, so a decimal column,
@@ -10,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Iterator
 
+import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -17,6 +21,7 @@ from audit.contract import Table
 from audit.errors import Diagnostic, Location
 from audit.ingest.files import ColumnMatch, InputFile, column_warnings, match_columns
 from audit.ingest.readers import Chunk
+from audit.sql import ident, lit
 
 
 class ParquetReader:
@@ -51,6 +56,30 @@ class ParquetReader:
         if match is None:
             return None, problems
         return cls(file, table, match, parquet, chunk_rows), []
+
+    def relation(self, con) -> str | None:  # noqa: ANN001 - a DuckDB connection
+        """The file as an SQL relation read by DuckDB's own Parquet reader (canonical columns and
+        ``_line``), or None when its columns would not come out as the Arrow chunks'
+        (then :meth:`chunks` reads it): the types must be equal, so every value reads the same."""
+        canonical = list(self.match.positions)
+        sources = [str(self.match.positions[n]) for n in canonical]
+        columns = ", ".join(f"{ident(s)} AS {ident(n)}" for n, s in zip(canonical, sources, strict=True))
+        relation = (f"(SELECT {columns}, file_row_number + 1 AS _line "
+                    f"FROM read_parquet({lit(str(self.file.path))}, file_row_number = true))")
+        try:
+            native = con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()
+        except duckdb.Error:
+            return None
+        empty = self._parquet.schema_arrow.empty_table().select(sources).rename_columns(canonical)
+        con.register("_ingest_parquet_schema", empty)
+        try:
+            arrow = con.execute("DESCRIBE SELECT * FROM _ingest_parquet_schema").fetchall()
+        finally:
+            con.unregister("_ingest_parquet_schema")
+        if [r[:2] for r in native[:-1]] != [r[:2] for r in arrow]:
+            return None
+        self.rows_in = self._parquet.metadata.num_rows
+        return relation
 
     def chunks(self) -> Iterator[Chunk]:
         canonical = list(self.match.positions)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import pyarrow as pa
 
@@ -63,3 +65,20 @@ class IngestResult:
     #: per source file of a ``sources.yaml`` run (audit.adapters): table, file, adapter, rows_in,
     #: loaded, quarantined — ``rows_in = loaded + quarantined`` per file. Empty for a folder.
     source_files: list[dict] = field(default_factory=list)
+
+    def finish_later(self, finish: Callable[[IngestResult], None]) -> None:
+        """Let ``finish(self)`` complete the GX evidence and the warnings on their first read
+        (:func:`~audit.ingest.load_data` with ``gx_late``): Great Expectations then runs on
+        beside the rules instead of holding up the ingestion."""
+        object.__setattr__(self, "_finish", finish)
+
+    def __getattribute__(self, name: str) -> Any:
+        if name in _LATE and object.__getattribute__(self, "__dict__").get("_finish") is not None:
+            finish = object.__getattribute__(self, "_finish")
+            object.__setattr__(self, "_finish", None)
+            finish(self)
+        return object.__getattribute__(self, name)
+
+
+#: What a late Great Expectations run completes (see IngestResult.finish_later).
+_LATE = frozenset({"warnings", "gx_results", "contract_checks"})

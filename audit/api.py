@@ -203,6 +203,7 @@ def run_audit(
         release_text_inputs,
     )
     from audit.engine.render import export, render_texts
+    from audit.engine.sla import without_unjudgeable_sla
     from audit.engine.summary import build_summary, exit_code_for
     from audit.policy.loader import load_policy
 
@@ -253,6 +254,7 @@ def run_audit(
             except BaseException:
                 con.close()
                 raise
+    bundle, notes = without_unjudgeable_sla(bundle, ingest.absent_columns)
     languages = text_languages(bundle, languages)
     # Ingestion runs the Great Expectations contract inside load_data; report it separately
     # when ingestion measured it.
@@ -296,6 +298,7 @@ def run_audit(
         fail_on=fail_on,
         exit_code=exit_code,
         out_of_period=out_of_period,
+        notes=tuple(notes),
     )
     # Great Expectations ran on beside the rules; the summary (it reads the warnings) waited for it
     timings["gx"] = float(getattr(ingest, "timings", {}).get("gx", 0.0) or 0.0)

@@ -277,6 +277,9 @@ def explain(policy: str | Path, data: str | Path, ticket_id: str, month: str | N
     check_period(month)
     bundle = load_policy(policy)
     con, ingest = open_audit_db(bundle, data, gx="off", follow_symlinks=follow_symlinks)
+    from audit.engine.sla import without_unjudgeable_sla
+
+    bundle = without_unjudgeable_sla(bundle, ingest.absent_columns)[0]  # as in a run
     try:
         evaluate(con, bundle)
         render_texts(con, bundle, month)

@@ -414,3 +414,51 @@ def test_the_sla_sql_transpiles_to_spark(tmp_path: Path) -> None:
     for sql in created:
         assert sqlglot.transpile(sql, read="duckdb", write="spark", unsupported_level=sqlglot.ErrorLevel.RAISE)
     con.close()
+
+
+def _sample_tickets_without(tmp_path: Path, drop: tuple[str, ...], blank: tuple[str, ...] = ()) -> Path:
+    """A copy of the sample data whose tickets.csv lacks the columns ``drop`` and has the columns
+    ``blank`` present but empty."""
+    import csv
+
+    data = tmp_path / "data"
+    shutil.copytree(SAMPLE, data)
+    path = data / "tickets.csv"
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.DictReader(f))
+    keep = [c for c in rows[0] if c not in drop]
+    with path.open("w", encoding="utf-8", newline="") as f:
+        w = csv.DictWriter(f, keep, extrasaction="ignore")
+        w.writeheader()
+        w.writerows({**r, **{c: "" for c in blank}} for r in rows)
+    return data
+
+
+def _summary_and_sla_findings(capsys, data: Path, out: Path) -> tuple[dict, pl.DataFrame]:
+    import json
+
+    code, _, err = _cli(capsys, "run", "--policy", str(POLICIES), "--data", str(data), "--out",
+                        str(out), "--no-report", "--fail-on", "never", "-q")
+    assert code == 0, err
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    findings = pl.read_parquet(out / "findings.parquet")
+    return summary, findings.filter(pl.col("kind").str.starts_with("sla_"))
+
+
+def test_no_sla_judged_when_the_export_has_no_clock_columns(capsys, tmp_path: Path) -> None:
+    # An export without first_response_at/resolved_at says nothing about answers: judged anyway,
+    # all 410 sample tickets would look unanswered and overdue and owe credits.
+    data = _sample_tickets_without(tmp_path, drop=("first_response_at", "resolved_at"))
+    summary, sla = _summary_and_sla_findings(capsys, data, tmp_path / "out")
+    assert sla.height == 0
+    assert any("no 'first_response_at' and no 'resolved_at' column, so the SLA targets were not "
+               "audited" in w for w in summary["warnings"])
+    assert summary["rows"]["tickets"]["loaded"] == 410 - summary["rows"]["tickets"]["quarantined"]
+
+
+def test_empty_clock_values_in_a_present_column_are_judged(capsys, tmp_path: Path) -> None:
+    # The same tickets with the columns present but empty: not answered yet, so overdue.
+    data = _sample_tickets_without(tmp_path, drop=(), blank=("first_response_at", "resolved_at"))
+    summary, sla = _summary_and_sla_findings(capsys, data, tmp_path / "out")
+    assert sla.filter(pl.col("kind") == "sla_overdue_open").height > 0
+    assert not any("SLA targets were not audited" in w for w in summary["warnings"])

@@ -171,6 +171,10 @@ def diff_policies(
         con, ingest = open_audit_db(bundles["base"], data, gx=gx, progress=progress,
                                     memory_limit=memory_limit, engine=engine,
                                     spark_master=spark_master, spark_remote=spark_remote)
+    from audit.engine.sla import without_unjudgeable_sla
+
+    for side in ("base", "head"):  # as in a run: no SLA judged without the clocks' columns
+        bundles[side] = without_unjudgeable_sla(bundles[side], ingest.absent_columns)[0]
     try:
         results = {}
         for side in ("base", "head"):

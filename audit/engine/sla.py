@@ -49,6 +49,28 @@ _FAR = "TIMESTAMPTZ '9999-12-31 00:00:00+00'"
 _HOUR_US = 3_600_000_000  # microseconds per hour
 
 
+#: The tickets' columns the SLA clocks read. An export without one of them says nothing about
+#: when tickets were answered or resolved: judged anyway, every ticket would look overdue and
+#: owe credits, so the SLA is then not audited at all (:func:`without_unjudgeable_sla`).
+CLOCK_COLUMNS = ("first_response_at", "resolved_at")
+
+
+def without_unjudgeable_sla(bundle: Bundle, absent_columns: dict[str, tuple[str, ...]]
+                            ) -> tuple[Bundle, list[str]]:
+    """``bundle`` without its ``sla`` section when the tickets' export lacks a column of
+    :data:`CLOCK_COLUMNS` (``absent_columns``: per table, the optional columns an export does
+    not have, :class:`~audit.ingest.result.IngestResult`), and the warning that says so;
+    else ``bundle`` unchanged and no warning. Empty values in a present column are evidence
+    (not answered yet) and are judged as such."""
+    missing = [c for c in CLOCK_COLUMNS if c in absent_columns.get("tickets", ())]
+    if bundle.sla is None or not missing:
+        return bundle, []
+    return bundle.model_copy(update={"sla": None}), [
+        f"tickets: the export has no {' and no '.join(repr(c) for c in missing)} column, so the "
+        "SLA targets were not audited (an absent column says nothing about when tickets were "
+        "answered or resolved); export the column to audit them"]
+
+
 def target_rule_id(contract: str, priority: str, which: str) -> str:
     """``sla.targets[premium].urgent.resolution``: the target a finding measures."""
     return f"sla.targets[{contract}].{priority}.{which}"

@@ -102,10 +102,12 @@ def build_summary(
     exit_code: int,
     sla: pl.DataFrame | None = None,
     out_of_period: dict[str, int] | None = None,
+    notes: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """The ``summary.json`` document (keys as in docs/outputs.md). ``out_of_period``: per table,
     the loaded rows ``--period`` set aside (:mod:`audit.engine.period`); given, every table's
-    ``rows`` entry says how many (``in = loaded + quarantined`` either way)."""
+    ``rows`` entry says how many (``in = loaded + quarantined`` either way). ``notes``: the
+    engine's warnings about what the data let it judge (after the data's own warnings)."""
     under = _sum(reconciliation.filter(pl.col("delta_eur") > 0), "delta_eur")
     over = _sum(reconciliation.filter(pl.col("delta_eur") < 0), "delta_eur")
     waived = findings.filter((pl.col("status") == "waived") & pl.col("kind").is_in(TICKET_MONTH_KINDS))
@@ -145,7 +147,8 @@ def build_summary(
             "expected_eur": money(_sum(reconciliation, "expected_eur")),
             "billed_eur": money(_sum(reconciliation, "billed_eur")),
         },
-        "warnings": [_text(w) for w in (*ingest.warnings, *coverage_warnings(period, months))],
+        "warnings": [_text(w) for w in (*ingest.warnings, *notes,
+                                         *coverage_warnings(period, months))],
         **({"sla": sla_block(sla, findings)} if sla is not None else {}),
         "fail_on": fail_on,
         "exit_code": exit_code,

@@ -128,6 +128,9 @@ class ColumnMatch:
     positions: dict[str, int | str]
     extra: tuple[str, ...]  # columns the contract does not know (ignored, mentioned in warnings)
     derived: tuple[str, ...]  # contract columns that are computed, not read (ignored if present)
+    #: optional contract columns the file does not have at all (loaded as empty; an absent
+    #: column is not the same evidence as empty values: see audit.engine.sla.unjudged)
+    absent: tuple[str, ...] = ()
 
 
 def normalise_name(name: str) -> str:
@@ -350,7 +353,9 @@ def match_columns(
         ))
     if problems:
         return None, problems
-    return ColumnMatch(positions, tuple(extra), tuple(seen_derived)), []
+    absent = tuple(c.name for c in table.columns
+                   if c.name not in positions and c.name not in derived)
+    return ColumnMatch(positions, tuple(extra), tuple(seen_derived), absent), []
 
 
 def _close(missing: str, present: list[str]) -> str:

@@ -163,6 +163,7 @@ class JsonReader:
                                         derived=self.derived, positional=False)
         if match is None:
             raise DataError(diagnostics=problems)
+        self.match = match
         self.warnings.extend(column_warnings(self.file.name, match))
 
     def raw_records(self, lines: Collection[int]) -> dict[int, str]:

@@ -187,6 +187,8 @@ def load_data(
         input_hashes={r.file.name: r.file.sha256 for r in readers.values()},
         warnings=warnings,
         timings=timings,
+        absent_columns={name: match.absent for name, reader in readers.items()
+                        if (match := getattr(reader, "match", None)) is not None},
     )
     if validator is None or not gx_late:
         finish(result)

@@ -65,6 +65,9 @@ class IngestResult:
     #: per source file of a ``sources.yaml`` run (audit.adapters): table, file, adapter, rows_in,
     #: loaded, quarantined — ``rows_in = loaded + quarantined`` per file. Empty for a folder.
     source_files: list[dict] = field(default_factory=list)
+    #: per table, the optional columns its export does not have at all (not known for a
+    #: ``sources.yaml`` run: empty there)
+    absent_columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def finish_later(self, finish: Callable[[IngestResult], None]) -> None:
         """Let ``finish(self)`` complete the GX evidence and the warnings on their first read

@@ -16,6 +16,7 @@ import os
 from audit.errors import UsageError
 
 INSTALL_HINT = ("--engine spark needs PySpark: pip install 'support-audit[spark]' "
+                "(from a checkout: .venv/bin/pip install -e '.[spark]') "
                 "(and a Java runtime for local Spark, e.g. Debian's default-jre-headless)")
 
 _CONF = {

@@ -18,11 +18,13 @@ from typing import Any
 import polars as pl
 
 from audit.contract import TABLES
+from audit.ingest.gx import GX_TYPES
 from reports.i18n import Formatter
 from reports.load import RunOutputs
 
-# Our referential clause runs in GX as ``..._to_be_in_set`` (audit/contract.py).
-GX_TYPE_OF = {"expect_column_values_to_be_in_table": "expect_column_values_to_be_in_set"}
+#: Output sets written before 2026-12-05 ran the referential clause in GX as ``..._to_be_in_set``
+#: (over the keys); since then as ``..._to_not_be_in_set`` (over the orphans, audit/ingest/gx.py).
+EARLIER_GX_TYPES = {"expect_column_values_to_be_in_set": "expect_column_values_to_not_be_in_set"}
 EXAMPLES = 5
 
 
@@ -43,7 +45,7 @@ def _example(value: Any) -> str:
 
 def _gx_key(expectation_type: str, column: Any) -> tuple[str, str]:
     """What ties a GX result to a contract check: GX's type and the first column."""
-    return GX_TYPE_OF.get(expectation_type, expectation_type), str(column or "")
+    return GX_TYPES.get(expectation_type, expectation_type), str(column or "")
 
 
 def _gx_rows(result: dict[str, Any], checks: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -59,7 +61,10 @@ def _gx_rows(result: dict[str, Any], checks: list[dict[str, Any]]) -> list[dict[
     for r in result.get("results", []):
         cfg = r.get("expectation_config") or {}
         kwargs = cfg.get("kwargs") or {}
-        matches = pending.get(_gx_key(cfg.get("type", ""), kwargs.get("column") or kwargs.get("column_A")))
+        column = kwargs.get("column") or kwargs.get("column_A")
+        matches = pending.get(_gx_key(cfg.get("type", ""), column))
+        if not matches and cfg.get("type") in EARLIER_GX_TYPES:  # an older output set
+            matches = pending.get(_gx_key(EARLIER_GX_TYPES[cfg["type"]], column))
         check = matches.pop(0) if matches else None
         res = r.get("result") or {}
         exc = r.get("exception_info") or {}

@@ -93,18 +93,23 @@ def test_unique_quarantines_later_duplicates_but_gx_counts_all(full):
     assert [r["line"] for r in dupes] == [15]
 
 
+ORPHANS = ["T-4", "T-99"]  # T-99 is unknown, the row of T-4 was quarantined
+
+
 def test_gx_result_documents(full):
     assert sorted(full.gx_results) == sorted(present(contract_for(TIERS)))
     doc = full.gx_results["time_entries"]
     assert doc["success"] is False
     types = [r["expectation_config"]["type"] for r in doc["results"]]
     expected = [e.type for e in contract_for(TIERS)["time_entries"].expectations]
-    assert types == [t.replace("_in_table", "_in_set") for t in expected]
+    assert types == [t.replace("_be_in_table", "_not_be_in_set") for t in expected]
     assert [r["expectation_config"]["id"] for r in doc["results"]] == [
         f"time_entries:{i}" for i in range(1, len(expected) + 1)]
-    # the referential check ran as in_set against the loaded tickets the entries use
+    # the referential check ran as not_in_set over the ticket ids the entries use that are not
+    # loaded tickets: an unknown one and one whose ticket row was quarantined
     in_set = doc["results"][expected.index("expect_column_values_to_be_in_table")]
-    assert in_set["expectation_config"]["kwargs"]["value_set"] == ["T-1", "T-2", "T-3", "T-6"]
+    assert in_set["expectation_config"]["kwargs"]["value_set"] == ORPHANS
+    assert in_set["result"]["unexpected_count"] == 2
     assert in_set["expectation_config"]["meta"] == {"contract": "expect_column_values_to_be_in_table(ticket_id)"}
     # GX's row index is the line of the export
     assert sorted(in_set["result"]["partial_unexpected_index_list"]) == [6, 7]
@@ -143,3 +148,19 @@ def test_off_mode_skips_gx_but_not_the_contract(full):
     assert [c["duckdb_failing_rows"] for c in off.contract_checks] == [
         c["duckdb_failing_rows"] for c in full.contract_checks]
     assert off.quarantine.equals(full.quarantine)
+
+
+def test_report_pairs_each_gx_result_with_its_duckdb_check(full):
+    """The report's data-quality table puts GX's not_in_set result next to DuckDB's referential
+    count, one row per contract expectation (nothing listed twice, nothing unpaired)."""
+    from reports.quality import _gx_rows
+
+    for table, doc in full.gx_results.items():
+        checks = [c for c in full.contract_checks if c["table"] == table]
+        rows = _gx_rows(doc, checks)
+        assert len(rows) == len(checks), table
+        assert all(r["duckdb"] is not None and r["agree"] is True for r in rows), table
+    rows = _gx_rows(full.gx_results["time_entries"],
+                    [c for c in full.contract_checks if c["table"] == "time_entries"])
+    ref = next(r for r in rows if r["expectation"] == "expect_column_values_to_be_in_table")
+    assert (ref["unexpected"], ref["duckdb"], sorted(ref["examples"])) == (2, 2, ["T-4", "T-99"])

@@ -141,12 +141,16 @@ def _compile(e: Expectation, table: Table, relation: str, timezone: str,
     raise NotImplementedError(f"no SQL for expectation {e.type}")  # pragma: no cover
 
 
-def in_table_value_set(e: Expectation, relation: str) -> str:
-    """For GX: the child's distinct values that are loaded parent keys.
+def orphan_value_set(e: Expectation, relation: str) -> str:
+    """For GX: the child's distinct values that are *not* loaded parent keys (nulls aside).
 
-    Checking ``value in <all parent keys>`` and ``value in <parent keys the child uses>`` gives the
-    same answer row by row; the smaller set keeps GX's result (which repeats the set) small.
+    GX runs a referential check as ``expect_column_values_to_not_be_in_set`` over this set:
+    row by row the same answer as ``value in <all parent keys>``, and the set is what is wrong
+    (usually nothing) rather than every key the sample uses. GX deep-copies an expectation's
+    value set many times per validation; with the keys of a 2,000-row sample that cost about
+    0.3 s of CPU per referential check, with the orphans almost nothing.
     """
     c = ident(e.kwargs["column"])
-    keys = f"(SELECT {ident(e.kwargs['table_column'])} FROM {ident(e.kwargs['table'])})"
-    return f"SELECT DISTINCT {c} FROM {relation} WHERE {c} IN {keys} ORDER BY {c}"
+    key = ident(e.kwargs["table_column"])
+    keys = f"(SELECT {key} FROM {ident(e.kwargs['table'])} WHERE {key} IS NOT NULL)"
+    return f"SELECT DISTINCT {c} FROM {relation} WHERE {c} IS NOT NULL AND {c} NOT IN {keys} ORDER BY {c}"

@@ -9,8 +9,9 @@ Arrow: money stays ``Decimal`` objects (never float), whole numbers use pandas' 
 ``Int64``, and the frame's index is the record's line, so GX's ``partial_unexpected_index_list``
 points at lines of the export.
 
-``expect_column_values_to_be_in_table`` runs as ``expect_column_values_to_be_in_set`` whose set is
-the child's values that are loaded parent keys (see :func:`audit.ingest.checks.in_table_value_set`).
+``expect_column_values_to_be_in_table`` runs as ``expect_column_values_to_not_be_in_set`` whose set
+is the child's values that are not loaded parent keys (see
+:func:`audit.ingest.checks.orphan_value_set`): the same unexpected rows as "in the parent's keys".
 
 The stored result is GX's own ``to_json_dict()`` made deterministic: run and load times are set to
 ``SOURCE_DATE_EPOCH`` (or the Unix epoch), random ids are replaced by ``<table>:<n>`` and results
@@ -30,8 +31,8 @@ import pyarrow as pa
 
 from audit.contract import Expectation
 
-#: GX class for each contract expectation type (the one addition maps onto in_set).
-GX_TYPES = {"expect_column_values_to_be_in_table": "expect_column_values_to_be_in_set"}
+#: GX class for each contract expectation type (the one addition maps onto not_in_set).
+GX_TYPES = {"expect_column_values_to_be_in_table": "expect_column_values_to_not_be_in_set"}
 RESULT_FORMAT = "SUMMARY"
 
 
@@ -49,7 +50,8 @@ def _fixed_time() -> dt.datetime:
 
 
 def gx_kwargs(e: Expectation, value_set: list[Any] | None = None) -> dict[str, Any]:
-    """GX's keyword arguments for ``e`` (``value_set`` replaces an in_table's parent reference)."""
+    """GX's keyword arguments for ``e`` (``value_set``, the orphan values, replaces an in_table's
+    parent reference)."""
     if e.type == "expect_column_values_to_be_in_table":
         return {"column": e.kwargs["column"], "value_set": list(value_set or [])}
     return dict(e.kwargs)
@@ -82,13 +84,17 @@ class GxValidator:
 
     def validate(self, table: str, expectations: list[tuple[Expectation, dict[str, Any]]],
                  frame: Any) -> tuple[dict, list[dict[str, Any]]]:
-        """Run ``expectations`` (contract expectation, GX kwargs) on ``frame``.
+        """Run ``expectations`` (contract expectation, GX kwargs) on ``frame`` (pandas, or an
+        Arrow table with a ``_line`` column, converted by :func:`to_pandas`).
 
         Returns GX's result document (deterministic, see the module doc) and, per expectation in
         the given order, ``{"unexpected_count", "element_count", "error"}``.
         """
         gx = self._gx
         from great_expectations.core.run_identifier import RunIdentifier
+
+        if isinstance(frame, pa.Table):
+            frame = to_pandas(frame)
 
         asset = self.source.add_dataframe_asset(name=table)
         batch = asset.add_batch_definition_whole_dataframe(f"{table}_rows")

@@ -37,7 +37,7 @@ from audit.contract import Table, contract_for, duckdb_type
 from audit.db import fetch_row
 from audit.engine.sql import ident, lit
 from audit.errors import AuditError, DataError, Diagnostic, PolicyError
-from audit.ingest.checks import Check, Parent, compile_checks, in_table_value_set
+from audit.ingest.checks import Check, Parent, compile_checks, orphan_value_set
 from audit.ingest.fasttype import CLEAN, fast_query
 from audit.ingest.files import (
     MIXED_ENCODING,
@@ -621,15 +621,16 @@ class _TableLoader:
 
     def _submit_gx(self, table: Table, relation: str, checks: list[Check]):
         """Read GX's input for ``table`` from the connection and hand the validation over."""
-        from audit.ingest.gx import gx_kwargs, to_pandas
+        from audit.ingest.gx import gx_kwargs
 
         expectations = []
         for check in checks:
             e = check.expectation
             value_set = None
             if e.type == "expect_column_values_to_be_in_table":
-                value_set = [r[0] for r in self.con.execute(in_table_value_set(e, relation)).fetchall()]
+                value_set = [r[0] for r in self.con.execute(orphan_value_set(e, relation)).fetchall()]
             expectations.append((e, gx_kwargs(e, value_set)))
         columns = ", ".join(ident(c.name) for c in table.columns)
-        frame = to_pandas(self.con.sql(f"SELECT {columns}, _line FROM {relation} ORDER BY _line").to_arrow_table())
-        return self.validator.submit(table.name, expectations, frame)
+        # Arrow goes to the worker, which makes the pandas frame (off the loader's thread)
+        rows = self.con.sql(f"SELECT {columns}, _line FROM {relation} ORDER BY _line").to_arrow_table()
+        return self.validator.submit(table.name, expectations, rows)

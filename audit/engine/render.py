@@ -81,14 +81,19 @@ def create_tm_text(con: duckdb.DuckDBPyConnection, bundle: Bundle, period: str |
     …; 6 units × 17.50 € = 105.00 €`` for each billable ticket-month with time, in every text
     language (``calc`` English, ``calc_<lang>`` the others).
 
-    One ordered pass over the entries gives the entry list; only ticket-months with more than
-    one price in force (a price change inside the month) take a second, per-price pass.
+    The entries of those ticket-months are read from ``entry_facts`` once (``tm_entries``,
+    sorted by month, so each month's pass below reads only its own blocks); an entry's text
+    (``47 min → 4 units``) is formatted once per distinct duration and unit count
+    (``entry_text``: thousands of rows, not millions) and joined in. One ordered pass per month
+    gives the entry lists; only ticket-months with more than one price in force (a price change
+    inside the month) take a second, per-price pass.
     """
     langs = langs or [Lang("en")]
     parts = [_calc_sql(bundle.billing, L) for L in langs]
+    keys = ["seconds", "units"] if bundle.billing.scope == "entry" else ["seconds"]
     lists = ", ".join(
-        f"list({p[0]} ORDER BY e.started_at, e.entry_id) AS {column('entry_list', L.code)}"
-        for L, p in zip(langs, parts, strict=True))
+        f"list(et.{column('entry', L.code)} ORDER BY e.started_at, e.entry_id) AS {column('entry_list', L.code)}"
+        for L in langs)
     terms = ", ".join(
         f"string_agg({p[2]}, ' + ' ORDER BY first_date) AS {column('price_terms', L.code)}, "
         f"string_agg({p[3]}, ' + ' ORDER BY first_date) AS {column('weighted_terms', L.code)}"
@@ -99,25 +104,37 @@ def create_tm_text(con: duckdb.DuckDBPyConnection, bundle: Bundle, period: str |
                        THEN {L.t('calc.no_price', date='t.unpriced_from')}
                        ELSE '' END AS {column('calc', L.code)}"""
         for L, p in zip(langs, parts, strict=True))
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE tm_entries AS
+        SELECT e.ticket_id, e.month, e.entry_id, e.started_at, e.local_date, e.seconds, e.units,
+               e.unit_price
+        FROM entry_facts e
+        SEMI JOIN (SELECT ticket_id, month FROM recon
+                   WHERE billable AND entries > 0 AND {_in_period(period)}) w USING (ticket_id, month)
+        ORDER BY e.month
+        """
+    )
+    texts = ", ".join(f"{p[0]} AS {column('entry', L.code)}" for L, p in zip(langs, parts, strict=True))
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE entry_text AS
+                    SELECT {", ".join(keys)}, {texts}
+                    FROM (SELECT DISTINCT {", ".join(keys)} FROM tm_entries)""")
+    same_key = " AND ".join(f"et.{k} = e.{k}" for k in keys)
     query = f"""
-        WITH wanted AS (
-            SELECT ticket_id, month FROM recon
-            WHERE billable AND entries > 0 AND month = $month
-        ),
-        x AS (
+        WITH x AS (
             SELECT e.ticket_id, e.month, {lists}
-            FROM entry_facts e SEMI JOIN wanted USING (ticket_id, month)
+            FROM tm_entries e JOIN entry_text et ON {same_key}
             WHERE e.month = $month
             GROUP BY e.ticket_id, e.month
         ),
         per_price AS (
             SELECT e.ticket_id, e.month, e.unit_price, min(e.local_date) AS first_date,
                    sum(e.seconds) AS secs, sum(e.units) AS units
-            FROM entry_facts e
+            FROM tm_entries e
             SEMI JOIN (SELECT ticket_id, month FROM recon
                        WHERE billable AND entries > 0 AND min_price <> max_price AND month = $month) mp
                 USING (ticket_id, month)
-            WHERE e.unit_price IS NOT NULL
+            WHERE e.unit_price IS NOT NULL AND e.month = $month
             GROUP BY e.ticket_id, e.month, e.unit_price
         ),
         m AS (
@@ -143,6 +160,8 @@ def create_tm_text(con: duckdb.DuckDBPyConnection, bundle: Bundle, period: str |
     con.execute(f"CREATE OR REPLACE TEMP TABLE tm_text (ticket_id VARCHAR, month VARCHAR, {cols})")
     for month in months:
         con.execute(f"INSERT INTO tm_text {query}", {"month": month})
+    for name in ("tm_entries", "entry_text"):
+        con.execute(f"DROP TABLE {name}")
 
 
 def _explanation_sql(L: Lang) -> str:

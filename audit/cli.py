@@ -162,7 +162,7 @@ def run(policy: Path, data: Path, out: Path, period: str | None, fail_on: str, g
     """Run the audit and write findings, summary, quarantine and the HTML report."""
     from audit.api import check_fail_on, check_period, run_audit
     from audit.db import check_memory_limit
-    from audit.outputs import check_formats, write_outputs
+    from audit.outputs import check_formats, start_outputs
     from audit.outputset import OutputTransaction, open_output_set
 
     progress = _Progress(quiet)
@@ -181,17 +181,24 @@ def run(policy: Path, data: Path, out: Path, period: str | None, fail_on: str, g
                            memory_limit=memory_limit, languages=(lang,) if lang else None,
                            engine=engine, spark_master=spark_master, spark_remote=spark_remote)
         progress(f"writing outputs to {out}")
-        write_outputs(result, tx.path, formats=file_formats, memory_limit=memory_limit)
-        # The report reads the files just written; the result's tables (gigabytes on a large
-        # run) are not needed any more, so they go before the report's own copies are loaded.
+        # The report reads the Parquet and JSON files, which are complete when start_outputs
+        # returns; DuckDB writes the CSV files meanwhile on its own thread, beside the report.
+        writing = start_outputs(result, tx.path, formats=file_formats, memory_limit=memory_limit)
+        # The result's tables (gigabytes on a large run) are not needed any more, so they go
+        # before the report's own copies are loaded (the CSV writer keeps what it still needs).
         summary, exit_code = result.summary, result.exit_code
         del result
         gc.collect()
-        if report:
-            from reports import render_report
+        try:
+            if report:
+                from reports import render_report
 
-            progress("rendering the report")
-            report_path = out / render_report(tx.path, lang=lang, previous=previous).name
+                progress("rendering the report")
+                report_path = out / render_report(tx.path, lang=lang, previous=previous).name
+        except BaseException:
+            writing.finish(raise_errors=False)  # the report's error is the one to show
+            raise
+        writing.finish()
     _print_run_summary(summary, out, report_path)
     sys.exit(exit_code)
 

@@ -292,6 +292,38 @@ def write_outputs(result: AuditResult, out_dir: str | Path, *,
     ``formats``: :func:`check_formats` (default ``parquet,csv``: findings.csv and quarantine.csv
     besides the Parquet files; ``json`` adds findings.jsonl). ``memory_limit``: the cap of the
     DuckDB writer (:func:`audit.db.connect`)."""
+    return start_outputs(result, out_dir, formats=formats, memory_limit=memory_limit).finish()
+
+
+class OutputsWriting:
+    """Outputs being written: what :func:`start_outputs` returns. Every file the report reads
+    (the Parquet files, the JSON documents) is complete when it is returned; the CSV and JSON
+    Lines files are still being written by DuckDB on a thread of their own. :meth:`finish` waits
+    for them (raising the first error) and returns every path; call it also when the work in
+    between fails, with ``raise_errors=False`` (then that work's error is the one to raise)."""
+
+    def __init__(self, paths: list[Path], thread: Any, errors: list[BaseException]):
+        self._paths, self._thread, self._errors = paths, thread, errors
+
+    def finish(self, *, raise_errors: bool = True) -> list[Path]:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._errors and raise_errors:
+            raise self._errors[0]
+        return self._paths
+
+
+def start_outputs(result: AuditResult, out_dir: str | Path, *,
+                  formats: str | tuple[str, ...] | None = None,
+                  memory_limit: str | None = None) -> OutputsWriting:
+    """:func:`write_outputs` that returns once the files the report reads are written, while
+    DuckDB goes on writing findings.csv, quarantine.csv and findings.jsonl (it does not hold the
+    GIL while it encodes, so the report's Python work and the CSV writer share the cores).
+
+    The result's tables may be dropped by the caller after this returns: the writer keeps the
+    Arrow tables it still needs."""
+    import threading
     from concurrent.futures import ThreadPoolExecutor
 
     from audit.policy.snapshot import policy_snapshot
@@ -318,21 +350,16 @@ def write_outputs(result: AuditResult, out_dir: str | Path, *,
 
     quarantine = _arrow(_sorted_quarantine(result.ingest.quarantine))
     findings = _arrow(result.findings)
-    duck = _DuckWriter(memory_limit) if "csv" in formats or "json" in formats else None
+    texts = [(fmt, name) for fmt, name in (("csv", "findings"), ("csv", "quarantine"),
+                                           ("json", "findings")) if fmt in formats]
+    duck = _DuckWriter(memory_limit) if texts else None
+    thread = None
+    errors: list[BaseException] = []
     try:
         put("findings.parquet", lambda fh: write_parquet(findings, fh))
         put("classifications.parquet", lambda fh: write_parquet(result.classifications, fh))
         put("reconciliation.parquet", lambda fh: write_parquet(result.reconciliation, fh))
         put("quarantine.parquet", lambda fh: write_parquet(quarantine, fh))
-        if duck is not None:
-            duck.register("findings", findings)
-            duck.register("quarantine", quarantine)
-            for fmt, name, write in (("csv", "findings", duck.csv), ("csv", "quarantine", duck.csv),
-                                     ("json", "findings", duck.jsonl)):
-                if fmt in formats:
-                    path = out / f"{name}.{'jsonl' if fmt == 'json' else fmt}"
-                    write(name, path)
-                    pending.append((path, None))
         put_text("summary.json", json_text(result.summary))
         put_text("policy.json", json_text(policy_snapshot(result.bundle)))
         for table, gx in sorted(result.ingest.gx_results.items()):
@@ -345,8 +372,27 @@ def write_outputs(result: AuditResult, out_dir: str | Path, *,
         for _path, job in pending:  # the first error is raised
             if job is not None:
                 job.result()
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    except BaseException:
         if duck is not None:
             duck.close()
-    return [path for path, _job in pending]
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    if duck is not None:
+        duck.register("findings", findings)
+        duck.register("quarantine", quarantine)
+        paths = [out / f"{name}.{'jsonl' if fmt == 'json' else fmt}" for fmt, name in texts]
+        pending.extend((path, None) for path in paths)
+
+        def write_texts() -> None:
+            try:
+                for (fmt, name), path in zip(texts, paths, strict=True):
+                    (duck.csv if fmt == "csv" else duck.jsonl)(name, path)
+            except BaseException as exc:  # handed to finish()
+                errors.append(exc)
+            finally:
+                duck.close()
+
+        thread = threading.Thread(target=write_texts, name="write-csv", daemon=True)
+        thread.start()
+    return OutputsWriting([path for path, _job in pending], thread, errors)

@@ -15,7 +15,7 @@ from test_engine_support import D, audit, edited_policy, entry, line, ticket
 from audit.api import AuditResult
 from audit.engine.summary import build_summary, exit_code_for
 from audit.ingest.result import QUARANTINE_SCHEMA, IngestResult, TableCounts
-from audit.outputs import atomic_write_text, neutralise_csv_cell, write_outputs
+from audit.outputs import atomic_write_text, neutralise_csv_cell, start_outputs, write_outputs
 from audit.policy.loader import load_policy
 
 WEB = "webdesign"
@@ -82,6 +82,36 @@ def test_two_runs_give_identical_bytes(tmp_path):
     for name in names:
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
     assert not list(a.glob("**/*.tmp")), "temp files left behind"
+
+
+def test_start_outputs_writes_what_the_report_reads_first_and_the_same_files(tmp_path):
+    """start_outputs returns with the Parquet and JSON files complete while the CSV and JSON
+    Lines files may still be written; finish() gives the same files, byte for byte, as
+    write_outputs."""
+    ref = tmp_path / "ref"
+    ref_files = write_outputs(_result(tmp_path / "r1"), ref, formats="parquet,csv,json")
+    out = tmp_path / "out"
+    writing = start_outputs(_result(tmp_path / "r2"), out, formats="parquet,csv,json")
+    for name in ("findings.parquet", "reconciliation.parquet", "classifications.parquet",
+                 "quarantine.parquet", "summary.json", "policy.json"):
+        assert (out / name).read_bytes() == (ref / name).read_bytes(), name
+    files = writing.finish()
+    assert sorted(p.relative_to(out).as_posix() for p in files) == sorted(
+        p.relative_to(ref).as_posix() for p in ref_files)
+    for path in files:
+        assert path.read_bytes() == (ref / path.relative_to(out)).read_bytes(), path.name
+    assert not list(out.glob("**/*.tmp")), "temp files left behind"
+
+
+def test_a_failing_csv_writer_is_raised_by_finish(tmp_path):
+    out = tmp_path / "out"
+    (out / "findings.csv").mkdir(parents=True)  # the CSV cannot be moved into place
+    writing = start_outputs(_result(tmp_path), out)
+    assert (out / "findings.parquet").exists()
+    with pytest.raises(OSError):
+        writing.finish()
+    again = start_outputs(_result(tmp_path / "again"), out)
+    assert again.finish(raise_errors=False)  # the caller's own error wins: nothing raised here
 
 
 def test_csv_neutralises_formula_text_but_not_money(tmp_path):

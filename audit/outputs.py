@@ -17,7 +17,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -194,14 +193,14 @@ def _is_text(t: pa.DataType) -> bool:
     return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
 
 
-def _select(table: pa.Table, source: str, cell: Callable[[pa.DataType, str], str | None]) -> str:
-    """Every column of ``table`` as ``cell(type, column)`` writes it (None: as it is), the rows
-    in the table's order."""
+def _select(schema: pa.Schema, source: str, cell: Callable[[pa.DataType, str], str | None]) -> str:
+    """Every column of ``schema`` as ``cell(type, column)`` writes it (None: as it is), the rows
+    in the order of ``source``."""
     cols = []
-    for f in table.schema:
+    for f in schema:
         c = _sql_name(f.name)
         cols.append(f"{expr} AS {c}" if (expr := cell(f.type, c)) is not None else c)
-    return f"SELECT {', '.join(cols)} FROM {source} ORDER BY {_ROW}"
+    return f"SELECT {', '.join(cols)} FROM {source}"
 
 
 def _csv_cell(t: pa.DataType, c: str) -> str | None:
@@ -226,59 +225,48 @@ def _json_cell(t: pa.DataType, c: str) -> str | None:
     return None
 
 
-#: The row's position in the result table: DuckDB scans an Arrow table in parallel without
-#: keeping its order, so the writers sort on it (and do not write it).
-_ROW = '"__support_audit_row"'
-#: Rows per slice of a streamed CSV / JSON Lines file (bounded memory, whole-file parallelism).
-_SLICE_ROWS = 100_000
+#: The CSV/JSON Lines writer's DuckDB memory cap when the run sets none: it streams from Parquet
+#: and needs little, and it runs beside the report (``run``), whose memory it must not add to.
+WRITER_MEMORY = "300MB"
 
 
 class _DuckWriter:
-    """CSV and JSON Lines files written by DuckDB's own (parallel) writers from Arrow tables,
-    to a temp file in the target directory that is moved into place when complete.
+    """CSV and JSON Lines files written by DuckDB's own (parallel) writers from the Parquet files
+    of the same output set, to a temp file in the target directory that is moved into place when
+    complete.
 
-    Streaming: a table is written in slices of :data:`_SLICE_ROWS` rows, each sorted back into
-    its order (DuckDB scans Arrow in parallel without keeping the order) and appended to the
-    file, so the writer never holds more than one slice's texts. A connection of its own: the
-    audit's connection is locked down (no file access) before any policy SQL runs, and this one
-    only ever runs the fixed statements below."""
+    Streaming: DuckDB reads the Parquet file as it writes, in the file's order (one row group:
+    one scanning thread), so neither the writer nor the caller holds the table's texts:
+    the audit's result tables can be freed as soon as the Parquet files are written. A
+    connection of its own: the audit's connection is locked down (no file access) before any
+    policy SQL runs, and this one only ever runs the fixed statements below."""
 
     def __init__(self, memory_limit: str | None = None):
         from audit.db import connect
 
         self.con = connect(memory_limit=memory_limit)
-        self.tables: dict[str, pa.Table] = {}
 
-    def register(self, name: str, table: pa.Table) -> None:
-        self.tables[name] = table
+    def copy(self, source: Path, path: Path, cell: Callable[[pa.DataType, str], str | None],
+             options: str) -> None:
+        import pyarrow.parquet as pq
 
-    def copy(self, name: str, path: Path, cell: Callable[[pa.DataType, str], str | None],
-             options: str, header: bool = False) -> None:
-        table = self.tables[name]
-        with atomic_path(path) as tmp, open(tmp, "wb") as out:
-            part = tmp.with_name(tmp.name + ".part")
-            try:
-                for start in range(0, max(table.num_rows, 1), _SLICE_ROWS):
-                    chunk = table.slice(start, _SLICE_ROWS)
-                    rows = pa.array(range(chunk.num_rows), type=pa.int64())
-                    self.con.register("slice", chunk.append_column(_ROW.strip('"'), rows))
-                    more = f", HEADER {'true' if header and start == 0 else 'false'}" if header else ""
-                    self.con.execute(f"COPY ({_select(table, 'slice', cell)}) TO "
-                                     f"{_sql_string(str(part))} ({options}{more})")
-                    self.con.unregister("slice")
-                    with open(part, "rb") as fh:
-                        shutil.copyfileobj(fh, out, 1 << 20)
-            finally:
-                part.unlink(missing_ok=True)
+        meta = pq.ParquetFile(source).metadata
+        select = _select(meta.schema.to_arrow_schema(), f"read_parquet({_sql_string(str(source))}"
+                         f", file_row_number = true)", cell)
+        # One row group (as write_parquet writes) is scanned by one thread, in order; several
+        # are scanned in parallel and COPY does not keep their order, so they are sorted back.
+        order = " ORDER BY file_row_number" if meta.num_row_groups > 1 else ""
+        with atomic_path(path) as tmp:
+            self.con.execute(f"COPY ({select}{order}) TO {_sql_string(str(tmp))} ({options})")
 
-    def csv(self, name: str, path: Path) -> None:
+    def csv(self, source: Path, path: Path) -> None:
         """CSV like :func:`write_csv`: UTF-8, ``,``, ``\\n``, a header, ``"`` quoting where needed."""
-        self.copy(name, path, _csv_cell,
-                  "FORMAT csv, DELIMITER ',', QUOTE '\"', ESCAPE '\"', NEW_LINE '\\n'", header=True)
+        self.copy(source, path, _csv_cell,
+                  "FORMAT csv, DELIMITER ',', QUOTE '\"', ESCAPE '\"', NEW_LINE '\\n', HEADER true")
 
-    def jsonl(self, name: str, path: Path) -> None:
+    def jsonl(self, source: Path, path: Path) -> None:
         """JSON Lines: one object per row, keys in column order."""
-        self.copy(name, path, _json_cell, "FORMAT json")
+        self.copy(source, path, _json_cell, "FORMAT json")
 
     def close(self) -> None:
         self.con.close()
@@ -321,8 +309,8 @@ def start_outputs(result: AuditResult, out_dir: str | Path, *,
     DuckDB goes on writing findings.csv, quarantine.csv and findings.jsonl (it does not hold the
     GIL while it encodes, so the report's Python work and the CSV writer share the cores).
 
-    The result's tables may be dropped by the caller after this returns: the writer keeps the
-    Arrow tables it still needs."""
+    The result's tables may be dropped by the caller after this returns: the CSV and JSON Lines
+    files are read from the Parquet files, so nothing of the result is kept."""
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
@@ -352,7 +340,7 @@ def start_outputs(result: AuditResult, out_dir: str | Path, *,
     findings = _arrow(result.findings)
     texts = [(fmt, name) for fmt, name in (("csv", "findings"), ("csv", "quarantine"),
                                            ("json", "findings")) if fmt in formats]
-    duck = _DuckWriter(memory_limit) if texts else None
+    duck = _DuckWriter(memory_limit or WRITER_MEMORY) if texts else None
     thread = None
     errors: list[BaseException] = []
     try:
@@ -379,15 +367,13 @@ def start_outputs(result: AuditResult, out_dir: str | Path, *,
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
     if duck is not None:
-        duck.register("findings", findings)
-        duck.register("quarantine", quarantine)
         paths = [out / f"{name}.{'jsonl' if fmt == 'json' else fmt}" for fmt, name in texts]
         pending.extend((path, None) for path in paths)
 
         def write_texts() -> None:
             try:
                 for (fmt, name), path in zip(texts, paths, strict=True):
-                    (duck.csv if fmt == "csv" else duck.jsonl)(name, path)
+                    (duck.csv if fmt == "csv" else duck.jsonl)(out / f"{name}.parquet", path)
             except BaseException as exc:  # handed to finish()
                 errors.append(exc)
             finally:

@@ -244,26 +244,29 @@ def test_compare_outputs_finds_a_changed_amount(sample_written, tmp_path):
     assert "findings.delta_eur: values differ" in compare(out, changed)
 
 
-def test_streamed_slices_give_the_whole_file_in_order(monkeypatch, tmp_path):
-    """findings.csv / findings.jsonl are written in slices: across slice borders the rows keep
-    their order, the header comes once and formula text is neutralised in every slice."""
+def test_text_files_stream_from_parquet_in_order(tmp_path):
+    """findings.csv / findings.jsonl are written by DuckDB from the Parquet file: across many
+    row groups (scanned in parallel) the rows keep the file's order, the header comes once and
+    formula text is neutralised everywhere."""
     import decimal
 
     import audit.outputs as outputs
 
-    monkeypatch.setattr(outputs, "_SLICE_ROWS", 7)
-    df = pl.DataFrame({"a": [f"=x{i}" if i % 3 == 0 else f"r{i}" for i in range(30)],
-                       "d": [decimal.Decimal(i) / 4 for i in range(30)]}
+    n = 50_000
+    df = pl.DataFrame({"a": [f"=x{i}" if i % 3 == 0 else f"r{i}" for i in range(n)],
+                       "d": [decimal.Decimal(i) / 4 for i in range(n)]}
                       ).with_columns(pl.col("d").cast(pl.Decimal(18, 2)))
+    source = tmp_path / "t.parquet"
+    pq.write_table(outputs._arrow(df), source, row_group_size=1_000)
+    assert pq.ParquetFile(source).metadata.num_row_groups == 50
     writer = outputs._DuckWriter()
     try:
-        writer.register("t", outputs._arrow(df))
-        writer.csv("t", tmp_path / "t.csv")
-        writer.jsonl("t", tmp_path / "t.jsonl")
+        writer.csv(source, tmp_path / "t.csv")
+        writer.jsonl(source, tmp_path / "t.jsonl")
     finally:
         writer.close()
     assert (tmp_path / "t.csv").read_text(encoding="utf-8") == outputs.csv_text(df)
     rows = [json.loads(line) for line in (tmp_path / "t.jsonl").read_text(encoding="utf-8").splitlines()]
     assert [r["a"] for r in rows] == df.get_column("a").to_list()
     assert rows[29]["d"] == "7.25"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv", "t.jsonl"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv", "t.jsonl", "t.parquet"]

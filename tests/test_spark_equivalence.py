@@ -3,17 +3,16 @@ the summary compared row by row (docs/scale-out.md).
 
 Spark runs in local mode (``local[2]``, two shuffle partitions), one session for the whole test
 session. Without PySpark or a Java runtime these tests are skipped, unless
-SUPPORT_AUDIT_REQUIRE_SPARK=1 (CI, .ci/run), which turns the skip into a failure.
+SUPPORT_AUDIT_REQUIRE_SPARK=1 (CI, .ci/run), which turns the skip into a failure
+(tests/spark_support.py).
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-
 import duckdb
 import polars as pl
 import pytest
+from spark_support import require_spark
 from test_engine_support import CUSTOMERS, SERVICES, edited_policy, entry, line, ticket
 
 from audit.engine import run_engine
@@ -25,23 +24,9 @@ pytestmark = [pytest.mark.spark, pytest.mark.slow]
 WEB, USAGE = "webdesign", "customer_center_usage"
 
 
-def _missing() -> str | None:
-    try:
-        import pyspark  # noqa: F401
-    except ImportError:
-        return "pyspark is not installed (pip install 'support-audit[spark]')"
-    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
-        return "no Java runtime for local Spark (Debian: apt-get install default-jre-headless)"
-    return None
-
-
 @pytest.fixture(scope="session")
 def spark():
-    reason = _missing()
-    if reason:
-        if os.environ.get("SUPPORT_AUDIT_REQUIRE_SPARK") == "1":
-            pytest.fail(f"{reason} (SUPPORT_AUDIT_REQUIRE_SPARK=1 requires the Spark tests)")
-        pytest.skip(reason)
+    require_spark()
     from audit.spark.session import spark_session
 
     session = spark_session("local[2]", shuffle_partitions=2)
@@ -157,3 +142,4 @@ def test_without_pyspark_the_cli_says_how_to_install_it(monkeypatch, tmp_path, c
     err = capsys.readouterr().err
     assert "pip install 'support-audit[spark]'" in err
     assert not (tmp_path / "out" / "findings.csv").exists()
+

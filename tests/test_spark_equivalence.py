@@ -143,3 +143,32 @@ def test_without_pyspark_the_cli_says_how_to_install_it(monkeypatch, tmp_path, c
     assert "pip install 'support-audit[spark]'" in err
     assert not (tmp_path / "out" / "findings.csv").exists()
 
+
+def test_diff_on_spark_equals_the_duckdb_diff(spark, tmp_path):
+    """``diff --engine spark``: a price change (July 19.00 → 20.00 EUR) and a tier change (web
+    design to standard support) over the sample data give the same diff.json document — money
+    table per month, customer, contract and rule, tier matrix, finding changes, gates — and the
+    same diff.json and diff.md bytes as the DuckDB diff."""
+    from audit.diff import diff_policies
+
+    head = edited_policy(tmp_path, {
+        "billing.yaml": [('unit_price: "19.00"', 'unit_price: "20.00"')],
+        "classification.yaml": [("- id: webdesign\n      tier: extended",
+                                 "- id: webdesign\n      tier: standard")],
+    }, sla=True)
+    args = ("policies", head, "sample_data")
+    opts = dict(gx="off", fail_if_revenue_delta_above="100")
+    duck = diff_policies(*args, tmp_path / "duckdb", **opts)
+    on_spark = diff_policies(*args, tmp_path / "spark", **opts, engine="spark", spark_master="local[2]")
+    doc = duck.doc
+    # the change does something on every axis the comparison covers
+    assert doc["money"]["total"]["expected_eur"]["change"] != "0.00"
+    assert doc["money"]["ticket_months_changed"] > 0 and doc["tiers"]["changed"] > 0
+    assert doc["findings"]["appeared"] and doc["findings"]["disappeared"] and doc["findings"]["amount_changed"]
+    assert duck.exit_code == 1  # the revenue gate is exceeded
+    for part in ("money", "tiers", "findings", "changes", "headline", "gates", "rows"):
+        assert on_spark.doc[part] == doc[part], f"diff.json {part!r} differs between the engines"
+    assert on_spark.doc == doc
+    assert on_spark.exit_code == duck.exit_code
+    for name in ("diff.json", "diff.md"):
+        assert (tmp_path / "spark" / name).read_bytes() == (tmp_path / "duckdb" / name).read_bytes(), name

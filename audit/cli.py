@@ -530,8 +530,9 @@ def main(argv: list[str] | None = None) -> None:
         fd, log = tempfile.mkstemp(prefix="support-audit-crash-", suffix=".log")
         with os.fdopen(fd, "w") as fh:
             traceback.print_exc(file=fh)
-            if keep_log() is not None:  # a Spark run: its JVM's log may say more
-                fh.write(f"\nSpark's log: {keep_log()}\n")
+            spark_log = keep_log()  # a Spark run: its JVM's log may say more
+            if spark_log is not None:
+                fh.write(f"\nSpark's log: {spark_log}\n")
         click.echo(terminal_safe(
             f"internal error: {sys.exc_info()[1]!r}. This is a bug in support-audit {__version__}; "
             f"the details are in {log}. Please report it with that file."),

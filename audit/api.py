@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -106,20 +106,23 @@ def check_engine(engine: str) -> str:
 def open_audit_db(bundle: Bundle, data: str | Path, *, gx: str = "sample",
                   progress: Callable[[str], None] | None = None, follow_symlinks: bool = False,
                   memory_limit: str | None = None, engine: str = "duckdb",
-                  spark_master: str | None = None, spark_remote: str | None = None):
+                  spark_master: str | None = None, spark_remote: str | None = None,
+                  spark_conf: Mapping[str, str] | None = None):
     """Connect, ingest ``data`` for ``bundle`` and lock the connection down.
 
     Returns ``(con, ingest_result)``; the caller closes ``con``. Shared by :func:`run_audit` and
     :func:`audit.explain.explain` so both read the data the same way. ``memory_limit``: DuckDB's
     memory cap (``4GB`` …; :func:`audit.db.connect`), spilling beyond it. ``engine="spark"``: the
     data is ingested the same way, then handed to Spark; ``con`` is then a
-    :class:`~audit.spark.connection.SparkConnection` (docs/scale-out.md).
+    :class:`~audit.spark.connection.SparkConnection` (docs/scale-out.md); ``spark_conf``: further
+    Spark settings (``--spark-conf``).
     """
     check_engine(engine)
     if engine == "spark":
-        from audit.spark.session import require_pyspark
+        from audit.spark.session import check_spark_conf, require_pyspark
 
-        require_pyspark()  # before any data is read: say how to install it
+        check_spark_conf(spark_conf)  # before any data is read: a setting it cannot take
+        require_pyspark()  # and say how to install it
 
     from audit.adapters import is_sources_file, load_sources
     from audit.db import connect, lock_down
@@ -154,7 +157,8 @@ def open_audit_db(bundle: Bundle, data: str | Path, *, gx: str = "sample",
         say = progress or (lambda _msg: None)
         say("handing the loaded tables to Spark")
         try:
-            return to_spark(con, master=spark_master, remote=spark_remote), ingest
+            return to_spark(con, master=spark_master, remote=spark_remote, conf=spark_conf,
+                            progress=progress), ingest
         finally:
             con.close()
     return con, ingest
@@ -178,6 +182,7 @@ def run_audit(
     engine: str = "duckdb",
     spark_master: str | None = None,
     spark_remote: str | None = None,
+    spark_conf: Mapping[str, str] | None = None,
 ) -> AuditResult:
     """Audit ``data`` against the ``policy`` bundle; write the outputs into ``out`` when given.
 
@@ -192,7 +197,8 @@ def run_audit(
     (:func:`text_languages`; default English and the policy's language). ``formats``: the file
     formats written into ``out`` (:func:`audit.outputs.check_formats`; default ``parquet,csv``).
     ``engine``: ``duckdb`` (in process) or ``spark`` (``spark_master``, default
-    ``local[*]``, or Spark Connect at ``spark_remote``/``$SPARK_REMOTE``; docs/scale-out.md).
+    ``local[*]``, or Spark Connect at ``spark_remote``/``$SPARK_REMOTE``, with the further Spark
+    settings ``spark_conf``, e.g. ``{"spark.driver.memory": "10g"}``; docs/scale-out.md).
     """
     from audit.db import check_memory_limit
     from audit.engine import (
@@ -211,7 +217,8 @@ def run_audit(
     check_fail_on(fail_on)
     check_memory_limit(memory_limit)
     check_engine(engine)
-    engine_opts = dict(engine=engine, spark_master=spark_master, spark_remote=spark_remote)
+    engine_opts = dict(engine=engine, spark_master=spark_master, spark_remote=spark_remote,
+                       spark_conf=spark_conf)
     if out is not None:
         # The files appear in ``out`` as one set with its run.json, or not at all
         # (audit.outputset); the directory is checked and locked before any work.

@@ -99,8 +99,20 @@ def cli() -> None:
     """
 
 
+def _spark_conf(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
+    """``--spark-conf KEY=VALUE`` (repeatable) as a dict; a malformed one is a usage error."""
+    from audit.errors import UsageError
+    from audit.spark.session import parse_spark_conf
+
+    try:
+        return parse_spark_conf(values)
+    except UsageError as e:
+        raise click.BadParameter(str(e), ctx=ctx, param=param) from None
+
+
 def _engine_options(command):
-    """``--engine``, ``--spark-master``, ``--spark-remote`` (run and diff; docs/scale-out.md)."""
+    """``--engine``, ``--spark-master``, ``--spark-remote``, ``--spark-conf`` (run and diff;
+    docs/scale-out.md)."""
     for option in reversed((
         click.option("--engine", type=click.Choice(["duckdb", "spark"]), default="duckdb", show_default=True,
                       help="Where the rules run: in-process DuckDB, or Apache Spark (pip install "
@@ -109,6 +121,10 @@ def _engine_options(command):
                       help="Spark master for --engine spark (default local[*])."),
         click.option("--spark-remote", default=None, metavar="sc://HOST:PORT",
                       help="Spark Connect server for --engine spark (default: $SPARK_REMOTE)."),
+        click.option("--spark-conf", "spark_conf", multiple=True, metavar="KEY=VALUE", callback=_spark_conf,
+                      help="A Spark setting for --engine spark, given to the session before Spark "
+                           "starts; repeatable. E.g. spark.driver.memory=10g (local Spark keeps "
+                           "the data in the driver's heap, 1 GiB by default)."),
     )):
         command = option(command)
     return command
@@ -158,7 +174,8 @@ def _engine_options(command):
 def run(policy: Path, data: Path, out: Path, period: str | None, fail_on: str, gx: str,
         report: bool, lang: str | None, previous: Path | None, wait: float, follow_symlinks: bool,
         strict_data: bool, as_of: str | None, formats: str, memory_limit: str | None,
-        engine: str, spark_master: str | None, spark_remote: str | None, quiet: bool) -> None:
+        engine: str, spark_master: str | None, spark_remote: str | None, spark_conf: dict[str, str],
+        quiet: bool) -> None:
     """Run the audit and write findings, summary, quarantine and the HTML report."""
     from audit.api import check_fail_on, check_period, run_audit
     from audit.db import check_memory_limit
@@ -179,7 +196,8 @@ def run(policy: Path, data: Path, out: Path, period: str | None, fail_on: str, g
                            progress=progress, strict_data=strict_data,
                            follow_symlinks=follow_symlinks, as_of=as_of,
                            memory_limit=memory_limit, languages=(lang,) if lang else None,
-                           engine=engine, spark_master=spark_master, spark_remote=spark_remote)
+                           engine=engine, spark_master=spark_master, spark_remote=spark_remote,
+                           spark_conf=spark_conf)
         progress(f"writing outputs to {out}")
         # The report reads the Parquet and JSON files, which are complete when start_outputs
         # returns; DuckDB writes the CSV files meanwhile on its own thread, beside the report.
@@ -363,7 +381,8 @@ def test_command(policy: Path, junit: Path | None, min_coverage: float | None, f
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 def diff(base: str, head: str, data: Path, out: Path, period: str | None, revenue_limit: str | None,
          tier_limit: int | None, gx: str, memory_limit: str | None,
-         engine: str, spark_master: str | None, spark_remote: str | None, quiet: bool) -> None:
+         engine: str, spark_master: str | None, spark_remote: str | None, spark_conf: dict[str, str],
+         quiet: bool) -> None:
     """Show what a policy change does to tiers, findings and money (the data is loaded once).
 
     Exit codes: 0 no gate exceeded, 1 a gate exceeded, 2 invalid or incompatible policy,
@@ -375,7 +394,7 @@ def diff(base: str, head: str, data: Path, out: Path, period: str | None, revenu
                            fail_if_revenue_delta_above=revenue_limit,
                            fail_if_tier_changes_above=tier_limit, progress=_Progress(quiet),
                            memory_limit=memory_limit, engine=engine, spark_master=spark_master,
-                           spark_remote=spark_remote)
+                           spark_remote=spark_remote, spark_conf=spark_conf)
     doc = result.doc
     total, cur = doc["money"]["total"], doc["currency"]
     exp = total["expected_eur"]
@@ -503,7 +522,13 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(terminal_safe(f"error: {where}{e.strerror or e} (check the path and its file "
                                  "system, then run again)"), err=True)
         sys.exit(EXIT_USAGE)
-    except Exception as e:  # a bug (but for DuckDB running out of memory)
+    except Exception as e:  # a bug (but for DuckDB or Spark running out of memory …)
+        from audit.spark.errors import keep_log, spark_error
+
+        resource = spark_error(e)  # Spark out of memory, its JVM gone, its disk full
+        if resource is not None:
+            click.echo(terminal_safe(f"error: {resource}"), err=True)
+            sys.exit(resource.exit_code)
         if type(e).__name__ == "OutOfMemoryException":  # DuckDB hit --memory-limit (or the RAM)
             click.echo(terminal_safe(f"error: out of memory: {str(e).splitlines()[0]} (give DuckDB "
                                      "more with --memory-limit, e.g. 8GB, audit one --period at a "
@@ -512,6 +537,9 @@ def main(argv: list[str] | None = None) -> None:
         fd, log = tempfile.mkstemp(prefix="support-audit-crash-", suffix=".log")
         with os.fdopen(fd, "w") as fh:
             traceback.print_exc(file=fh)
+            spark_log = keep_log()  # a Spark run: its JVM's log may say more
+            if spark_log is not None:
+                fh.write(f"\nSpark's log: {spark_log}\n")
         click.echo(terminal_safe(
             f"internal error: {sys.exc_info()[1]!r}. This is a bug in support-audit {__version__}; "
             f"the details are in {log}. Please report it with that file."),

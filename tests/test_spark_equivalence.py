@@ -3,17 +3,16 @@ the summary compared row by row (docs/scale-out.md).
 
 Spark runs in local mode (``local[2]``, two shuffle partitions), one session for the whole test
 session. Without PySpark or a Java runtime these tests are skipped, unless
-SUPPORT_AUDIT_REQUIRE_SPARK=1 (CI, .ci/run), which turns the skip into a failure.
+SUPPORT_AUDIT_REQUIRE_SPARK=1 (CI, .ci/run), which turns the skip into a failure
+(tests/spark_support.py).
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-
 import duckdb
 import polars as pl
 import pytest
+from spark_support import require_spark
 from test_engine_support import CUSTOMERS, SERVICES, edited_policy, entry, line, ticket
 
 from audit.engine import run_engine
@@ -25,23 +24,9 @@ pytestmark = [pytest.mark.spark, pytest.mark.slow]
 WEB, USAGE = "webdesign", "customer_center_usage"
 
 
-def _missing() -> str | None:
-    try:
-        import pyspark  # noqa: F401
-    except ImportError:
-        return "pyspark is not installed (pip install 'support-audit[spark]')"
-    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
-        return "no Java runtime for local Spark (Debian: apt-get install default-jre-headless)"
-    return None
-
-
 @pytest.fixture(scope="session")
 def spark():
-    reason = _missing()
-    if reason:
-        if os.environ.get("SUPPORT_AUDIT_REQUIRE_SPARK") == "1":
-            pytest.fail(f"{reason} (SUPPORT_AUDIT_REQUIRE_SPARK=1 requires the Spark tests)")
-        pytest.skip(reason)
+    require_spark()
     from audit.spark.session import spark_session
 
     session = spark_session("local[2]", shuffle_partitions=2)
@@ -157,3 +142,33 @@ def test_without_pyspark_the_cli_says_how_to_install_it(monkeypatch, tmp_path, c
     err = capsys.readouterr().err
     assert "pip install 'support-audit[spark]'" in err
     assert not (tmp_path / "out" / "findings.csv").exists()
+
+
+def test_diff_on_spark_equals_the_duckdb_diff(spark, tmp_path):
+    """``diff --engine spark``: a price change (July 19.00 → 20.00 EUR) and a tier change (web
+    design to standard support) over the sample data give the same diff.json document — money
+    table per month, customer, contract and rule, tier matrix, finding changes, gates — and the
+    same diff.json and diff.md bytes as the DuckDB diff."""
+    from audit.diff import diff_policies
+
+    head = edited_policy(tmp_path, {
+        "billing.yaml": [('unit_price: "19.00"', 'unit_price: "20.00"')],
+        "classification.yaml": [("- id: webdesign\n      tier: extended",
+                                 "- id: webdesign\n      tier: standard")],
+    }, sla=True)
+    args = ("policies", head, "sample_data")
+    opts = dict(gx="off", fail_if_revenue_delta_above="100")
+    duck = diff_policies(*args, tmp_path / "duckdb", **opts)
+    on_spark = diff_policies(*args, tmp_path / "spark", **opts, engine="spark", spark_master="local[2]")
+    doc = duck.doc
+    # the change does something on every axis the comparison covers
+    assert doc["money"]["total"]["expected_eur"]["change"] != "0.00"
+    assert doc["money"]["ticket_months_changed"] > 0 and doc["tiers"]["changed"] > 0
+    assert doc["findings"]["appeared"] and doc["findings"]["disappeared"] and doc["findings"]["amount_changed"]
+    assert duck.exit_code == 1  # the revenue gate is exceeded
+    for part in ("money", "tiers", "findings", "changes", "headline", "gates", "rows"):
+        assert on_spark.doc[part] == doc[part], f"diff.json {part!r} differs between the engines"
+    assert on_spark.doc == doc
+    assert on_spark.exit_code == duck.exit_code
+    for name in ("diff.json", "diff.md"):
+        assert (tmp_path / "spark" / name).read_bytes() == (tmp_path / "duckdb" / name).read_bytes(), name

@@ -15,7 +15,7 @@ docs/diff.md describes every field.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -125,6 +125,7 @@ def diff_policies(
     engine: str = "duckdb",
     spark_master: str | None = None,
     spark_remote: str | None = None,
+    spark_conf: Mapping[str, str] | None = None,
 ) -> PolicyDiff:
     """Compare policy ``base`` with ``head`` over ``data``; write the files into ``out`` if given.
 
@@ -134,8 +135,8 @@ def diff_policies(
     > ``fail_if_tier_changes_above``), else 0. Raises :class:`PolicyError` (invalid or
     incompatible policies, exit 2), :class:`~audit.errors.DataError` (exit 3) or
     :class:`UsageError` (exit 4: bad period, gate, path or git revision). ``memory_limit``:
-    DuckDB's memory cap (``4GB`` …; :func:`audit.db.connect`). ``engine``: as for
-    :func:`audit.api.run_audit`.
+    DuckDB's memory cap (``4GB`` …; :func:`audit.db.connect`). ``engine``, ``spark_master``,
+    ``spark_remote``, ``spark_conf``: as for :func:`audit.api.run_audit`.
     """
     from audit import __version__
     from audit.api import open_audit_db
@@ -170,7 +171,8 @@ def diff_policies(
         say(f"loading data from {data}")
         con, ingest = open_audit_db(bundles["base"], data, gx=gx, progress=progress,
                                     memory_limit=memory_limit, engine=engine,
-                                    spark_master=spark_master, spark_remote=spark_remote)
+                                    spark_master=spark_master, spark_remote=spark_remote,
+                                    spark_conf=spark_conf)
     from audit.engine.sla import without_unjudgeable_sla
 
     for side in ("base", "head"):  # as in a run: no SLA judged without the clocks' columns

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable, Mapping
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -35,10 +36,13 @@ def loaded_tables(con) -> list[str]:
 
 
 def to_spark(con, *, master: str | None = None, remote: str | None = None,
-             shuffle_partitions: int | None = None, spark=None) -> SparkConnection:
+             shuffle_partitions: int | None = None, conf: Mapping[str, str] | None = None,
+             progress: Callable[[str], None] | None = None, spark=None) -> SparkConnection:
     """A :class:`SparkConnection` holding the tables loaded on the DuckDB connection ``con``
-    (which the caller may close afterwards)."""
-    spark = spark or spark_session(master, remote, shuffle_partitions=shuffle_partitions)
+    (which the caller may close afterwards). ``conf``: further Spark settings
+    (:func:`~audit.spark.session.spark_session`)."""
+    spark = spark or spark_session(master, remote, shuffle_partitions=shuffle_partitions,
+                                   conf=conf, progress=progress)
     remote = remote or os.environ.get("SPARK_REMOTE")
     staging = None if remote else tempfile.mkdtemp(prefix="support-audit-spark-")
     sc = SparkConnection(spark, cleanup=(lambda: shutil.rmtree(staging, ignore_errors=True))

@@ -7,13 +7,22 @@
   same as DuckDB, so money can never silently vanish.
 - ``spark.sql.decimalOperations.allowPrecisionLoss = false``: decimal products and sums keep
   their scale (the engine casts every amount to ``DECIMAL(18, 2)`` explicitly, as in DuckDB).
+
+These three cannot be changed with ``--spark-conf``; every other Spark setting can
+(:func:`parse_spark_conf`). A local or cluster-client session started here runs its JVM with
+its output (Spark's log lines, the JVM's own warnings) going to a log file instead of the
+terminal (:func:`_launch_jvm`); an error names that file (:mod:`audit.spark.errors`).
 """
 
 from __future__ import annotations
 
+import atexit
 import os
+import tempfile
+from collections.abc import Callable, Iterable, Mapping
 
 from audit.errors import UsageError
+from audit.spark.errors import JVM, gib, start_error
 
 INSTALL_HINT = ("--engine spark needs PySpark: pip install 'support-audit[spark]' "
                 "(from a checkout: .venv/bin/pip install -e '.[spark]') "
@@ -25,6 +34,42 @@ _CONF = {
     "spark.sql.decimalOperations.allowPrecisionLoss": "false",
     "spark.ui.showConsoleProgress": "false",
 }
+
+#: Settings ``--spark-conf`` may not change, and why (compared case-insensitively).
+RESERVED = {
+    "spark.sql.session.timezone": "support-audit sets it to UTC so that Spark judges times as DuckDB does",
+    "spark.sql.ansi.enabled": "support-audit sets it to true so that a bad cast or an overflow "
+                              "is an error, never a silent NULL",
+    "spark.sql.decimaloperations.allowprecisionloss": "support-audit sets it to false so that "
+                                                      "money keeps every cent",
+    "spark.master": "use --spark-master",
+    "spark.remote": "use --spark-remote or SPARK_REMOTE",
+}
+
+
+def parse_spark_conf(items: Iterable[str]) -> dict[str, str]:
+    """``--spark-conf KEY=VALUE`` options as a dict (a later one for the same key wins), checked
+    by :func:`check_spark_conf`; a malformed one is a :class:`UsageError`."""
+    conf: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--spark-conf {item!r} is not KEY=VALUE (write e.g. "
+                             "--spark-conf spark.driver.memory=10g, one option per setting)")
+        conf[key.strip()] = value
+    return check_spark_conf(conf)
+
+
+def check_spark_conf(conf: Mapping[str, str] | None) -> dict[str, str]:
+    """``conf`` when every key is a Spark setting that may be changed; else a
+    :class:`UsageError` saying why not."""
+    for key in conf or {}:
+        if not key.startswith("spark."):
+            raise UsageError(f"--spark-conf {key}: not a Spark setting (Spark's settings start "
+                             "with 'spark.', e.g. spark.driver.memory or spark.hadoop.fs.s3a.endpoint)")
+        if key.lower() in RESERVED:
+            raise UsageError(f"--spark-conf {key} cannot be changed: {RESERVED[key.lower()]}")
+    return dict(conf or {})
 
 
 def require_pyspark():
@@ -42,28 +87,97 @@ def require_pyspark():
 
 
 def spark_session(master: str | None = None, remote: str | None = None, *,
-                  shuffle_partitions: int | None = None):
+                  shuffle_partitions: int | None = None, conf: Mapping[str, str] | None = None,
+                  progress: Callable[[str], None] | None = None):
     """A SparkSession: Spark Connect at ``remote`` (or ``$SPARK_REMOTE``), else a local/cluster
-    session with ``master`` (default ``local[*]``)."""
+    session with ``master`` (default ``local[*]``). ``conf``: further Spark settings
+    (``--spark-conf``), given to the session builder before the JVM starts, so that
+    ``spark.driver.memory`` takes effect; a JVM setting that cannot take effect because Spark
+    already runs in this process is a :class:`UsageError`."""
     sql = require_pyspark()
-    builder = sql.SparkSession.builder.appName("support-audit")
+    conf = check_spark_conf(conf)
+    say = progress or (lambda _msg: None)
     remote = remote or os.environ.get("SPARK_REMOTE")
+    where = f"remote {remote}" if remote else master or "local[*]"
+    options = {"spark.app.name": "support-audit"}
+    if not remote:
+        options.update({"spark.master": master or "local[*]", "spark.ui.enabled": "false"})
+    options.update(_CONF)
+    if shuffle_partitions is not None:
+        options["spark.sql.shuffle.partitions"] = str(shuffle_partitions)
+    options.update(conf)
+    builder = sql.SparkSession.builder
     if remote:
         builder = builder.remote(remote)
-    else:
-        builder = builder.master(master or "local[*]").config("spark.ui.enabled", "false")
-    for key, value in _CONF.items():
+    for key, value in options.items():
         builder = builder.config(key, value)
-    if shuffle_partitions is not None:
-        builder = builder.config("spark.sql.shuffle.partitions", str(shuffle_partitions))
+    say(f"starting Spark ({where})")
     try:
+        if not remote:
+            _launch_jvm(options)
         spark = builder.getOrCreate()
-    except Exception as e:  # no Java, a bad master URL, an unreachable Spark Connect server
-        raise UsageError(f"cannot start Spark ({'remote ' + remote if remote else master or 'local[*]'}): "
-                         f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+    except Exception as e:  # no Java, a bad master URL or setting, an unreachable server
+        raise start_error(e, where) from None
     for key, value in _CONF.items():  # an existing session keeps its settings: set them again
         if key.startswith("spark.sql."):
             spark.conf.set(key, value)
     if not remote:
         spark.sparkContext.setLogLevel("ERROR")
+        _check_jvm_settings(spark, conf)
+        JVM.heap = _driver_heap(spark)
+        say(f"Spark started: driver heap {gib(JVM.heap)}")
     return spark
+
+
+def _launch_jvm(options: Mapping[str, str]) -> None:
+    """Start the JVM this process's Spark runs in, with ``options`` on its command line (as
+    ``spark-submit --conf``) and its stdout and stderr appended to a log file, unless a JVM
+    already runs here (a notebook's, the test session's), which keeps its settings and output.
+
+    PySpark would start it on the first session too, but with the terminal as its output:
+    Spark's start-up log lines and the JVM's warnings would mix with the tool's own lines."""
+    from pyspark import SparkConf, SparkContext
+    from pyspark.java_gateway import launch_gateway
+
+    with SparkContext._lock:
+        if SparkContext._gateway is not None:
+            return
+        fd, log = tempfile.mkstemp(prefix="support-audit-spark-", suffix=".log")
+        JVM.log = log
+        atexit.register(_drop_log, log)
+        with os.fdopen(fd, "ab") as out:
+            gateway = launch_gateway(SparkConf(loadDefaults=False).setAll(list(options.items())),
+                                     popen_kwargs={"stdout": out, "stderr": out})
+        SparkContext._gateway = gateway
+        SparkContext._jvm = gateway.jvm
+
+
+def _drop_log(path: str) -> None:
+    """At exit: the JVM's log goes unless an error message named it."""
+    if path not in JVM.kept:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+
+def _check_jvm_settings(spark, conf: Mapping[str, str]) -> None:
+    """A driver or executor setting asked for must be the one the running JVM has: it is read
+    only when the JVM starts, so a session reused in the same process would silently ignore it."""
+    running = spark.sparkContext.getConf()
+    for key, value in conf.items():
+        if key.startswith(("spark.driver.", "spark.executor.")) and running.get(key, None) != value:
+            have = running.get(key, None)
+            raise UsageError(
+                f"--spark-conf {key}={value} cannot take effect: Spark already runs in this process "
+                f"with {key + '=' + have if have is not None else 'its default'}; it is read when "
+                "Spark's JVM starts (run support-audit in a new process)")
+
+
+def _driver_heap(spark) -> int | None:
+    """The driver JVM's maximum heap in bytes (what ``spark.driver.memory`` gave it)."""
+    try:
+        return int(spark.sparkContext._jvm.java.lang.Runtime.getRuntime().maxMemory())
+    except Exception:  # not a classic session: nothing to report
+        return None
+

@@ -1,0 +1,32 @@
+"""When the Spark tests can run (shared by the tests/test_spark_*.py files).
+
+Not a test module by itself. Without PySpark or a Java runtime the Spark tests are skipped,
+unless SUPPORT_AUDIT_REQUIRE_SPARK=1 (CI, .ci/run), which turns the skip into a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+
+def spark_missing() -> str | None:
+    """Why local Spark cannot run here, or ``None``."""
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        return "pyspark is not installed (pip install 'support-audit[spark]')"
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        return "no Java runtime for local Spark (Debian: apt-get install default-jre-headless)"
+    return None
+
+
+def require_spark() -> None:
+    """Skip the calling test without local Spark (fail instead under SUPPORT_AUDIT_REQUIRE_SPARK=1)."""
+    reason = spark_missing()
+    if reason:
+        if os.environ.get("SUPPORT_AUDIT_REQUIRE_SPARK") == "1":
+            pytest.fail(f"{reason} (SUPPORT_AUDIT_REQUIRE_SPARK=1 requires the Spark tests)")
+        pytest.skip(reason)

@@ -202,8 +202,8 @@ def run(policy: Path, data: Path, out: Path, period: str | None, fail_on: str, g
         # The report reads the Parquet and JSON files, which are complete when start_outputs
         # returns; DuckDB writes the CSV files meanwhile on its own thread, beside the report.
         writing = start_outputs(result, tx.path, formats=file_formats, memory_limit=memory_limit)
-        # The result's tables (gigabytes on a large run) are not needed any more, so they go
-        # before the report's own copies are loaded (the CSV writer keeps what it still needs).
+        # The result's tables (gigabytes on a large run) are not needed any more (the CSV
+        # writer reads the Parquet files), so they go before the report's own copies are loaded.
         summary, exit_code = result.summary, result.exit_code
         del result
         gc.collect()

@@ -286,19 +286,18 @@ def write_outputs(result: AuditResult, out_dir: str | Path, *,
 class OutputsWriting:
     """Outputs being written: what :func:`start_outputs` returns. Every file the report reads
     (the Parquet files, the JSON documents) is complete when it is returned; the CSV and JSON
-    Lines files are still being written by DuckDB on a thread of their own. :meth:`finish` waits
-    for them (raising the first error) and returns every path; call it also when the work in
-    between fails, with ``raise_errors=False`` (then that work's error is the one to raise)."""
+    Lines files may still be being written (``texts``, a future). :meth:`finish` waits for them
+    (raising the writer's error) and returns every path; call it also when the work in between
+    fails, with ``raise_errors=False`` (then that work's error is the one to raise)."""
 
-    def __init__(self, paths: list[Path], thread: Any, errors: list[BaseException]):
-        self._paths, self._thread, self._errors = paths, thread, errors
+    def __init__(self, paths: list[Path], texts: Any = None):
+        self._paths, self._texts = paths, texts
 
     def finish(self, *, raise_errors: bool = True) -> list[Path]:
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-        if self._errors and raise_errors:
-            raise self._errors[0]
+        if self._texts is not None:
+            error = self._texts.exception()  # waits
+            if error is not None and raise_errors:
+                raise error
         return self._paths
 
 
@@ -311,7 +310,6 @@ def start_outputs(result: AuditResult, out_dir: str | Path, *,
 
     The result's tables may be dropped by the caller after this returns: the CSV and JSON Lines
     files are read from the Parquet files, so nothing of the result is kept."""
-    import threading
     from concurrent.futures import ThreadPoolExecutor
 
     from audit.policy.snapshot import policy_snapshot
@@ -320,9 +318,10 @@ def start_outputs(result: AuditResult, out_dir: str | Path, *,
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     # Parquet is written by pyarrow (one row group, fixed settings: the same bytes as before) in
-    # a thread while DuckDB writes the CSV and JSON Lines files with its own threads; neither
-    # holds the GIL while it encodes.
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="write-parquet")
+    # a thread while this one writes the JSON documents; then DuckDB streams the CSV and JSON
+    # Lines files from those Parquet files on a thread of its own (neither holds the GIL while
+    # it encodes).
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="write-outputs")
     pending: list[tuple[Path, Any]] = []
 
     def put_text(name: str, text: str) -> None:
@@ -340,9 +339,6 @@ def start_outputs(result: AuditResult, out_dir: str | Path, *,
     findings = _arrow(result.findings)
     texts = [(fmt, name) for fmt, name in (("csv", "findings"), ("csv", "quarantine"),
                                            ("json", "findings")) if fmt in formats]
-    duck = _DuckWriter(memory_limit or WRITER_MEMORY) if texts else None
-    thread = None
-    errors: list[BaseException] = []
     try:
         put("findings.parquet", lambda fh: write_parquet(findings, fh))
         put("classifications.parquet", lambda fh: write_parquet(result.classifications, fh))
@@ -360,25 +356,23 @@ def start_outputs(result: AuditResult, out_dir: str | Path, *,
         for _path, job in pending:  # the first error is raised
             if job is not None:
                 job.result()
-    except BaseException:
-        if duck is not None:
-            duck.close()
-        raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-    if duck is not None:
-        paths = [out / f"{name}.{'jsonl' if fmt == 'json' else fmt}" for fmt, name in texts]
-        pending.extend((path, None) for path in paths)
+    paths = [path for path, _job in pending]
+    if not texts:
+        return OutputsWriting(paths)
+    files = [out / f"{name}.{'jsonl' if fmt == 'json' else fmt}" for fmt, name in texts]
 
-        def write_texts() -> None:
-            try:
-                for (fmt, name), path in zip(texts, paths, strict=True):
-                    (duck.csv if fmt == "csv" else duck.jsonl)(out / f"{name}.parquet", path)
-            except BaseException as exc:  # handed to finish()
-                errors.append(exc)
-            finally:
-                duck.close()
+    def write_texts() -> None:
+        duck = _DuckWriter(memory_limit or WRITER_MEMORY)
+        try:
+            for (fmt, name), path in zip(texts, files, strict=True):
+                (duck.csv if fmt == "csv" else duck.jsonl)(out / f"{name}.parquet", path)
+        finally:
+            duck.close()
 
-        thread = threading.Thread(target=write_texts, name="write-csv", daemon=True)
-        thread.start()
-    return OutputsWriting([path for path, _job in pending], thread, errors)
+    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="write-texts")
+    try:
+        return OutputsWriting(paths + files, writer.submit(write_texts))
+    finally:
+        writer.shutdown(wait=False)  # the job runs on; finish() waits for it

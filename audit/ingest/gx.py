@@ -83,9 +83,9 @@ class GxValidator:
         self.source = self.context.data_sources.add_pandas("support_audit_ingest")
 
     def validate(self, table: str, expectations: list[tuple[Expectation, dict[str, Any]]],
-                 frame: Any) -> tuple[dict, list[dict[str, Any]]]:
-        """Run ``expectations`` (contract expectation, GX kwargs) on ``frame`` (pandas, or an
-        Arrow table with a ``_line`` column, converted by :func:`to_pandas`).
+                 rows: pa.Table) -> tuple[dict, list[dict[str, Any]]]:
+        """Run ``expectations`` (contract expectation, GX kwargs) on ``rows`` (Arrow, with the
+        ``_line`` column; GX gets them as :func:`to_pandas` makes them).
 
         Returns GX's result document (deterministic, see the module doc) and, per expectation in
         the given order, ``{"unexpected_count", "element_count", "error"}``.
@@ -93,9 +93,7 @@ class GxValidator:
         gx = self._gx
         from great_expectations.core.run_identifier import RunIdentifier
 
-        if isinstance(frame, pa.Table):
-            frame = to_pandas(frame)
-
+        frame = to_pandas(rows)
         asset = self.source.add_dataframe_asset(name=table)
         batch = asset.add_batch_definition_whole_dataframe(f"{table}_rows")
         suite = self.context.suites.add(gx.ExpectationSuite(name=f"{table}_contract"))

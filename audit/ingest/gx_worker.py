@@ -12,7 +12,7 @@ stdout (``result``: the value or the exception); anything GX prints goes to stde
 ``("start", environ)``: the loader's environment and a fresh GX context for the next
 ingestion (a validator that has not validated anything yet is fresh already: the first one is
 made at once, as the import takes seconds);
-``("validate", table, expectations, frame)``: ``(doc, outcomes)`` of
+``("validate", table, expectations, rows)`` (rows: Arrow): ``(doc, outcomes)`` of
 :meth:`~audit.ingest.gx.GxValidator.validate`.
 """
 
@@ -45,11 +45,11 @@ def main() -> None:
                     validator, used = _new_validator(), False
                 reply = (True, None)
             else:
-                _, table, expectations, frame = request
+                _, table, expectations, rows = request
                 if validator is None:
                     validator = _new_validator()
                 used = True
-                reply = (True, validator.validate(table, expectations, frame))
+                reply = (True, validator.validate(table, expectations, rows))
         except BaseException as exc:  # handed to the loader, raised there
             reply = (False, exc)
         try:

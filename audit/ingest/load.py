@@ -335,7 +335,7 @@ class _GxWorker:
     thread, fighting the loader for the GIL) it adds that to the ingestion, in a process it
     runs on the other core while the data is read and typed.
 
-    The loader prepares each table's GX input (the value sets and the pandas frame, read from
+    The loader prepares each table's GX input (the value sets and the rows as Arrow, read from
     the connection) and hands the validation over; the results are collected in table order at
     the end, so every document, count and warning is the same as when GX ran inline: one fresh
     context per ingestion, the same calls in the same order.
@@ -367,10 +367,10 @@ class _GxWorker:
 
         return result
 
-    def submit(self, table: str, expectations: list, frame: Any) -> Callable[[], Any]:
+    def submit(self, table: str, expectations: list, rows: Any) -> Callable[[], Any]:
         """A function returning ``(doc, outcomes)`` (see :meth:`GxValidator.validate`); the
         start and these are answered in order, so call them in submission order."""
-        fetch = self._call(("validate", table, expectations, frame))
+        fetch = self._call(("validate", table, expectations, rows))
         start, self._start = self._start, None
         if start is None:
             return fetch

@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal
@@ -29,23 +28,64 @@ FailOn = Literal["error", "warning", "never"]
 _PERIOD = re.compile(r"^(19\d\d|2\d\d\d)-(0[1-9]|1[0-2])$")
 
 
-@dataclass
-class AuditResult:
-    """Everything one audit run produced (tables already restricted to ``period``)."""
+#: The result tables of an :class:`AuditResult`, in the order of its constructor.
+RESULT_TABLES = ("findings", "classifications", "reconciliation")
 
-    findings: pl.DataFrame
-    classifications: pl.DataFrame
-    reconciliation: pl.DataFrame
-    summary: dict[str, Any]
-    ingest: Any  # audit.ingest.IngestResult
-    bundle: Bundle
-    exit_code: int
-    out_dir: Path | None = None
-    #: Seconds per stage: ``policy`` (load + validate), ``ingest`` (read, parse, contract checks,
-    #: quarantine), ``gx`` (Great Expectations, when ingestion reports it), ``rules`` (the
-    #: judgement: tiers, reconciliation numbers, findings, waivers), ``outputs`` (explanations
-    #: and messages, the result tables, and the files when ``out`` is given).
-    timings: dict[str, float] = field(default_factory=dict)
+
+class AuditResult:
+    """Everything one audit run produced (tables already restricted to ``period``).
+
+    ``findings``, ``classifications`` and ``reconciliation`` are polars frames. A run that
+    streamed them straight to Parquet (``out`` given) holds only their paths and reads a table
+    back the first time it is asked for (:meth:`table_file` says where it is), so a large run
+    never holds its texts twice."""
+
+    def __init__(self, findings: pl.DataFrame | Path, classifications: pl.DataFrame | Path,
+                 reconciliation: pl.DataFrame | Path, summary: dict[str, Any], ingest: Any,
+                 bundle: Bundle, exit_code: int, out_dir: Path | None = None,
+                 timings: dict[str, float] | None = None):
+        self._tables: dict[str, pl.DataFrame | Path] = dict(
+            zip(RESULT_TABLES, (findings, classifications, reconciliation), strict=True))
+        self.summary = summary
+        self.ingest = ingest  # audit.ingest.IngestResult
+        self.bundle = bundle
+        self.exit_code = exit_code
+        self.out_dir = out_dir
+        #: Seconds per stage: ``policy`` (load + validate), ``ingest`` (read, parse, contract
+        #: checks, quarantine), ``gx`` (Great Expectations, when ingestion reports it), ``rules``
+        #: (the judgement: tiers, reconciliation numbers, findings, waivers), ``outputs``
+        #: (explanations and messages, the result tables, and the files when ``out`` is given).
+        self.timings = timings if timings is not None else {}
+
+    def _table(self, name: str) -> pl.DataFrame:
+        table = self._tables[name]
+        if isinstance(table, Path):
+            table = self._tables[name] = pl.read_parquet(table)
+        return table
+
+    @property
+    def findings(self) -> pl.DataFrame:
+        return self._table("findings")
+
+    @property
+    def classifications(self) -> pl.DataFrame:
+        return self._table("classifications")
+
+    @property
+    def reconciliation(self) -> pl.DataFrame:
+        return self._table("reconciliation")
+
+    def table_file(self, name: str) -> Path | None:
+        """The Parquet file the table ``name`` was written to and not read back, else None."""
+        table = self._tables[name]
+        return table if isinstance(table, Path) else None
+
+    def moved_to(self, out_dir: Path) -> None:
+        """The output files now live in ``out_dir`` (the output set was committed)."""
+        self.out_dir = Path(out_dir)
+        for name, table in self._tables.items():
+            if isinstance(table, Path):
+                self._tables[name] = self.out_dir / table.name
 
 
 def check_period(period: str | None) -> str | None:
@@ -183,6 +223,7 @@ def run_audit(
     spark_master: str | None = None,
     spark_remote: str | None = None,
     spark_conf: Mapping[str, str] | None = None,
+    tables_dir: str | Path | None = None,
 ) -> AuditResult:
     """Audit ``data`` against the ``policy`` bundle; write the outputs into ``out`` when given.
 
@@ -199,6 +240,9 @@ def run_audit(
     ``engine``: ``duckdb`` (in process) or ``spark`` (``spark_master``, default
     ``local[*]``, or Spark Connect at ``spark_remote``/``$SPARK_REMOTE``, with the further Spark
     settings ``spark_conf``, e.g. ``{"spark.driver.memory": "10g"}``; docs/scale-out.md).
+    ``tables_dir``: stream findings, classifications and reconciliation to Parquet files there
+    (the files of ``out``; :meth:`AuditResult.table_file`) instead of holding them in memory;
+    the result reads a table back when it is asked for. ``out`` does this inside its output set.
     """
     from audit.db import check_memory_limit
     from audit.engine import (
@@ -210,7 +254,7 @@ def run_audit(
     )
     from audit.engine.render import export, render_texts
     from audit.engine.sla import without_unjudgeable_sla
-    from audit.engine.summary import build_summary, exit_code_for
+    from audit.engine.summary import SUMMARY_COLUMNS, build_summary, exit_code_for
     from audit.policy.loader import load_policy
 
     check_period(period)
@@ -230,11 +274,12 @@ def run_audit(
             result = run_audit(policy, data, None, period=period, fail_on=fail_on, gx=gx,
                                progress=progress, strict_data=strict_data,
                                follow_symlinks=follow_symlinks, as_of=as_of,
-                               memory_limit=memory_limit, languages=languages, **engine_opts)
+                               memory_limit=memory_limit, languages=languages,
+                               tables_dir=tx.path, **engine_opts)
             with timed(result.timings, "outputs"):
                 (progress or (lambda _msg: None))(f"writing outputs to {out}")
                 write_outputs(result, tx.path, formats=formats, memory_limit=memory_limit)
-        result.out_dir = Path(out)
+        result.moved_to(Path(out))
         return result
     say = progress or (lambda _msg: None)
     timings: dict[str, float] = {}
@@ -286,9 +331,21 @@ def run_audit(
         with timed(timings, "outputs"):
             say("writing explanations and messages")
             render_texts(con, bundle, period, release=release, languages=languages)
-            release(("tickets", "invoice_lines"))
-            release_text_inputs(con)
-            tables = EngineResult(**export(con, period, drop=True, languages=languages))
+
+            def texts_read() -> None:  # the findings' messages are written
+                release(("tickets", "invoice_lines"))
+                release_text_inputs(con)
+
+            sink = None
+            if tables_dir is not None:
+                from audit.outputs import ParquetSink
+
+                sink = ParquetSink(tables_dir)
+            # with a sink the tables go to Parquet as they are read out; only the columns the
+            # summary reads stay in memory
+            tables = EngineResult(**export(con, period, drop=True, languages=languages,
+                                           sink=sink, keep=SUMMARY_COLUMNS,
+                                           texts_read=texts_read))
             drop_relations(con)
     finally:
         con.close()
@@ -314,10 +371,11 @@ def run_audit(
 
         raise DataError("--strict-data: the data has warnings, so nothing was written:\n"
                         + "\n".join(f"  warning: {w}" for w in summary["warnings"]))
+    files = sink.files if sink is not None else {}
     result = AuditResult(
-        findings=tables.findings,
-        classifications=tables.classifications,
-        reconciliation=tables.reconciliation,
+        findings=files.get("findings", tables.findings),
+        classifications=files.get("classifications", tables.classifications),
+        reconciliation=files.get("reconciliation", tables.reconciliation),
         summary=summary,
         ingest=ingest,
         bundle=bundle,

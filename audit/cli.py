@@ -197,13 +197,14 @@ def run(policy: Path, data: Path, out: Path, period: str | None, fail_on: str, g
                            follow_symlinks=follow_symlinks, as_of=as_of,
                            memory_limit=memory_limit, languages=(lang,) if lang else None,
                            engine=engine, spark_master=spark_master, spark_remote=spark_remote,
-                           spark_conf=spark_conf)
+                           spark_conf=spark_conf, tables_dir=tx.path)
         progress(f"writing outputs to {out}")
-        # The report reads the Parquet and JSON files, which are complete when start_outputs
-        # returns; DuckDB writes the CSV files meanwhile on its own thread, beside the report.
+        # The result tables went to Parquet as the engine read them out (tables_dir). The report
+        # reads the Parquet and JSON files, which are complete when start_outputs returns;
+        # DuckDB writes the CSV files meanwhile on its own thread, beside the report.
         writing = start_outputs(result, tx.path, formats=file_formats, memory_limit=memory_limit)
-        # The result's tables (gigabytes on a large run) are not needed any more (the CSV
-        # writer reads the Parquet files), so they go before the report's own copies are loaded.
+        # What the result still holds (the summary's columns) is not needed any more (the CSV
+        # writer reads the Parquet files), so it goes before the report's own copies are loaded.
         summary, exit_code = result.summary, result.exit_code
         del result
         gc.collect()

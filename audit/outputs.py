@@ -1,8 +1,9 @@
 """The files of ``support-audit run`` (docs/outputs.md): written atomically, byte-deterministic.
 
 Determinism: rows arrive sorted from the engine, JSON keys are sorted, no timestamp is written,
-and Parquet is written by pyarrow with fixed settings (one row group, zstd, fixed schema types),
-so the same inputs and policy give the same bytes and a diff of two runs shows real changes only.
+and Parquet is written by pyarrow with fixed settings (row groups of a fixed number of rows, zstd,
+fixed schema types), so the same inputs and policy give the same bytes and a diff of two runs
+shows real changes only.
 
 Atomicity: every file is written to a temp file in the target directory and moved into place with
 ``os.replace``; a crash leaves the previous file or the new one, never half of one.
@@ -18,8 +19,9 @@ import io
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -91,18 +93,27 @@ def json_text(document: Any) -> str:
     return json.dumps(document, sort_keys=True, indent=2, ensure_ascii=False, default=str) + "\n"
 
 
-def _arrow(df: pl.DataFrame | pa.Table) -> pa.Table:
-    """An Arrow table with plain (non-large, non-view) types, so the Parquet schema is fixed."""
-    table = df.to_arrow() if isinstance(df, pl.DataFrame) else df
+def plain_schema(schema: pa.Schema) -> pa.Schema:
+    """``schema`` with plain types (strings neither large nor views, integers 64-bit, decimals
+    128-bit), so the
+    Parquet schema of a table does not depend on who produced it (DuckDB, polars, Spark)."""
     fields = []
-    for f in table.schema:
+    for f in schema:
         t = f.type
         if pa.types.is_large_string(t) or pa.types.is_string_view(t):
             t = pa.string()
         elif pa.types.is_integer(t):
             t = pa.int64()
+        elif pa.types.is_decimal(t):  # DuckDB hands out decimal64 for DECIMAL(18, 2), polars 128
+            t = pa.decimal128(t.precision, t.scale)
         fields.append(pa.field(f.name, t))
-    return table.cast(pa.schema(fields))
+    return pa.schema(fields)
+
+
+def _arrow(df: pl.DataFrame | pa.Table) -> pa.Table:
+    """An Arrow table with :func:`plain_schema` types."""
+    table = df.to_arrow() if isinstance(df, pl.DataFrame) else df
+    return table.cast(plain_schema(table.schema))
 
 
 _PARQUET_SETTINGS = dict(
@@ -115,10 +126,110 @@ _PARQUET_SETTINGS = dict(
 )
 
 
+#: Rows per Parquet row group. Readers stream a file a row group at a time (the report, the CSV
+#: writer), so a group is what they hold of it at once.
+ROW_GROUP_ROWS = 65_536
+
+
+def write_parquet_batches(schema: pa.Schema, batches: Iterable[pa.RecordBatch | pa.Table],
+                          fh: BinaryIO) -> int:
+    """Parquet with fixed settings from a stream of ``batches`` (of ``schema``, cast to
+    :func:`plain_schema`); returns the number of rows.
+
+    The bytes depend on the rows only, never on how they were cut into batches: rows are
+    regrouped into row groups of exactly :data:`ROW_GROUP_ROWS` (the last one smaller), each
+    written as one contiguous array per column. So a table streamed out of the engine month by
+    month and the same table written whole give the same file."""
+    target = plain_schema(schema)
+    rows = 0
+    with pq.ParquetWriter(fh, target, **_PARQUET_SETTINGS) as writer:
+        pending: list[pa.Table] = []
+        held = 0
+
+        def flush(n: int) -> None:
+            nonlocal pending, held
+            table = pa.concat_tables(pending)
+            writer.write_table(table.slice(0, n).combine_chunks(), row_group_size=ROW_GROUP_ROWS)
+            rest = table.slice(n)
+            pending, held = ([rest] if rest.num_rows else []), rest.num_rows
+
+        for batch in batches:
+            part = (batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])).cast(target)
+            if not part.num_rows:
+                continue
+            pending.append(part)
+            held += part.num_rows
+            rows += part.num_rows
+            while held >= ROW_GROUP_ROWS:
+                flush(ROW_GROUP_ROWS)
+        if held or not rows:  # an empty table still has its schema and one empty row group
+            if not pending:
+                pending = [target.empty_table()]
+            flush(held)
+    return rows
+
+
 def write_parquet(df: pl.DataFrame | pa.Table, fh: BinaryIO) -> None:
-    """Parquet with fixed settings (one row group): the same table gives the same bytes."""
+    """Parquet with fixed settings: the same table gives the same bytes
+    (:func:`write_parquet_batches`)."""
     table = _arrow(df)
-    pq.write_table(table, fh, row_group_size=max(table.num_rows, 1), **_PARQUET_SETTINGS)
+    write_parquet_batches(table.schema, [table], fh)
+
+
+class ParquetSink:
+    """Receives result tables streamed out of the engine (``export(..., sink=)``) and writes
+    each to ``out_dir/<name>.parquet`` atomically, a row group at a time, so a 3 M-row table
+    with its texts is never whole in memory; ``files`` lists what it wrote.
+
+    The encoding runs on a thread of its own while the caller reads the next batches out of
+    DuckDB (neither holds the GIL while it works), at most :data:`QUEUED` batches apart."""
+
+    QUEUED = 1
+
+    def __init__(self, out_dir: str | Path):
+        self.out = Path(out_dir)
+        self.files: dict[str, Path] = {}
+
+    def __call__(self, name: str, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> None:
+        import queue
+        from concurrent.futures import ThreadPoolExecutor
+
+        path = self.out / f"{name}.parquet"
+        handoff: queue.Queue = queue.Queue(maxsize=self.QUEUED)
+        end, abort = object(), object()
+
+        def received() -> Iterator[pa.RecordBatch]:
+            while (item := handoff.get()) is not end:
+                if item is abort:
+                    raise RuntimeError(f"{name}: the rows stopped coming")  # the file is not kept
+                yield item
+
+        def write() -> None:
+            with atomic_writer(path) as fh:
+                write_parquet_batches(schema, received(), fh)
+
+        def put(item: object) -> None:
+            while True:
+                try:
+                    handoff.put(item, timeout=0.2)
+                    return
+                except queue.Full:
+                    if writing.done():  # the writer failed: its error is raised below
+                        return
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"parquet-{name}") as pool:
+            writing = pool.submit(write)
+            try:
+                for batch in batches:
+                    if writing.done():
+                        break
+                    put(batch)
+            except BaseException:
+                put(abort)
+                raise
+            put(end)
+            writing.result()
+        self.files[name] = path
 
 
 def parquet_bytes(df: pl.DataFrame | pa.Table) -> bytes:
@@ -225,6 +336,19 @@ def _json_cell(t: pa.DataType, c: str) -> str | None:
     return None
 
 
+#: DuckDB's CSV options for files like :func:`write_csv` writes.
+CSV_OPTIONS = "FORMAT csv, DELIMITER ',', QUOTE '\"', ESCAPE '\"', NEW_LINE '\\n', HEADER true"
+
+
+def write_csv_query(con: Any, schema: pa.Schema, source: str, path: Path, *, order: str) -> None:
+    """CSV like :func:`write_csv` of the rows of the SQL table expression ``source`` (columns
+    as ``schema``, text cells neutralised), sorted by ``order``, written by DuckDB's ``con``
+    to ``path`` atomically (a connection that may read files: not the audit's)."""
+    select = _select(schema, source, _csv_cell)
+    with atomic_path(path) as tmp:
+        con.execute(f"COPY ({select} ORDER BY {order}) TO {_sql_string(str(tmp))} ({CSV_OPTIONS})")
+
+
 #: The CSV/JSON Lines writer's DuckDB memory cap when the run sets none: it streams from Parquet
 #: and needs little, and it runs beside the report (``run``), whose memory it must not add to.
 WRITER_MEMORY = "300MB"
@@ -235,8 +359,10 @@ class _DuckWriter:
     of the same output set, to a temp file in the target directory that is moved into place when
     complete.
 
-    Streaming: DuckDB reads the Parquet file as it writes, in the file's order (one row group:
-    one scanning thread), so neither the writer nor the caller holds the table's texts:
+    Streaming: DuckDB reads the Parquet file a row group at a time as it writes, in the file's
+    order: one thread (a parallel scan of several row groups is written in the order the groups
+    finish, not in the file's, and sorting them back would hold the table), so neither the
+    writer nor the caller holds the table's texts:
     the audit's result tables can be freed as soon as the Parquet files are written. A
     connection of its own: the audit's connection is locked down (no file access) before any
     policy SQL runs, and this one only ever runs the fixed statements below."""
@@ -244,25 +370,18 @@ class _DuckWriter:
     def __init__(self, memory_limit: str | None = None):
         from audit.db import connect
 
-        self.con = connect(memory_limit=memory_limit)
+        self.con = connect(threads=1, memory_limit=memory_limit)
 
     def copy(self, source: Path, path: Path, cell: Callable[[pa.DataType, str], str | None],
              options: str) -> None:
-        import pyarrow.parquet as pq
-
-        meta = pq.ParquetFile(source).metadata
-        select = _select(meta.schema.to_arrow_schema(), f"read_parquet({_sql_string(str(source))}"
-                         f", file_row_number = true)", cell)
-        # One row group (as write_parquet writes) is scanned by one thread, in order; several
-        # are scanned in parallel and COPY does not keep their order, so they are sorted back.
-        order = " ORDER BY file_row_number" if meta.num_row_groups > 1 else ""
+        schema = pq.read_schema(source)
+        select = _select(schema, f"read_parquet({_sql_string(str(source))})", cell)
         with atomic_path(path) as tmp:
-            self.con.execute(f"COPY ({select}{order}) TO {_sql_string(str(tmp))} ({options})")
+            self.con.execute(f"COPY ({select}) TO {_sql_string(str(tmp))} ({options})")
 
     def csv(self, source: Path, path: Path) -> None:
         """CSV like :func:`write_csv`: UTF-8, ``,``, ``\\n``, a header, ``"`` quoting where needed."""
-        self.copy(source, path, _csv_cell,
-                  "FORMAT csv, DELIMITER ',', QUOTE '\"', ESCAPE '\"', NEW_LINE '\\n', HEADER true")
+        self.copy(source, path, _csv_cell, CSV_OPTIONS)
 
     def jsonl(self, source: Path, path: Path) -> None:
         """JSON Lines: one object per row, keys in column order."""
@@ -301,6 +420,10 @@ class OutputsWriting:
         return self._paths
 
 
+def _write_table(result: AuditResult, name: str, fh: BinaryIO) -> None:
+    write_parquet(getattr(result, name), fh)
+
+
 def start_outputs(result: AuditResult, out_dir: str | Path, *,
                   formats: str | tuple[str, ...] | None = None,
                   memory_limit: str | None = None) -> OutputsWriting:
@@ -317,8 +440,8 @@ def start_outputs(result: AuditResult, out_dir: str | Path, *,
     formats = check_formats(formats)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    # Parquet is written by pyarrow (one row group, fixed settings: the same bytes as before) in
-    # a thread while this one writes the JSON documents; then DuckDB streams the CSV and JSON
+    # Parquet is written by pyarrow (fixed settings; the result tables may have been streamed
+    # here by the run already) in a thread while this one writes the JSON documents; then DuckDB streams the CSV and JSON
     # Lines files from those Parquet files on a thread of its own (neither holds the GIL while
     # it encodes).
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="write-outputs")
@@ -336,13 +459,15 @@ def start_outputs(result: AuditResult, out_dir: str | Path, *,
         pending.append((out / name, pool.submit(job)))
 
     quarantine = _arrow(_sorted_quarantine(result.ingest.quarantine))
-    findings = _arrow(result.findings)
     texts = [(fmt, name) for fmt, name in (("csv", "findings"), ("csv", "quarantine"),
                                            ("json", "findings")) if fmt in formats]
     try:
-        put("findings.parquet", lambda fh: write_parquet(findings, fh))
-        put("classifications.parquet", lambda fh: write_parquet(result.classifications, fh))
-        put("reconciliation.parquet", lambda fh: write_parquet(result.reconciliation, fh))
+        for name in ("findings", "classifications", "reconciliation"):
+            streamed = result.table_file(name)
+            if streamed is not None and streamed.parent.resolve() == out.resolve():
+                pending.append((streamed, None))  # the run streamed it here already
+            else:
+                put(f"{name}.parquet", partial(_write_table, result, name))
         put("quarantine.parquet", lambda fh: write_parquet(quarantine, fh))
         put_text("summary.json", json_text(result.summary))
         put_text("policy.json", json_text(policy_snapshot(result.bundle)))

@@ -28,16 +28,19 @@ shows the biggest customers first and may stop after ``limit`` rows. The CSV is 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 
 import polars as pl
 
-from audit.outputs import csv_text
+from audit.outputs import atomic_writer, csv_text, write_csv_query
 from audit.policy.model import SLA_KINDS
 from audit.texts import LANGUAGES as TEXT_LANGUAGES
 from audit.texts import column
 from audit.texts.actions import SIGNAL_ACTION, SLA_ACTION, signal_and_sla_rows
+from reports.load import RunOutputs, with_text
 
 CSV_COLUMNS = (
     "customer_id", "customer_name", "ticket_id", "month", "action", "agent", "policy_tier",
@@ -60,14 +63,23 @@ def billing_money(findings: pl.DataFrame) -> pl.DataFrame:
 
 def action_rows(reconciliation: pl.DataFrame, findings: pl.DataFrame,
                 lang: str = "en", classifications: pl.DataFrame | None = None, *,
-                timezone: str = "UTC", credit_cap: Decimal | None = None) -> pl.DataFrame:
+                timezone: str = "UTC", credit_cap: Decimal | None = None,
+                run: RunOutputs | None = None) -> pl.DataFrame:
     """Ticket-months billing must act on, with their action, then the signal checks and the SLA
     credits per customer-month; sorted by customer, ticket (SLA rows last), month, action.
 
     Besides the English ``explanation`` each row keeps the run's further text languages
     (``explanation_de`` …) and ``text``: the explanation in ``lang`` (English when the run has
     no text in that language). ``timezone`` writes the SLA due instants in local time;
-    ``credit_cap`` (the policy's monthly cap per customer) is named where a month reaches it."""
+    ``credit_cap`` (the policy's monthly cap per customer) is named where a month reaches it.
+
+    ``run``: the frames were loaded without their texts (``load_outputs(texts=False)``): the
+    billing rows' explanations (and ``text``) stay NULL, to be read for the rows that are shown
+    (:func:`explained`) or written (:func:`write_actions_csv`); the check rows' messages are
+    read for their findings."""
+    if run is not None:
+        texts = run.text_columns("reconciliation.parquet")
+        reconciliation = reconciliation.with_columns(pl.lit(None, pl.String).alias(c) for c in texts)
     money = billing_money(findings)  # they decide a ticket-month's action
     waivers = pl.col("waiver_id").drop_nulls().unique().sort().str.join(",")
     per_tm = money.group_by("ticket_id", "month").agg(
@@ -98,20 +110,69 @@ def action_rows(reconciliation: pl.DataFrame, findings: pl.DataFrame,
         .select(*CSV_COLUMNS, *extra)
     )
     codes = [c for c in TEXT_LANGUAGES if c == "en" or column("explanation", c) in extra]
-    others = signal_and_sla_rows(findings, codes, timezone, credit_cap)
+    others = signal_and_sla_rows(findings, codes, timezone, credit_cap,
+                                 texts=run.finding_texts if run is not None else None)
     if classifications is not None and "agent" in classifications.columns and others.height:
         agents = classifications.select("ticket_id", "month", pl.col("agent").alias("_agent")).unique(
             ["ticket_id", "month"])
         others = (others.join(agents, on=["ticket_id", "month"], how="left")
                   .with_columns(pl.coalesce("agent", "_agent").alias("agent")).drop("_agent"))
     rows = pl.concat([billing, others.select(billing.columns)], how="vertical_relaxed")
-    own = column("explanation", lang)
-    text = pl.col(own if own in rows.columns else "explanation")
     return (
-        rows.with_columns(text.alias("text"))
+        with_text(rows, "explanation", lang)
         .sort(pl.col("customer_id"), pl.col("ticket_id"), pl.col("month"),
               pl.col("action").is_in([SIGNAL_ACTION, SLA_ACTION]), pl.col("finding_ids"), nulls_last=True)
     )
+
+
+def explained(rows: pl.DataFrame, run: RunOutputs, lang: str) -> pl.DataFrame:
+    """Action ``rows`` with the explanations of their ticket-months (and ``text`` in ``lang``)
+    read from the run for these rows alone (:func:`action_rows` with ``run`` left them NULL);
+    the check and SLA credit rows keep their own."""
+    texts = run.text_columns("reconciliation.parquet")
+    found = run.explanations(rows.select("ticket_id", "month").unique())
+    found = found.rename({c: f"_r_{c}" for c in texts})
+    billing = pl.col("action").is_in(BILLING_ACTIONS)
+    rows = (rows.join(found, on=["ticket_id", "month"], how="left", maintain_order="left")
+            .with_columns(pl.when(billing).then(pl.col(f"_r_{c}")).otherwise(pl.col(c)).alias(c)
+                          for c in texts)
+            .drop(f"_r_{c}" for c in texts))
+    return with_text(rows, "explanation", lang)
+
+
+#: The memory of the DuckDB that writes actions.csv (it joins the explanations and sorts the
+#: rows back into the list's order, spilling beyond this): the report runs beside the CSV writer.
+ACTIONS_MEMORY = "1GB"
+
+
+def write_actions_csv(actions: pl.DataFrame, path: Path, run: RunOutputs | None = None, *,
+                      memory_limit: str | None = None) -> None:
+    """Write ``actions.csv`` to ``path`` atomically, byte for byte as :func:`actions_csv` writes
+    it. With ``run`` (the rows of :func:`action_rows` made with it) DuckDB reads the billing
+    rows' explanations from the run's reconciliation.parquet while it writes, so the texts of a
+    million ticket-months are never in memory at once."""
+    if run is None:
+        with atomic_writer(path) as fh:
+            fh.write(actions_csv(actions).encode("utf-8"))
+        return
+    from audit.db import connect
+
+    texts = run.text_columns("reconciliation.parquet")
+    columns = [*CSV_COLUMNS, *(c for c in actions.columns if c.startswith("explanation_"))]
+    table = actions.select(columns).with_row_index("_pos").to_arrow()
+    billing = ", ".join(f"'{a}'" for a in BILLING_ACTIONS)
+    picked = ", ".join(f"CASE WHEN a.action IN ({billing}) THEN r.{c} ELSE a.{c} END AS {c}"
+                       if c in texts else f"a.{c}" for c in columns)
+    recon = str(run.root / "reconciliation.parquet").replace("'", "''")
+    source = (f"(SELECT a._pos, {picked} FROM a LEFT JOIN (SELECT ticket_id, month, "
+              f"{', '.join(texts)} FROM read_parquet('{recon}')) r "
+              f"ON r.ticket_id = a.ticket_id AND r.month = a.month)")
+    con = connect(memory_limit=memory_limit or ACTIONS_MEMORY)
+    try:
+        con.register("a", table)
+        write_csv_query(con, table.schema.remove(0), source, path, order="_pos")
+    finally:
+        con.close()
 
 
 def actions_csv(actions: pl.DataFrame) -> str:
@@ -172,12 +233,14 @@ def _dec(value) -> Decimal:
     return ZERO if value is None else Decimal(value).quantize(ZERO)
 
 
-def action_list(actions: pl.DataFrame, limit: int) -> ActionList:
+def action_list(actions: pl.DataFrame, limit: int,
+                fill: Callable[[pl.DataFrame], pl.DataFrame] | None = None) -> ActionList:
     """Group by customer, biggest money first (invoice + |credit| + |SLA credits| + the signal
     checks' money at stake: every row's money ranks), at most ``limit`` rows shown.
 
     The subtotals and totals are polars aggregations over every row; only the rows the page
     shows become Python objects, so a run with a million ticket-months renders in seconds.
+    ``fill`` adds what the shown rows need beyond ``actions`` (their texts, :func:`explained`).
     """
     per_customer = (
         _sums(actions, "customer_id")
@@ -194,6 +257,8 @@ def action_list(actions: pl.DataFrame, limit: int) -> ActionList:
         .filter(pl.int_range(pl.len()).over("customer_id") < pl.col("_visible"))
         .drop("_visible")
     )
+    if fill is not None:
+        shown_rows = fill(shown_rows)
     rows_of: dict[str, list[dict]] = {}
     for row in shown_rows.iter_rows(named=True):
         rows_of.setdefault(row["customer_id"], []).append(row)

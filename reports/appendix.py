@@ -67,11 +67,16 @@ def _signals(run: RunOutputs, fmt: Formatter) -> list[dict[str, Any]]:
 def _waivers(run: RunOutputs, fmt: Formatter) -> list[dict[str, Any]]:
     f = run.findings
     last_month = max(run.months) if run.months else None
+    waivers = run.policy.get("waivers") or []
+    # findings a waiver matched after it expired: their message says so (one pass over the
+    # messages, read from the file when the run was loaded without them)
+    matched = [pl.col("message").str.contains(f"(waiver {w['id']} expired on", literal=True)
+               .sum().alias(str(i)) for i, w in enumerate(waivers)]
+    source = f.lazy() if "message" in f.columns else pl.scan_parquet(run.root / "findings.parquet")
+    expired_matches = source.select(matched).collect(engine="streaming").row(0) if matched else ()
     out = []
-    for w in run.policy.get("waivers") or []:
+    for w, expired in zip(waivers, expired_matches, strict=True):
         applied = f.filter(pl.col("waiver_id") == w["id"])
-        expired = f.filter(
-            pl.col("message").str.contains(f"(waiver {w['id']} expired on", literal=True))
         expires = str(w.get("expires_on") or "")
         still_covers = last_month is None or not expires or f"{last_month}-01" <= expires
         scope = w.get("scope") or {}
@@ -83,7 +88,7 @@ def _waivers(run: RunOutputs, fmt: Formatter) -> list[dict[str, Any]]:
             "approved_on": fmt.date(w.get("approved_on")), "expires_on": fmt.date(expires or None),
             "where": _where(w), "applied": applied.height,
             "applied_eur": applied["delta_eur"].sum() if applied.height else ZERO,
-            "expired_matches": expired.height,
+            "expired_matches": int(expired or 0),
             "state": fmt.t("waiver.active") if still_covers else fmt.t("waiver.expired"),
             "expired": not still_covers,
         })

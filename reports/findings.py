@@ -8,6 +8,7 @@ are broken down to ``finding_id`` — so two renders of the same run list the sa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import polars as pl
@@ -31,8 +32,12 @@ class FindingsView:
         return self.total - len(self.rows)
 
 
-def top_findings(findings: pl.DataFrame, top_n: int) -> FindingsView:
-    """The ``top_n`` findings by ``|delta_eur|`` desc (NULL last), severity desc, then identity."""
+def top_findings(findings: pl.DataFrame, top_n: int,
+                 fill: Callable[[pl.DataFrame], pl.DataFrame] | None = None) -> FindingsView:
+    """The ``top_n`` findings by ``|delta_eur|`` desc (NULL last), severity desc, then identity.
+
+    ``fill``: adds what the shown rows need beyond ``findings`` (their ``text``, read for them
+    alone when the run was loaded without its messages)."""
     ranked = findings.with_columns(
         pl.col("delta_eur").abs().alias("_abs"),
         pl.col("severity").replace_strict(SEVERITY_ORDER, default=-1, return_dtype=pl.Int8)
@@ -42,8 +47,8 @@ def top_findings(findings: pl.DataFrame, top_n: int) -> FindingsView:
         list(SORT_KEYS),
         descending=[True, True, False, False, False, False, False],
         nulls_last=True,
-    ).head(top_n)
-    rows = top.drop("_abs", "_sev").to_dicts()
+    ).head(top_n).drop("_abs", "_sev")
+    rows = (fill(top) if fill is not None else top).to_dicts()
     severities = sorted({r["severity"] for r in rows}, key=lambda s: -SEVERITY_ORDER.get(s, -1))
     return FindingsView(
         rows=rows,

@@ -56,6 +56,37 @@ class RunOutputs:
     gx: dict[str, dict[str, Any]] = field(default_factory=dict)
     contract_checks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
+    def text_columns(self, name: str) -> list[str]:
+        """The text columns of ``findings.parquet`` or ``reconciliation.parquet`` (every
+        language the run wrote), whether or not they were loaded."""
+        import pyarrow.parquet as pq
+
+        base = TEXT_BASES[name]
+        return [c for c in pq.read_schema(self.root / name).names if is_text_column(c, base)]
+
+    def finding_texts(self, rows: pl.DataFrame) -> pl.DataFrame:
+        """``rows`` (findings) with their message columns, read for those rows only when the
+        run was loaded without texts."""
+        return self._with_texts(rows, "findings.parquet", ["finding_id"])
+
+    def explanations(self, rows: pl.DataFrame) -> pl.DataFrame:
+        """``rows`` (with ``ticket_id`` and ``month``) with the explanation columns of their
+        ticket-month (NULL where the reconciliation has none), read for those rows only."""
+        return self._with_texts(rows, "reconciliation.parquet", ["ticket_id", "month"])
+
+    def _with_texts(self, rows: pl.DataFrame, name: str, key: list[str]) -> pl.DataFrame:
+        texts = self.text_columns(name)
+        frame = self.findings if name == "findings.parquet" else self.reconciliation
+        rows = rows.drop([c for c in texts if c in rows.columns])
+        if all(c in frame.columns for c in texts):
+            source = frame.lazy()
+        else:  # the rows' texts only: a predicate on the first key column is pushed into the scan
+            wanted = rows.get_column(key[0]).unique()
+            source = pl.scan_parquet(self.root / name).filter(pl.col(key[0]).is_in(wanted.implode()))
+        found = source.select(*key, *texts).join(rows.lazy().select(key).unique(), on=key,
+                                                  how="semi").collect()
+        return rows.join(found, on=key, how="left", maintain_order="left")
+
     @property
     def months(self) -> list[str]:
         return list(self.summary.get("months") or [])
@@ -105,16 +136,30 @@ def read_summary(out_dir: Path) -> dict[str, Any]:
     return summary
 
 
-def _read_parquet(path: Path, required: bool) -> pl.DataFrame | None:
+#: The text columns of a result file (every language): ``message``, ``message_de`` …
+TEXT_BASES = {"findings.parquet": "message", "reconciliation.parquet": "explanation"}
+
+
+def is_text_column(name: str, base: str) -> bool:
+    """``name`` is ``base`` or ``base`` in another language (``explanation_de``)."""
+    return name == base or name.startswith(base + "_")
+
+
+def _read_parquet(path: Path, required: bool, texts: bool = True) -> pl.DataFrame | None:
     if not path.exists():
         if required:
             raise _error(path, "file not found")
         return None
     try:
-        df = pl.read_parquet(path)
+        import pyarrow.parquet as pq
+
+        names = pq.read_schema(path).names
+        base = TEXT_BASES.get(path.name)
+        columns = None if texts or base is None else [c for c in names if not is_text_column(c, base)]
+        df = pl.read_parquet(path, columns=columns)
     except Exception as e:  # any reader failure means the same to the user
         raise _error(path, f"not a readable Parquet file ({type(e).__name__})") from None
-    missing = [c for c in REQUIRED_COLUMNS[path.name] if c not in df.columns]
+    missing = [c for c in REQUIRED_COLUMNS[path.name] if c not in names]
     if missing:
         raise _error(path, f"missing column(s) {', '.join(missing)}",
                      "the file was written by another version of support-audit; " + RERUN)
@@ -157,16 +202,20 @@ def _read_quality(dq_dir: Path) -> tuple[dict[str, dict], dict[str, list[dict]]]
     return gx, checks
 
 
-def load_outputs(out_dir: Path) -> RunOutputs:
-    """Read one audit output directory. Raises :class:`DataError` when it cannot be used."""
+def load_outputs(out_dir: Path, *, texts: bool = True) -> RunOutputs:
+    """Read one audit output directory. Raises :class:`DataError` when it cannot be used.
+
+    ``texts=False``: the findings without their messages and the reconciliation without its
+    explanations (a large run's texts are gigabytes; :meth:`RunOutputs.finding_texts` and
+    :meth:`RunOutputs.explanations` read them for the rows shown)."""
     out_dir = Path(out_dir)
     summary = read_summary(out_dir)
     gx, checks = _read_quality(out_dir / "data_quality")
     return RunOutputs(
         root=out_dir,
         summary=summary,
-        findings=_read_parquet(out_dir / "findings.parquet", required=True),
-        reconciliation=_read_parquet(out_dir / "reconciliation.parquet", required=True),
+        findings=_read_parquet(out_dir / "findings.parquet", required=True, texts=texts),
+        reconciliation=_read_parquet(out_dir / "reconciliation.parquet", required=True, texts=texts),
         classifications=_read_parquet(out_dir / "classifications.parquet", required=False),
         quarantine=_read_parquet(out_dir / "quarantine.parquet", required=False),
         policy=_read_policy(out_dir / "policy.json"),
@@ -175,13 +224,17 @@ def load_outputs(out_dir: Path) -> RunOutputs:
     )
 
 
+def with_text(frame: pl.DataFrame, base: str, lang: str) -> pl.DataFrame:
+    """``frame`` with a ``text`` column: its ``base`` text (``message``, ``explanation``) in
+    ``lang`` (``message_de`` …, docs/outputs.md), or the English one where the run has no text
+    in that language (an older run, or a finding kind without wording in that language)."""
+    own = column(base, lang)
+    text = pl.col(own) if own in frame.columns else pl.col(base)
+    if own in frame.columns and own != base:
+        text = pl.coalesce(pl.col(own), pl.col(base))
+    return frame.with_columns(text.alias("text"))
+
+
 def localize(run: RunOutputs, lang: str) -> RunOutputs:
-    """``run`` with a ``text`` column on the findings: the message in ``lang`` (``message_de`` …,
-    docs/outputs.md), or the English ``message`` when the run has no text in that language
-    (an older run, or a finding kind without wording in that language)."""
-    own = column("message", lang)
-    f = run.findings
-    text = pl.col(own) if own in f.columns else pl.col("message")
-    if own in f.columns and own != "message":
-        text = pl.coalesce(pl.col(own), pl.col("message"))
-    return replace(run, findings=f.with_columns(text.alias("text")))
+    """``run`` with a ``text`` column on the findings (:func:`with_text`)."""
+    return replace(run, findings=with_text(run.findings, "message", lang))

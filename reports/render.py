@@ -22,9 +22,10 @@ import datetime as dt
 import hashlib
 import json
 import os
+import tempfile
 from collections.abc import Mapping
 from decimal import Decimal
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -33,15 +34,15 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
 from audit.errors import UsageError
-from audit.outputs import atomic_write_text
+from audit.outputs import atomic_path, atomic_write_text
 from audit.policy.model import SEVERITY_ORDER
-from reports.actions import action_list, action_rows, actions_csv
+from reports.actions import action_list, action_rows, explained, write_actions_csv
 from reports.appendix import appendix_view
 from reports.bridge import bridge, bridge_figure, bridge_rows, tiles
 from reports.charts import build_charts
 from reports.findings import top_findings
 from reports.i18n import LANGUAGES, Formatter
-from reports.load import RunOutputs, load_outputs, localize, read_summary
+from reports.load import RunOutputs, load_outputs, read_summary, with_text
 from reports.quality import quality_view
 from reports.sla import sla_view
 from reports.summary import header_view, summary_view
@@ -165,7 +166,7 @@ def _context(run: RunOutputs, fmt: Formatter, previous: dict[str, Any] | None, t
              when: dt.datetime, actions: pl.DataFrame,
              downloads: dict[str, str] | None = None) -> dict[str, Any]:
     tiers = run.tiers(fmt.lang)
-    action_view = action_list(actions, limit=top_n)
+    action_view = action_list(actions, limit=top_n, fill=lambda rows: explained(rows, run, fmt.lang))
     names = dict(tiers)
     action_view.choices["tier"] = [
         (tid, names.get(tid, tid) if tid else fmt.t("tier.unclassified"))
@@ -182,7 +183,8 @@ def _context(run: RunOutputs, fmt: Formatter, previous: dict[str, Any] | None, t
         "charts": charts,
         "actions": action_view,
         "money": {"tiles": tiles(action_view, fmt), "bridge": bridge_rows(steps, fmt)},
-        "findings": top_findings(run.findings, top_n),
+        "findings": top_findings(run.findings, top_n,
+                                 fill=lambda top: with_text(run.finding_texts(top), "message", fmt.lang)),
         "quality": quality_view(run, QUARANTINE_SAMPLE, fmt),
         "sla": sla_view(run, fmt),
         "appendix": appendix_view(run, fmt, tiers),
@@ -209,31 +211,34 @@ def _credit_cap(run: RunOutputs) -> Decimal | None:
     return Decimal(cap) if cap is not None else None
 
 
-def _downloads(out_dir: Path, actions_text: str) -> dict[str, str]:
+def _downloads(out_dir: Path, actions: Path) -> dict[str, str]:
     """The CSV files a reader can download from inside the offline page (exact file bytes as
     text), each only while it is at most :data:`DOWNLOAD_LIMIT` characters (the page stays
     small; a bigger run links the files beside the report instead)."""
-    files = {"actions": actions_text}
-    findings = out_dir / "findings.csv"
-    if findings.is_file() and findings.stat().st_size <= DOWNLOAD_LIMIT:
-        files["findings"] = findings.read_text(encoding="utf-8")
+    files = {}
+    for name, path in (("actions", actions), ("findings", out_dir / "findings.csv")):
+        if path.is_file() and path.stat().st_size <= 4 * DOWNLOAD_LIMIT:  # ≤ 4 bytes a character
+            files[name] = path.read_text(encoding="utf-8")
     return {k: v for k, v in files.items() if len(v) <= DOWNLOAD_LIMIT}
 
 
-def render_html(out_dir: Path, *, lang: str | None = None, previous: Path | None = None,
-                plotly: PlotlyMode = "inline", top_n: int = 500,
-                when: dt.datetime | None = None) -> tuple[str, str]:
-    """The report page and the actions.csv text for one run, without writing anything."""
+def _render(out_dir: Path, actions_path: Path, *, lang: str | None, previous: Path | None,
+            plotly: PlotlyMode, top_n: int, when: dt.datetime | None) -> str:
+    """The report page of one run; writes its actions.csv to ``actions_path`` on the way.
+
+    The run is read without its texts (:func:`load_outputs` ``texts=False``): the page reads
+    the messages and explanations of the rows it shows, and DuckDB joins the explanations into
+    actions.csv as it writes it, so a run with millions of findings renders in bounded memory."""
     _validate(lang, plotly, top_n)
-    run = load_outputs(out_dir)
+    run = load_outputs(out_dir, texts=False)
     prev = read_summary(previous) if previous is not None else None
     policy = run.summary.get("policy") or {}
     fmt = Formatter(lang or policy.get("language") or "en", currency=policy.get("currency") or "EUR")
-    run = localize(run, fmt.lang)
     actions = action_rows(run.reconciliation, run.findings, fmt.lang, run.classifications,
-                          timezone=policy.get("timezone") or "UTC", credit_cap=_credit_cap(run))
-    actions_text = actions_csv(actions)
-    downloads = _downloads(out_dir, actions_text)
+                          timezone=policy.get("timezone") or "UTC", credit_cap=_credit_cap(run),
+                          run=run)
+    write_actions_csv(actions, actions_path, run)
+    downloads = _downloads(out_dir, actions_path)
     ctx = _context(run, fmt, prev, top_n, when or generated_at(), actions, downloads)
 
     page_js = _static("report.js")
@@ -243,7 +248,7 @@ def render_html(out_dir: Path, *, lang: str | None = None, previous: Path | None
     else:
         plotly_js, cdn = None, _plotly_cdn()
         csp = content_security_policy([page_js], ("https://cdn.plot.ly",))
-    html = _environment().get_template("report.html.j2").render(
+    return _environment().get_template("report.html.j2").render(
         **ctx,
         csp=csp,
         css=Markup(_static("report.css")),
@@ -252,7 +257,18 @@ def render_html(out_dir: Path, *, lang: str | None = None, previous: Path | None
         plotly_cdn=cdn,
         data_json=json_for_script(ctx["page_data"]),
     )
-    return html, actions_text
+
+
+def render_html(out_dir: Path, *, lang: str | None = None, previous: Path | None = None,
+                plotly: PlotlyMode = "inline", top_n: int = 500,
+                when: dt.datetime | None = None) -> tuple[str, str]:
+    """The report page and the actions.csv text for one run, without writing anything into
+    ``out_dir``."""
+    with tempfile.TemporaryDirectory(prefix="support-audit-report-") as tmp:
+        actions = Path(tmp) / "actions.csv"
+        html = _render(Path(out_dir), actions, lang=lang, previous=previous, plotly=plotly,
+                       top_n=top_n, when=when)
+        return html, actions.read_text(encoding="utf-8")
 
 
 def report_filename(lang: str | None, policy_language: str | None) -> str:
@@ -278,11 +294,15 @@ def render_report(out_dir: Path, *, lang: str | None = None, previous: Path | No
     Raises :class:`~audit.errors.DataError` (unusable run) or :class:`~audit.errors.UsageError`.
     """
     out_dir = Path(out_dir)
-    html, csv_text = render_html(out_dir, lang=lang, previous=previous, plotly=plotly,
-                                 top_n=top_n)
+    render = partial(_render, out_dir, lang=lang, previous=previous, plotly=plotly, top_n=top_n,
+                     when=None)
+    if write_actions:
+        with atomic_path(out_dir / "actions.csv") as actions:  # in place once the page is made
+            html = render(actions)
+    else:
+        with tempfile.TemporaryDirectory(prefix="support-audit-report-") as tmp:
+            html = render(Path(tmp) / "actions.csv")
     if output is None:
         policy = read_summary(out_dir).get("policy") or {}
         output = out_dir / report_filename(lang, policy.get("language"))
-    if write_actions:
-        atomic_write_text(out_dir / "actions.csv", csv_text)
     return atomic_write_text(Path(output), html).resolve()

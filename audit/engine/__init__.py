@@ -40,9 +40,10 @@ RELATIONS = (
     "policy_tiers", "policy_rules", "policy_prices", "policy_waivers", "ticket_facts",
     "ticket_class", "ticket_info", "entry_facts", "line_facts", "recon", *SLA_RELATIONS,
     "signal_ticket", "signal_month", "findings", "tm_text", "recon_inv", "recon_full",
-    "sla_text", "finding_recon", "finding_messages", "classifications",
+    "sla_text", "finding_messages", "classifications",
 )
-_VIEWS = {"ticket_facts", "ticket_info", "entry_facts", "line_facts", "recon_full", "sla_clock"}
+_VIEWS = {"ticket_facts", "ticket_info", "entry_facts", "line_facts", "recon_full", "sla_clock",
+          "finding_messages"}
 
 
 @dataclass
@@ -103,10 +104,10 @@ def release_inputs(con: duckdb.DuckDBPyConnection, tables: tuple[str, ...]) -> N
         con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
-#: Relations only the texts read (messages, explanations): a one-shot run drops them once
-#: :func:`~audit.engine.render.render_texts` is done, before the export needs memory
-#: (``ticket_class`` lives on until the reconciliation is exported: it has the ticket's tiers).
-TEXT_ONLY = ("finding_recon", "ticket_info", "line_facts")
+#: Relations only the findings' messages read: a one-shot run drops them once the findings are
+#: exported (``ticket_class`` lives on until the reconciliation is exported: it has the
+#: ticket's tiers).
+TEXT_ONLY = ("finding_messages", "sla_text", "ticket_info", "line_facts")
 
 
 def _drop(con: duckdb.DuckDBPyConnection, names: tuple[str, ...]) -> None:

@@ -7,22 +7,25 @@ built only where they are read: for the requested period, and the per-entry arit
 billable ticket-months (a standard ticket-month's explanation needs no unit prices).
 
 Relations created: ``tm_text`` (entry arithmetic per billable ticket-month), ``recon_inv``
-(the invoices of a duplicate), the view ``recon_full`` (recon + texts + ``explanation``),
-``finding_messages``, ``classifications``.
+(the invoices of a duplicate), the views ``recon_full`` (recon + texts + ``explanation``) and
+``finding_messages`` (computed as they are exported), ``classifications``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Iterator, Mapping
 
 import duckdb
 import polars as pl
+import pyarrow as pa
 
 from audit.engine.classify import opened_month_sql
 from audit.engine.findings import FINDING_COLUMNS, SOURCES, enabled_kinds
 from audit.engine.policy_tables import section_loc
 from audit.engine.sla import create_sla_text, sla_compliance
 from audit.engine.sql import lit
+from audit.outputs import plain_schema
 from audit.policy.model import Bundle
 from audit.texts import LANGUAGES as TEXT_LANGUAGES
 from audit.texts import Lang, column
@@ -234,7 +237,7 @@ def create_recon_full(con: duckdb.DuckDBPyConnection, period: str | None,
 _MESSAGE_SOURCES = {
     "ticket": "findings f JOIN ticket_info tc ON tc.ticket_id = f.ticket_id",
     "ticket_rule": "findings f JOIN ticket_info tc ON tc.ticket_id = f.ticket_id",
-    "recon": "findings f JOIN finding_recon r ON r.ticket_id = f.ticket_id AND r.month = f.month",
+    "recon": "findings f JOIN recon_full r ON r.ticket_id = f.ticket_id AND r.month = f.month",
     "line": "findings f JOIN line_facts l ON l.line_id = f.line_id",
     "line_price": "findings f JOIN line_facts l ON l.line_id = f.line_id JOIN policy_prices p ON p.pid = l.price_pid",
     "signal_ticket": "findings f JOIN ticket_info tc ON tc.ticket_id = f.ticket_id"
@@ -248,20 +251,13 @@ assert set(_MESSAGE_SOURCES) == set(SOURCES)
 
 def create_finding_messages(con: duckdb.DuckDBPyConnection, bundle: Bundle, period: str | None,
                             langs: list[Lang] | None = None) -> None:
-    """Create ``finding_messages(finding_id, message, message_de …)`` for the findings of the
-    period, one text column per language of ``langs``.
+    """Create the view ``finding_messages(finding_id, month, message, message_de …)`` for the
+    findings of the period, one text column per language of ``langs``.
 
-    The ticket-months with findings are picked out of ``recon_full`` once (``finding_recon``),
-    so each kind's message reads a few rows instead of recomputing every explanation."""
+    A view, like ``recon_full``: the messages are computed while the findings are exported,
+    a month at a time (the export filters the view on ``month``, which reaches every kind's
+    scan of the findings), so a large run never holds every finding's texts at once."""
     langs = langs or [Lang("en")]
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE finding_recon AS
-        SELECT * FROM recon_full
-        SEMI JOIN (SELECT ticket_id, month FROM findings WHERE {_in_period(period)}) f
-            USING (ticket_id, month)
-        """
-    )
     english = next(L for L in langs if L.code == "en")
     parts = []
     for k in enabled_kinds(bundle):
@@ -271,12 +267,13 @@ def create_finding_messages(con: duckdb.DuckDBPyConnection, bundle: Bundle, peri
         texts = ", ".join(f"({_kind_message(k, L, english)}) AS {column('message', L.code)}"
                           for L in langs)
         parts.append(
-            f"SELECT f.finding_id, {texts} FROM {_MESSAGE_SOURCES[k.source]}"
+            f"SELECT f.finding_id, f.month, {texts} FROM {_MESSAGE_SOURCES[k.source]}"
             f" WHERE {match} AND {_in_period(period, 'f.month')}"
         )
     empty = ", ".join(f"'' AS {column('message', L.code)}" for L in langs)
-    union = "\nUNION ALL\n".join(parts) or f"SELECT CAST(NULL AS VARCHAR) AS finding_id, {empty} WHERE false"
-    con.execute(f"CREATE OR REPLACE TEMP TABLE finding_messages AS {union}")
+    union = "\nUNION ALL\n".join(parts) or (
+        f"SELECT CAST(NULL AS VARCHAR) AS finding_id, CAST(NULL AS VARCHAR) AS month, {empty} WHERE false")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW finding_messages AS {union}")
 
 
 def _kind_message(kind, L: Lang, english: Lang) -> str:
@@ -351,15 +348,86 @@ def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None)
     return frame
 
 
-def _by_month(con: duckdb.DuckDBPyConnection, sql: str, months: list[str]) -> pl.DataFrame:
-    """``sql`` (which filters on ``$month`` and sorts within it) run month by month, in order.
+#: A span of months ``(first, last)``: the rows one export query reads, sorts and hands on.
+Span = tuple[str | None, str | None]
+
+#: About how many rows one export query covers: consecutive months are taken together up to
+#: this many rows (a month alone may have more). One query per span: a small run is exported
+#: in one pass (each text's joins built once), a large one a few months at a time (what is
+#: sorted and held at once stays bounded).
+SPAN_ROWS = 250_000
+
+
+def _spans(counts: list[tuple[str, int]], limit: int = SPAN_ROWS) -> list[Span]:
+    """Consecutive months (with their row counts, in order) grouped into spans of at most
+    ``limit`` rows, a month that alone has more in a span of its own; ``[(None, None)]`` (no
+    rows, the columns still) when there are no months."""
+    spans: list[Span] = []
+    first, rows = None, 0
+    for i, (month, n) in enumerate(counts):
+        if first is None:
+            first, rows = month, 0
+        rows += n
+        nxt = counts[i + 1][1] if i + 1 < len(counts) else None
+        if nxt is None or rows + nxt > limit:
+            spans.append((first, month))
+            first = None
+    return spans or [(None, None)]
+
+
+def _span_params(span: Span) -> dict[str, str | None]:
+    return {"first": span[0], "last": span[1]}
+
+
+def _by_month(con: duckdb.DuckDBPyConnection, sql: str, spans: list[Span]) -> pl.DataFrame:
+    """``sql`` (which filters on ``month BETWEEN $first AND $last`` and sorts within it) run
+    span by span, in order.
 
     Every output sorts by month first, so the concatenation is the sorted whole; but only one
-    month's rows are sorted and converted at a time, which keeps the peak memory of a 10 M-entry
+    span's rows are sorted and converted at a time, which keeps the peak memory of a 10 M-entry
     export to a fraction."""
-    if not months:
-        return _frame(con, sql.replace("$month", "NULL"))
-    return pl.concat([_frame(con, sql, {"month": m}) for m in months], rechunk=False)
+    return pl.concat([_frame(con, sql, _span_params(s)) for s in spans], rechunk=False)
+
+
+#: Rows per batch when a table is streamed to a sink (a month's sorted rows are read this many
+#: at a time): the Parquet writer's row group, so a batch is mostly written as it comes.
+BATCH_ROWS = 65_536
+
+#: ``sink(name, schema, batches)``: takes a result table's rows as Arrow batches, in order
+#: (:class:`audit.outputs.ParquetSink` writes them to ``<name>.parquet``).
+Sink = Callable[[str, pa.Schema, Iterator[pa.RecordBatch]], None]
+
+
+def _stream(con: duckdb.DuckDBPyConnection, name: str, sql: str, spans: list[Span], sink: Sink,
+            keep: tuple[str, ...]) -> pl.DataFrame:
+    """``sql`` span by span (as :func:`_by_month`) handed to ``sink`` batch by batch; returns
+    the columns ``keep`` of every row (what the caller still reads, without the texts)."""
+    def reader(span: Span) -> pa.RecordBatchReader:
+        result = con.sql(sql, params=_span_params(span))
+        if hasattr(result, "to_arrow_reader"):
+            return result.to_arrow_reader(BATCH_ROWS)
+        return result.to_arrow_table().combine_chunks().to_reader(max_chunksize=BATCH_ROWS)  # Spark
+
+    first = reader(spans[0])
+    kept: list[pa.RecordBatch] = []
+    schema = plain_schema(pa.schema([first.schema.field(c) for c in keep]))
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        readers = itertools.chain([first], (reader(span) for span in spans[1:]))
+        for r in readers:
+            with r:  # closed when read: DuckDB frees the span's result only then
+                for batch in r:
+                    # copies: a column of DuckDB's batch holds the memory of the whole batch
+                    # (every text in it) for as long as it lives
+                    part = batch.select(list(keep)).cast(schema)
+                    kept.append(pa.RecordBatch.from_arrays(
+                        [pa.concat_arrays([c]) for c in part.columns], schema=schema))
+                    yield batch
+
+    sink(name, first.schema, batches())
+    frame = pl.from_arrow(pa.Table.from_batches(kept, schema=schema), rechunk=False)
+    assert isinstance(frame, pl.DataFrame)
+    return frame
 
 
 def text_columns(base: str, languages: tuple[str, ...] = TEXT_LANGUAGES) -> tuple[str, ...]:
@@ -372,7 +440,7 @@ def findings_query(period: str | None, month_param: bool = False,
     """SQL of the exported findings (docs/outputs.md columns, messages with the expiry note,
     then one ``message_<lang>`` per further language).
 
-    ``month_param``: filter on the ``$month`` parameter instead of ``period``."""
+    ``month_param``: the months ``$first`` to ``$last`` (parameters) instead of ``period``."""
     def message(code: str) -> str:
         name = column("message", code)
         note = Lang(code).t("waiver_expired", id="f.expired_id", date="f.expired_on")
@@ -384,48 +452,67 @@ def findings_query(period: str | None, month_param: bool = False,
     )
     texts = ", ".join(dict.fromkeys(f"finding_messages.{column('message', c)}"
                                     for c in ("en", *languages)))
-    where = "month = $month" if month_param else _in_period(period)
+
+    def where(col: str) -> str:
+        return f"{col} BETWEEN $first AND $last" if month_param else _in_period(period, col)
+
     return f"""SELECT {cols}
         FROM (SELECT findings.*, {texts}, c.name AS customer_name
               FROM findings
-              LEFT JOIN finding_messages USING (finding_id)
+              LEFT JOIN (SELECT * FROM finding_messages WHERE {where("month")}) finding_messages
+                  USING (finding_id)
               LEFT JOIN customers c ON c.customer_id = findings.customer_id
-              WHERE {where}) f
+              WHERE {where("findings.month")}) f
         ORDER BY f.month, f.customer_id, f.ticket_id, f.kind, f.line_id NULLS FIRST, f.finding_id"""
 
 
 def export(con: duckdb.DuckDBPyConnection, period: str | None, *, drop: bool = False,
-           languages: tuple[str, ...] = TEXT_LANGUAGES) -> dict[str, pl.DataFrame | None]:
+           languages: tuple[str, ...] = TEXT_LANGUAGES, sink: Sink | None = None,
+           keep: Mapping[str, tuple[str, ...]] | None = None,
+           texts_read: Callable[[], None] | None = None) -> dict[str, pl.DataFrame | None]:
     """The result tables for ``period``, sorted as docs/semantics.md says.
 
-    ``drop=True`` frees each table's relations as soon as it is exported (peak memory)."""
+    ``drop=True`` frees each table's relations as soon as it is exported (peak memory).
+    ``sink``: findings, classifications and reconciliation are handed to ``sink`` batch by
+    batch instead of being returned whole, and only their columns ``keep[name]`` are returned
+    (a large run writes its texts to Parquet without ever holding them all). ``texts_read``
+    is called once the findings are exported: the loaded tables only their messages read can
+    go then."""
 
     def done(*names: str) -> None:
         if drop:
             for name in names:
                 con.execute(f"DROP TABLE IF EXISTS {name}")
 
-    def months(table: str) -> list[str]:
-        return [m for (m,) in con.execute(
-            f"SELECT DISTINCT month FROM {table} WHERE {_in_period(period)} ORDER BY month").fetchall()]
+    def spans(table: str) -> list[Span]:
+        return _spans(con.execute(f"SELECT month, count(*) FROM {table} WHERE {_in_period(period)}"
+                                  " GROUP BY month ORDER BY month").fetchall())
+
+    def table(name: str, sql: str, source: str) -> pl.DataFrame:
+        if sink is None:
+            return _by_month(con, sql, spans(source))
+        return _stream(con, name, sql, spans(source), sink, (keep or {})[name])
 
     sla = sla_compliance(con, period)
-    findings = _by_month(con, findings_query(period, month_param=True, languages=languages),
-                         months("findings"))
-    done("finding_messages", "finding_recon", "findings")
-    classifications = _by_month(
-        con,
-        f"""SELECT {", ".join(CLASSIFICATION_COLUMNS)} FROM classifications WHERE month = $month
+    findings = table("findings", findings_query(period, month_param=True, languages=languages),
+                     "findings")
+    if texts_read is not None:
+        texts_read()
+    done("findings")
+    classifications = table(
+        "classifications",
+        f"""SELECT {", ".join(CLASSIFICATION_COLUMNS)} FROM classifications
+            WHERE month BETWEEN $first AND $last
             ORDER BY month, customer_id, ticket_id""",
-        months("classifications"),
+        "classifications",
     )
     done("classifications")
-    reconciliation = _by_month(
-        con,
+    reconciliation = table(
+        "reconciliation",
         f"""SELECT {", ".join(RECONCILIATION_COLUMNS + text_columns("explanation", languages))}
-            FROM recon_full WHERE month = $month
+            FROM recon_full WHERE month BETWEEN $first AND $last
             ORDER BY month, customer_id, ticket_id""",
-        months("recon"),
+        "recon",
     )
     done("tm_text", "recon_inv", "ticket_class")
     return {"findings": findings, "classifications": classifications, "reconciliation": reconciliation,

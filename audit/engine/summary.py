@@ -34,6 +34,16 @@ def _sum(df: pl.DataFrame, col: str) -> Decimal:
     return Decimal(value) if value is not None else Decimal(0)
 
 
+#: The columns of each result table that :func:`build_summary` and :func:`exit_code_for` read:
+#: what a run that streams its tables to Parquet keeps in memory.
+SUMMARY_COLUMNS = {
+    "findings": ("kind", "status", "severity", "delta_eur", "at_stake_eur", "month", "customer_id",
+                 "customer_name", "ticket_id"),
+    "classifications": ("ticket_id", "month", "policy_tier", "tracked_seconds"),
+    "reconciliation": ("month", "delta_eur", "expected_eur", "billed_eur"),
+}
+
+
 def exit_code_for(findings: pl.DataFrame, fail_on: str) -> int:
     """1 when an open finding has severity ``fail_on`` or higher, else 0 (``never``: always 0)."""
     if fail_on == "never":

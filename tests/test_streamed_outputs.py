@@ -1,0 +1,183 @@
+"""A run with ``out`` streams its result tables to Parquet and renders the report from them
+without their texts in memory (issue 13): the files are the same as the in-memory path writes,
+whatever the row groups, spans and batches, and the report's texts are read for its rows."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import audit.engine.render as render
+import audit.outputs as outputs
+from audit.api import run_audit
+from audit.outputs import ParquetSink, write_parquet, write_parquet_batches
+from reports.actions import action_rows, actions_csv, write_actions_csv
+from reports.load import load_outputs
+from reports.render import render_html
+
+ROOT = Path(__file__).resolve().parent.parent
+FILES = ("findings.parquet", "classifications.parquet", "reconciliation.parquet",
+         "findings.csv", "findings.jsonl", "quarantine.csv", "summary.json")
+
+
+def _table(n: int) -> pa.Table:
+    return pa.table({"id": pa.array(range(n), pa.int32()),
+                     "text": [f"row {i} " + "x" * (i % 7) for i in range(n)],
+                     "eur": pa.array([i * 100 + 5 for i in range(n)], pa.decimal128(18, 2))})
+
+
+def _bytes(schema: pa.Schema, batches) -> bytes:
+    buf = io.BytesIO()
+    write_parquet_batches(schema, batches, buf)
+    return buf.getvalue()
+
+
+def test_parquet_bytes_do_not_depend_on_how_the_rows_arrive(monkeypatch):
+    monkeypatch.setattr(outputs, "ROW_GROUP_ROWS", 10)
+    table = _table(47)
+    whole = _bytes(table.schema, [table])
+    assert _bytes(table.schema, table.to_batches(max_chunksize=3)) == whole
+    assert _bytes(table.schema, [table.slice(0, 9), table.slice(9, 0), table.slice(9, 38)]) == whole
+    file = pq.ParquetFile(io.BytesIO(whole))
+    assert [file.metadata.row_group(i).num_rows for i in range(file.metadata.num_row_groups)] \
+        == [10, 10, 10, 10, 7]
+    # integers are written 64-bit, as write_parquet writes a polars frame of the same rows
+    assert file.schema_arrow.field("id").type == pa.int64()
+    buf = io.BytesIO()
+    write_parquet(pl.from_arrow(table), buf)
+    assert buf.getvalue() == whole
+
+
+def test_an_empty_table_keeps_its_columns():
+    table = _table(0)
+    read = pq.read_table(io.BytesIO(_bytes(table.schema, [])))
+    assert read.num_rows == 0 and read.column_names == ["id", "text", "eur"]
+
+
+def test_a_failed_stream_leaves_no_file(tmp_path):
+    table = _table(20)
+
+    def batches():
+        yield from table.to_batches(max_chunksize=5)[:2]
+        raise RuntimeError("the query failed")
+
+    with pytest.raises(RuntimeError, match="the query failed"):
+        ParquetSink(tmp_path)("findings", table.schema, batches())
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_csv_of_a_file_with_many_row_groups_keeps_the_file_order(tmp_path, monkeypatch):
+    monkeypatch.setattr(outputs, "ROW_GROUP_ROWS", 1000)
+    n = 30_000
+    source = tmp_path / "findings.parquet"
+    with outputs.atomic_writer(source) as fh:
+        write_parquet(_table(n), fh)
+    assert pq.ParquetFile(source).metadata.num_row_groups == 30
+    writer = outputs._DuckWriter("300MB")
+    try:
+        writer.csv(source, tmp_path / "findings.csv")
+    finally:
+        writer.close()
+    ids = [int(line.split(",", 1)[0]) for line in
+           (tmp_path / "findings.csv").read_text(encoding="utf-8").splitlines()[1:]]
+    assert ids == list(range(n))
+
+
+@pytest.mark.parametrize(("counts", "limit", "spans"), [
+    ([], 10, [(None, None)]),
+    ([("2026-01", 3)], 10, [("2026-01", "2026-01")]),
+    ([("2026-01", 3), ("2026-02", 4), ("2026-03", 5)], 10, [("2026-01", "2026-02"), ("2026-03", "2026-03")]),
+    ([("2026-01", 30), ("2026-02", 4), ("2026-03", 5)], 10, [("2026-01", "2026-01"), ("2026-02", "2026-03")]),
+    ([("2026-01", 3), ("2026-02", 7), ("2026-03", 5)], 10, [("2026-01", "2026-02"), ("2026-03", "2026-03")]),
+])
+def test_months_are_exported_in_spans_of_bounded_rows(counts, limit, spans):
+    assert render._spans(counts, limit) == spans
+
+
+def test_a_stream_keeps_the_asked_columns_of_every_row():
+    con = duckdb.connect()
+    got = []
+    frame = render._stream(
+        con, "t", "SELECT range AS n, 'text ' || range AS message, '2026-01' AS month FROM range(100)"
+        " WHERE $first IS NULL AND $last IS NULL ORDER BY n",
+        [(None, None)], lambda name, schema, batches: got.extend(batches), ("month", "n"))
+    assert frame.columns == ["month", "n"] and frame.height == 100 and sum(b.num_rows for b in got) == 100
+    assert frame["n"].to_list() == list(range(100))
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """The sample audited twice: with the defaults, and with tiny spans, batches and row groups
+    (every table streamed in many pieces)."""
+    base = tmp_path_factory.mktemp("streamed")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SOURCE_DATE_EPOCH", "1780000000")
+        default = run_audit(ROOT / "policies", ROOT / "sample_data", base / "default", gx="off",
+                            fail_on="never", formats=("parquet", "csv", "json"))
+        mp.setattr(outputs, "ROW_GROUP_ROWS", 50)
+        mp.setattr(render, "BATCH_ROWS", 7)
+        mp.setattr(render, "SPAN_ROWS", 40)
+        pieces = run_audit(ROOT / "policies", ROOT / "sample_data", base / "pieces", gx="off",
+                           fail_on="never", formats=("parquet", "csv", "json"))
+    return default, pieces
+
+
+def test_streamed_tables_are_the_same_however_they_are_cut(runs):
+    default, pieces = runs
+    for name in FILES:
+        a, b = default.out_dir / name, pieces.out_dir / name
+        if name.endswith(".parquet"):
+            assert pl.read_parquet(a).equals(pl.read_parquet(b)), name
+            assert pq.ParquetFile(b).metadata.num_row_groups > 1, name
+        else:
+            assert a.read_bytes() == b.read_bytes(), name
+
+
+def test_the_result_reads_its_streamed_tables_back(runs):
+    default, _ = runs
+    assert default.table_file("findings") == default.out_dir / "findings.parquet"
+    findings = default.findings  # read back on first use
+    assert findings.equals(pl.read_parquet(default.out_dir / "findings.parquet"))
+    assert default.table_file("findings") is None  # now held
+    assert {"message", "message_de"} <= set(findings.columns)
+    assert findings.height == default.summary["findings"]["total"]
+
+
+def test_the_in_memory_path_writes_the_same_bytes(runs, tmp_path):
+    default, _ = runs
+    held = run_audit(ROOT / "policies", ROOT / "sample_data", gx="off", fail_on="never")
+    outputs.write_outputs(held, tmp_path, formats=("parquet", "csv"))
+    for name in ("findings.parquet", "classifications.parquet", "reconciliation.parquet",
+                 "findings.csv"):
+        assert (tmp_path / name).read_bytes() == (default.out_dir / name).read_bytes(), name
+
+
+def test_actions_csv_from_a_run_without_texts_is_byte_identical(runs, tmp_path):
+    default, pieces = runs
+    full = load_outputs(default.out_dir)
+    expected = actions_csv(action_rows(full.reconciliation, full.findings, "de",
+                                       full.classifications, timezone="Europe/Berlin"))
+    for out in (default.out_dir, pieces.out_dir):  # one row group, and many
+        lean = load_outputs(out, texts=False)
+        assert "explanation" not in lean.reconciliation.columns
+        assert "message" not in lean.findings.columns
+        rows = action_rows(lean.reconciliation, lean.findings, "de", lean.classifications,
+                           timezone="Europe/Berlin", run=lean)
+        write_actions_csv(rows, tmp_path / "actions.csv", lean)
+        assert (tmp_path / "actions.csv").read_text(encoding="utf-8") == expected
+
+
+def test_the_page_shows_the_texts_it_read_for_its_rows(runs):
+    default, _ = runs
+    html, actions = render_html(default.out_dir, lang="en", plotly="cdn", top_n=5)
+    findings = pl.read_parquet(default.out_dir / "findings.parquet")
+    top = findings.sort(pl.col("delta_eur").abs(), descending=True, nulls_last=True).head(1)
+    message = top["message"][0]
+    assert message and message.split(";")[0].replace("&", "&amp;") in html
+    assert actions.startswith("customer_id,customer_name,ticket_id,month,action,")

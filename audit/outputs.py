@@ -95,8 +95,8 @@ def json_text(document: Any) -> str:
 
 def plain_schema(schema: pa.Schema) -> pa.Schema:
     """``schema`` with plain types (strings neither large nor views, integers 64-bit, decimals
-    128-bit), so the
-    Parquet schema of a table does not depend on who produced it (DuckDB, polars, Spark)."""
+    128-bit), so the Parquet schema of a table does not depend on who produced it (DuckDB,
+    polars, Spark)."""
     fields = []
     for f in schema:
         t = f.type
@@ -340,13 +340,20 @@ def _json_cell(t: pa.DataType, c: str) -> str | None:
 CSV_OPTIONS = "FORMAT csv, DELIMITER ',', QUOTE '\"', ESCAPE '\"', NEW_LINE '\\n', HEADER true"
 
 
-def write_csv_query(con: Any, schema: pa.Schema, source: str, path: Path, *, order: str) -> None:
-    """CSV like :func:`write_csv` of the rows of the SQL table expression ``source`` (columns
-    as ``schema``, text cells neutralised), sorted by ``order``, written by DuckDB's ``con``
-    to ``path`` atomically (a connection that may read files: not the audit's)."""
-    select = _select(schema, source, _csv_cell)
+def _copy(con: Any, schema: pa.Schema, source: str, path: Path,
+          cell: Callable[[pa.DataType, str], str | None], options: str, order: str = "") -> None:
+    """The rows of the SQL table expression ``source`` (columns as ``schema``, each written as
+    ``cell`` says), in the order ``order`` (else as ``source`` yields them), written by DuckDB's
+    ``con`` to ``path`` atomically (a connection that may read files: not the audit's)."""
+    select = _select(schema, source, cell) + (f" ORDER BY {order}" if order else "")
     with atomic_path(path) as tmp:
-        con.execute(f"COPY ({select} ORDER BY {order}) TO {_sql_string(str(tmp))} ({CSV_OPTIONS})")
+        con.execute(f"COPY ({select}) TO {_sql_string(str(tmp))} ({options})")
+
+
+def write_csv_query(con: Any, schema: pa.Schema, source: str, path: Path, *, order: str) -> None:
+    """CSV like :func:`write_csv` (text cells neutralised) of the rows of ``source`` sorted by
+    ``order`` (:func:`_copy`)."""
+    _copy(con, schema, source, path, _csv_cell, CSV_OPTIONS, order)
 
 
 #: The CSV/JSON Lines writer's DuckDB memory cap when the run sets none: it streams from Parquet
@@ -374,10 +381,8 @@ class _DuckWriter:
 
     def copy(self, source: Path, path: Path, cell: Callable[[pa.DataType, str], str | None],
              options: str) -> None:
-        schema = pq.read_schema(source)
-        select = _select(schema, f"read_parquet({_sql_string(str(source))})", cell)
-        with atomic_path(path) as tmp:
-            self.con.execute(f"COPY ({select}) TO {_sql_string(str(tmp))} ({options})")
+        _copy(self.con, pq.read_schema(source), f"read_parquet({_sql_string(str(source))})", path,
+              cell, options)
 
     def csv(self, source: Path, path: Path) -> None:
         """CSV like :func:`write_csv`: UTF-8, ``,``, ``\\n``, a header, ``"`` quoting where needed."""
@@ -441,9 +446,9 @@ def start_outputs(result: AuditResult, out_dir: str | Path, *,
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     # Parquet is written by pyarrow (fixed settings; the result tables may have been streamed
-    # here by the run already) in a thread while this one writes the JSON documents; then DuckDB streams the CSV and JSON
-    # Lines files from those Parquet files on a thread of its own (neither holds the GIL while
-    # it encodes).
+    # here by the run already) in a thread while this one writes the JSON documents; then DuckDB
+    # streams the CSV and JSON Lines files from those Parquet files on a thread of its own
+    # (neither holds the GIL while it encodes).
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="write-outputs")
     pending: list[tuple[Path, Any]] = []
 

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import polars as pl
 
-from audit.outputs import atomic_writer, csv_text, write_csv_query
+from audit.outputs import csv_text, write_csv_query
 from audit.policy.model import SLA_KINDS
 from audit.texts import LANGUAGES as TEXT_LANGUAGES
 from audit.texts import column
@@ -145,16 +145,11 @@ def explained(rows: pl.DataFrame, run: RunOutputs, lang: str) -> pl.DataFrame:
 ACTIONS_MEMORY = "1GB"
 
 
-def write_actions_csv(actions: pl.DataFrame, path: Path, run: RunOutputs | None = None, *,
-                      memory_limit: str | None = None) -> None:
+def write_actions_csv(actions: pl.DataFrame, path: Path, run: RunOutputs) -> None:
     """Write ``actions.csv`` to ``path`` atomically, byte for byte as :func:`actions_csv` writes
-    it. With ``run`` (the rows of :func:`action_rows` made with it) DuckDB reads the billing
-    rows' explanations from the run's reconciliation.parquet while it writes, so the texts of a
+    it, from the rows of :func:`action_rows` made with ``run``: DuckDB reads the billing rows'
+    explanations from the run's reconciliation.parquet while it writes, so the texts of a
     million ticket-months are never in memory at once."""
-    if run is None:
-        with atomic_writer(path) as fh:
-            fh.write(actions_csv(actions).encode("utf-8"))
-        return
     from audit.db import connect
 
     texts = run.text_columns("reconciliation.parquet")
@@ -167,7 +162,7 @@ def write_actions_csv(actions: pl.DataFrame, path: Path, run: RunOutputs | None 
     source = (f"(SELECT a._pos, {picked} FROM a LEFT JOIN (SELECT ticket_id, month, "
               f"{', '.join(texts)} FROM read_parquet('{recon}')) r "
               f"ON r.ticket_id = a.ticket_id AND r.month = a.month)")
-    con = connect(memory_limit=memory_limit or ACTIONS_MEMORY)
+    con = connect(memory_limit=ACTIONS_MEMORY)
     try:
         con.register("a", table)
         write_csv_query(con, table.schema.remove(0), source, path, order="_pos")

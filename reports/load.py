@@ -10,7 +10,7 @@ that names the file (and line:column for JSON) and says what to do.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -233,8 +233,3 @@ def with_text(frame: pl.DataFrame, base: str, lang: str) -> pl.DataFrame:
     if own in frame.columns and own != base:
         text = pl.coalesce(pl.col(own), pl.col(base))
     return frame.with_columns(text.alias("text"))
-
-
-def localize(run: RunOutputs, lang: str) -> RunOutputs:
-    """``run`` with a ``text`` column on the findings (:func:`with_text`)."""
-    return replace(run, findings=with_text(run.findings, "message", lang))

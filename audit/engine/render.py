@@ -379,7 +379,7 @@ def _span_params(span: Span) -> dict[str, str | None]:
     return {"first": span[0], "last": span[1]}
 
 
-def _by_month(con: duckdb.DuckDBPyConnection, sql: str, spans: list[Span]) -> pl.DataFrame:
+def _by_span(con: duckdb.DuckDBPyConnection, sql: str, spans: list[Span]) -> pl.DataFrame:
     """``sql`` (which filters on ``month BETWEEN $first AND $last`` and sorts within it) run
     span by span, in order.
 
@@ -389,7 +389,7 @@ def _by_month(con: duckdb.DuckDBPyConnection, sql: str, spans: list[Span]) -> pl
     return pl.concat([_frame(con, sql, _span_params(s)) for s in spans], rechunk=False)
 
 
-#: Rows per batch when a table is streamed to a sink (a month's sorted rows are read this many
+#: Rows per batch when a table is streamed to a sink (a span's sorted rows are read this many
 #: at a time): the Parquet writer's row group, so a batch is mostly written as it comes.
 BATCH_ROWS = 65_536
 
@@ -400,13 +400,13 @@ Sink = Callable[[str, pa.Schema, Iterator[pa.RecordBatch]], None]
 
 def _stream(con: duckdb.DuckDBPyConnection, name: str, sql: str, spans: list[Span], sink: Sink,
             keep: tuple[str, ...]) -> pl.DataFrame:
-    """``sql`` span by span (as :func:`_by_month`) handed to ``sink`` batch by batch; returns
+    """``sql`` span by span (as :func:`_by_span`) handed to ``sink`` batch by batch; returns
     the columns ``keep`` of every row (what the caller still reads, without the texts)."""
     def reader(span: Span) -> pa.RecordBatchReader:
         result = con.sql(sql, params=_span_params(span))
         if hasattr(result, "to_arrow_reader"):
             return result.to_arrow_reader(BATCH_ROWS)
-        return result.to_arrow_table().combine_chunks().to_reader(max_chunksize=BATCH_ROWS)  # Spark
+        return result.to_arrow_table().to_reader(max_chunksize=BATCH_ROWS)  # Spark
 
     first = reader(spans[0])
     kept: list[pa.RecordBatch] = []
@@ -490,7 +490,7 @@ def export(con: duckdb.DuckDBPyConnection, period: str | None, *, drop: bool = F
 
     def table(name: str, sql: str, source: str) -> pl.DataFrame:
         if sink is None:
-            return _by_month(con, sql, spans(source))
+            return _by_span(con, sql, spans(source))
         return _stream(con, name, sql, spans(source), sink, (keep or {})[name])
 
     sla = sla_compliance(con, period)

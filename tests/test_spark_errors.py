@@ -140,6 +140,19 @@ def test_a_jvm_that_died_of_memory_is_told_apart_by_its_log(jvm_state):
     assert "spark.driver.memory=10g" in text and str(jvm_state) in text
 
 
+def test_the_reason_of_an_out_of_memory_is_named_wherever_it_was_said(jvm_state):
+    """A thread's uncaught OutOfMemoryError reaches the command without its reason ("Java heap
+    space"); the reason is taken from the JVM's log then (seen in a real local run)."""
+    thread = _py4j("Py4JJavaError", 'java.lang.OutOfMemoryError thrown from the '
+                   'UncaughtExceptionHandler in thread "RemoteBlock-temp-file-clean-thread"')
+    jvm_state.write_text('Exception in thread "Executor task launch worker" '
+                         "java.lang.OutOfMemoryError: Java heap space\n")
+    assert str(spark_error(thread)).startswith(
+        "Spark ran out of memory (java.lang.OutOfMemoryError: Java heap space; the driver's heap")
+    jvm_state.write_text("")  # no reason anywhere: the thread's words are named
+    assert "UncaughtExceptionHandler" in str(spark_error(thread))
+
+
 def test_other_errors_stay_internal_errors(jvm_state):
     assert spark_error(ValueError("java.lang.OutOfMemoryError")) is None  # not from Spark
     assert spark_error(_py4j("Py4JJavaError", "org.apache.spark.sql.AnalysisException: "

@@ -29,6 +29,9 @@ class JVM:
 
 _OOM = re.compile(r"(?:java\.lang\.|org\.apache\.spark\.memory\.Spark)?OutOfMemoryError\b[^\n]{0,120}"
                   r"|GC overhead limit exceeded")
+#: the same with its reason ("…OutOfMemoryError: Java heap space"): preferred, wherever it is,
+#: to a thread's "OutOfMemoryError thrown from the UncaughtExceptionHandler in thread …"
+_OOM_REASON = re.compile(r"(?:java\.lang\.|org\.apache\.spark\.memory\.Spark)?OutOfMemoryError: [^\n]{1,120}")
 #: what Py4J and Spark say when the JVM went away under a running command
 _DEAD = re.compile(r"Answer from Java side is empty|Error while sending or receiving"
                    r"|Error while receiving|SparkContext was shut down|stopped SparkContext")
@@ -135,14 +138,15 @@ def spark_error(e: BaseException) -> UsageError | None:
     if not _is_spark(chain):
         return None
     text = "\n".join(_text(x) for x in chain)
-    oom = _OOM.search(text)
     dead = _DEAD.search(text)
     died = dead.group(0) if dead else next(
         (type(x).__name__ for x in chain if type(x).__name__ == "Py4JNetworkError"), None)
     # After an OutOfMemoryError local Spark shuts its context down, and the command that was
     # running fails with whatever that left behind (the context shut down, a null scheduler, no
     # answer from the JVM): the JVM's log says that memory ran out.
-    oom = oom or _OOM.search(_log_text())
+    log = _log_text()
+    oom = next((m for pattern in (_OOM_REASON, _OOM) for source in (text, log)
+                if (m := pattern.search(source))), None)
     heap = f"; the driver's heap was {gib(JVM.heap)}" if JVM.heap else ""
     if oom:
         return UsageError(f"Spark ran out of memory ({oom.group(0).strip()}{heap}). "

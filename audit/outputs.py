@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -350,10 +351,21 @@ def _copy(con: Any, schema: pa.Schema, source: str, path: Path,
         con.execute(f"COPY ({select}) TO {_sql_string(str(tmp))} ({options})")
 
 
-def write_csv_query(con: Any, schema: pa.Schema, source: str, path: Path, *, order: str) -> None:
-    """CSV like :func:`write_csv` (text cells neutralised) of the rows of ``source`` sorted by
-    ``order`` (:func:`_copy`)."""
-    _copy(con, schema, source, path, _csv_cell, CSV_OPTIONS, order)
+def write_csv_query(con: Any, schema: pa.Schema, source: Callable[[int, int], str], path: Path,
+                    *, order: str, rows: int, chunk: int) -> None:
+    """CSV like :func:`write_csv` (text cells neutralised) of ``rows`` rows numbered by the
+    integer column ``order`` from 0, sorted by it. ``source(lo, hi)`` is the SQL table
+    expression of the rows ``lo <= order < hi``: DuckDB writes ``chunk`` rows at a time, so
+    its sort (and any join in ``source``) holds one chunk, not the table; the pieces are
+    joined into ``path`` atomically."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as out:
+        for lo in range(0, max(rows, 1), chunk):
+            part = tmp.with_name(f"{tmp.name}.part")
+            options = CSV_OPTIONS if lo == 0 else CSV_OPTIONS.replace("HEADER true", "HEADER false")
+            _copy(con, schema, source(lo, lo + chunk), part, _csv_cell, options, order)
+            with open(part, "rb") as piece:
+                shutil.copyfileobj(piece, out, 1 << 20)
+            part.unlink()
 
 
 #: The CSV/JSON Lines writer's DuckDB memory cap when the run sets none: it streams from Parquet

@@ -28,19 +28,20 @@ shows the biggest customers first and may stop after ``limit`` rows. The CSV is 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
 
 from audit.outputs import csv_text, write_csv_query
 from audit.policy.model import SLA_KINDS
 from audit.texts import LANGUAGES as TEXT_LANGUAGES
 from audit.texts import column
 from audit.texts.actions import SIGNAL_ACTION, SLA_ACTION, signal_and_sla_rows
-from reports.load import RunOutputs, with_text
+from reports.load import Frame, RunOutputs, with_text
 
 CSV_COLUMNS = (
     "customer_id", "customer_name", "ticket_id", "month", "action", "agent", "policy_tier",
@@ -52,7 +53,7 @@ BILLING_ACTIONS = ("invoice", "credit", "waived", "review")
 ZERO = Decimal("0.00")
 
 
-def billing_money(findings: pl.DataFrame) -> pl.DataFrame:
+def billing_money(findings: Frame) -> Frame:
     """The findings that move billing money: a non-zero ``delta_eur``, SLA kinds left out. An
     SLA credit is owed on top of the billing (expected −credit, billed 0.00): it moves no euro
     between Σ expected and Σ billed, and neither opens nor waives a ticket-month's action (the
@@ -73,14 +74,84 @@ def action_rows(reconciliation: pl.DataFrame, findings: pl.DataFrame,
     no text in that language). ``timezone`` writes the SLA due instants in local time;
     ``credit_cap`` (the policy's monthly cap per customer) is named where a month reaches it.
 
-    ``run``: the frames were loaded without their texts (``load_outputs(texts=False)``): the
+    ``run``: the frames were loaded lean (``load_outputs(lean=True)``, without texts): the
     billing rows' explanations (and ``text``) stay NULL, to be read for the rows that are shown
     (:func:`explained`) or written (:func:`write_actions_csv`); the check rows' messages are
-    read for their findings."""
+    read for their findings.
+
+    The rows are made :data:`PART_ROWS` reconciliation rows at a time, in ranges of customers
+    (the list's first sort key, so the parts in order are the sorted whole): a run with
+    millions of ticket-months never holds the intermediate tables of all of them at once."""
+    pieces = list(action_parts(reconciliation, findings, lang, classifications, timezone=timezone,
+                               credit_cap=credit_cap, run=run))
+    return pl.concat(pieces) if len(pieces) > 1 else pieces[0]
+
+
+def action_parts(reconciliation: pl.DataFrame, findings: pl.DataFrame, lang: str,
+                 classifications: pl.DataFrame | None, *, timezone: str,
+                 credit_cap: Decimal | None, run: RunOutputs | None) -> Iterator[pl.DataFrame]:
+    """The rows of :func:`action_rows` in parts, in order: one range of customers each."""
+    parts = max(1, -(-reconciliation.height // PART_ROWS))
+    customers = pl.concat([reconciliation.get_column("customer_id"),
+                           findings.get_column("customer_id")]).drop_nulls().unique().sort()
+    bounds = [customers[i * customers.len() // parts] for i in range(1, parts)]
+    customer = pl.col("customer_id")
+    codes = [c for c in TEXT_LANGUAGES if c == "en" or column("explanation", c) in (
+        run.text_columns("reconciliation.parquet") if run is not None else reconciliation.columns)]
+    # the check and SLA credit rows (their texts read once, for all parts)
+    others = signal_and_sla_rows(findings, codes, timezone, credit_cap,
+                                 texts=run.findings_in_full if run is not None else None)
+    for lo, hi in zip([None, *bounds], [*bounds, None], strict=True):
+        if lo is None and hi is None:
+            frames = (reconciliation, findings, classifications, others)
+        else:
+            if lo is None:
+                inside = customer < hi
+            elif hi is None:
+                inside = (customer >= lo) | customer.is_null()  # NULL sorts last
+            else:
+                inside = (customer >= lo) & (customer < hi)
+            frames = tuple(None if f is None else f.filter(inside) if "customer_id" in f.columns
+                           else f for f in (reconciliation, findings, classifications, others))
+        yield _action_rows(*frames, lang, run=run)
+
+
+def spool_action_rows(directory: Path, reconciliation: pl.DataFrame, findings: pl.DataFrame,
+                      lang: str, classifications: pl.DataFrame | None, *, timezone: str,
+                      credit_cap: Decimal | None, run: RunOutputs | None) -> pl.LazyFrame:
+    """:func:`action_rows` written part by part to Parquet files in ``directory`` (the rows'
+    position in ``_pos``; files in name order are the list), returned as a scan of them: the
+    list of a run with millions of ticket-months is never in memory whole
+    (:func:`action_list` and :func:`write_actions_csv` read it from the files)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    pos, schema = 0, None
+    for i, part in enumerate(action_parts(reconciliation, findings, lang, classifications,
+                                          timezone=timezone, credit_cap=credit_cap, run=run)):
+        schema = schema or part.schema  # every part in the types of the first
+        part.cast(dict(schema)).with_row_index("_pos", offset=pos).write_parquet(
+            directory / f"part-{i:05d}.parquet", compression="lz4", row_group_size=65_536)
+        pos += part.height
+    return pl.scan_parquet(directory / SPOOL_GLOB)
+
+
+#: The files of a spooled action list, in order (:func:`spool_action_rows`).
+SPOOL_GLOB = "part-*.parquet"
+
+
+#: Reconciliation rows per part of :func:`action_rows` (its peak memory, not its result).
+PART_ROWS = 500_000
+
+
+def _action_rows(reconciliation: pl.DataFrame, findings: pl.DataFrame,
+                 classifications: pl.DataFrame | None, others: pl.DataFrame, lang: str, *,
+                 run: RunOutputs | None) -> pl.DataFrame:
+    """:func:`action_rows` of one range of customers (``others``: its check and SLA credit
+    rows, :func:`~audit.texts.actions.signal_and_sla_rows`)."""
+    recon = reconciliation.lazy()  # one plan, collected once: no intermediate copies
     if run is not None:
         texts = run.text_columns("reconciliation.parquet")
-        reconciliation = reconciliation.with_columns(pl.lit(None, pl.String).alias(c) for c in texts)
-    money = billing_money(findings)  # they decide a ticket-month's action
+        recon = recon.with_columns(pl.lit(None, pl.String).alias(c) for c in texts)
+    money = billing_money(findings.lazy())  # they decide a ticket-month's action
     waivers = pl.col("waiver_id").drop_nulls().unique().sort().str.join(",")
     per_tm = money.group_by("ticket_id", "month").agg(
         (pl.col("status") == "open").any().alias("has_open"),
@@ -95,33 +166,31 @@ def action_rows(reconciliation: pl.DataFrame, findings: pl.DataFrame,
         .when(delta > 0).then(pl.lit("invoice"))
         .otherwise(pl.lit("credit"))
     )
-    extra = [c for c in reconciliation.columns if c.startswith("explanation_")]
+    extra = [c for c in recon.collect_schema().names() if c.startswith("explanation_")]
     # who should act: the agent with the most time on the ticket (classifications.parquet)
+    agents = None
     if classifications is not None and "agent" in classifications.columns:
-        agents = classifications.select("ticket_id", "month", "agent").unique(["ticket_id", "month"])
-        reconciliation = reconciliation.join(agents, on=["ticket_id", "month"], how="left")
+        agents = classifications.lazy().select("ticket_id", "month", "agent").unique(["ticket_id", "month"])
+        recon = recon.join(agents, on=["ticket_id", "month"], how="left")
     else:
-        reconciliation = reconciliation.with_columns(pl.lit(None, pl.String).alias("agent"))
+        recon = recon.with_columns(pl.lit(None, pl.String).alias("agent"))
     billing = (
-        reconciliation.filter(delta.is_null() | (delta != 0))
+        recon.filter(delta.is_null() | (delta != 0))
         .join(per_tm, on=["ticket_id", "month"], how="left")
         .with_columns(action.alias("action"), pl.lit(None, pl.Decimal(18, 2)).alias("at_stake_units"),
                       pl.lit(None, pl.Decimal(18, 2)).alias("at_stake_eur"))
         .select(*CSV_COLUMNS, *extra)
     )
-    codes = [c for c in TEXT_LANGUAGES if c == "en" or column("explanation", c) in extra]
-    others = signal_and_sla_rows(findings, codes, timezone, credit_cap,
-                                 texts=run.finding_texts if run is not None else None)
-    if classifications is not None and "agent" in classifications.columns and others.height:
-        agents = classifications.select("ticket_id", "month", pl.col("agent").alias("_agent")).unique(
-            ["ticket_id", "month"])
-        others = (others.join(agents, on=["ticket_id", "month"], how="left")
+    others = others.lazy()
+    if agents is not None:
+        others = (others.join(agents.rename({"agent": "_agent"}), on=["ticket_id", "month"], how="left")
                   .with_columns(pl.coalesce("agent", "_agent").alias("agent")).drop("_agent"))
-    rows = pl.concat([billing, others.select(billing.columns)], how="vertical_relaxed")
+    rows = pl.concat([billing, others.select(*CSV_COLUMNS, *extra)], how="vertical_relaxed")
     return (
         with_text(rows, "explanation", lang)
         .sort(pl.col("customer_id"), pl.col("ticket_id"), pl.col("month"),
               pl.col("action").is_in([SIGNAL_ACTION, SLA_ACTION]), pl.col("finding_ids"), nulls_last=True)
+        .collect(engine="streaming")
     )
 
 
@@ -140,32 +209,49 @@ def explained(rows: pl.DataFrame, run: RunOutputs, lang: str) -> pl.DataFrame:
     return with_text(rows, "explanation", lang)
 
 
-#: The memory of the DuckDB that writes actions.csv (it joins the explanations and sorts the
-#: rows back into the list's order, spilling beyond this): the report runs beside the CSV writer.
+#: The memory of the DuckDB that writes actions.csv: it joins the explanations and sorts the
+#: rows back into the list's order a chunk of rows at a time (the report runs beside it).
 ACTIONS_MEMORY = "1GB"
+ACTIONS_CHUNK = 500_000
+ACTIONS_THREADS = 2
 
 
-def write_actions_csv(actions: pl.DataFrame, path: Path, run: RunOutputs) -> None:
+def write_actions_csv(actions: pl.DataFrame | Path, path: Path, run: RunOutputs) -> None:
     """Write ``actions.csv`` to ``path`` atomically, byte for byte as :func:`actions_csv` writes
-    it, from the rows of :func:`action_rows` made with ``run``: DuckDB reads the billing rows'
-    explanations from the run's reconciliation.parquet while it writes, so the texts of a
-    million ticket-months are never in memory at once."""
+    it, from the rows of :func:`action_rows` made with ``run`` (a frame, or the directory of
+    :func:`spool_action_rows`): DuckDB reads the billing rows' explanations from the run's
+    reconciliation.parquet while it writes, :data:`ACTIONS_CHUNK` rows at a time, so the texts
+    of a million ticket-months are never in memory at once."""
+    import pyarrow.parquet as pq
+
     from audit.db import connect
 
     texts = run.text_columns("reconciliation.parquet")
-    columns = [*CSV_COLUMNS, *(c for c in actions.columns if c.startswith("explanation_"))]
-    table = actions.select(columns).with_row_index("_pos").to_arrow()
+    if isinstance(actions, Path):  # the directory of spool_action_rows
+        files = sorted(actions.glob(SPOOL_GLOB))
+        schema = pq.read_schema(files[0])
+        rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+        scan = f"read_parquet('{str(actions / SPOOL_GLOB).replace(chr(39), chr(39) * 2)}')"
+    else:
+        table = actions.with_row_index("_pos").to_arrow(compat_level=pl.CompatLevel.newest())
+        schema, rows, scan = table.schema, table.num_rows, "a"
+    columns = [*CSV_COLUMNS, *(c for c in schema.names if c.startswith("explanation_"))]
+    schema = pa.schema([schema.field(c) for c in columns])
     billing = ", ".join(f"'{a}'" for a in BILLING_ACTIONS)
     picked = ", ".join(f"CASE WHEN a.action IN ({billing}) THEN r.{c} ELSE a.{c} END AS {c}"
                        if c in texts else f"a.{c}" for c in columns)
     recon = str(run.root / "reconciliation.parquet").replace("'", "''")
-    source = (f"(SELECT a._pos, {picked} FROM a LEFT JOIN (SELECT ticket_id, month, "
-              f"{', '.join(texts)} FROM read_parquet('{recon}')) r "
-              f"ON r.ticket_id = a.ticket_id AND r.month = a.month)")
-    con = connect(memory_limit=ACTIONS_MEMORY)
+
+    def source(lo: int, hi: int) -> str:
+        return (f"(SELECT a._pos, {picked} FROM (SELECT * FROM {scan} WHERE _pos >= {lo} AND _pos < {hi}) a"
+                f" LEFT JOIN (SELECT ticket_id, month, {', '.join(texts)} FROM read_parquet('{recon}')) r"
+                " ON r.ticket_id = a.ticket_id AND r.month = a.month)")
+
+    con = connect(threads=ACTIONS_THREADS, memory_limit=ACTIONS_MEMORY)
     try:
-        con.register("a", table)
-        write_csv_query(con, table.schema.remove(0), source, path, order="_pos")
+        if scan == "a":
+            con.register("a", table)
+        write_csv_query(con, schema, source, path, order="_pos", rows=rows, chunk=ACTIONS_CHUNK)
     finally:
         con.close()
 
@@ -228,13 +314,14 @@ def _dec(value) -> Decimal:
     return ZERO if value is None else Decimal(value).quantize(ZERO)
 
 
-def action_list(actions: pl.DataFrame, limit: int,
+def action_list(actions: pl.DataFrame | pl.LazyFrame, limit: int,
                 fill: Callable[[pl.DataFrame], pl.DataFrame] | None = None) -> ActionList:
     """Group by customer, biggest money first (invoice + |credit| + |SLA credits| + the signal
     checks' money at stake: every row's money ranks), at most ``limit`` rows shown.
 
-    The subtotals and totals are polars aggregations over every row; only the rows the page
-    shows become Python objects, so a run with a million ticket-months renders in seconds.
+    ``actions``: a frame, or a scan of the file of :func:`spool_action_rows`. The subtotals and
+    totals are polars aggregations over every row; only the rows the page shows become Python
+    objects, so a run with a million ticket-months renders in seconds.
     ``fill`` adds what the shown rows need beyond ``actions`` (their texts, :func:`explained`).
     """
     per_customer = (
@@ -247,10 +334,12 @@ def action_list(actions: pl.DataFrame, limit: int,
         .filter(pl.col("_visible") > 0)
     )
     shown_rows = (
-        actions.join(per_customer.select("customer_id", "_visible"), on="customer_id", how="inner",
-                     maintain_order="left")
+        actions.lazy()
+        .join(per_customer.lazy().select("customer_id", "_visible"), on="customer_id",
+              how="inner", maintain_order="left")
         .filter(pl.int_range(pl.len()).over("customer_id") < pl.col("_visible"))
-        .drop("_visible")
+        .drop("_visible", *(["_pos"] if "_pos" in actions.collect_schema().names() else []))
+        .collect()
     )
     if fill is not None:
         shown_rows = fill(shown_rows)
@@ -278,7 +367,7 @@ def action_list(actions: pl.DataFrame, limit: int,
         sla_credit_eur=_dec(total[f"{SLA_ACTION}_eur"]),
         checks=total["checks"],
         check_eur=_dec(total["check_eur"]),
-        total_rows=actions.height,
+        total_rows=total["n"],
         shown_rows=sum(len(c.rows) for c in customers),
         choices={
             "action": sorted({r["action"] for c in customers for r in c.rows}),

@@ -73,13 +73,14 @@ def bridge(findings: pl.DataFrame, reconciliation: pl.DataFrame, fmt: Formatter)
     """Steps from Σ expected to Σ billed (signed amounts; start + steps = end, to the cent)."""
     expected = _sum(reconciliation, "expected_eur")
     billed = _sum(reconciliation, "billed_eur")
-    money = billing_money(findings)  # SLA credits are no step of this bridge
+    # SLA credits are no step of this bridge; one aggregation per (status, kind), not a copy
+    sums = {(r["status"], r["kind"]): _dec(r["delta_eur"]) for r in (
+        billing_money(findings.lazy()).group_by("status", "kind").agg(pl.col("delta_eur").sum())
+        .collect().iter_rows(named=True))}
     steps = [Step("expected", fmt.t("bridge.expected"), expected, "start")]
-    opened = money.filter(pl.col("status") == "open")
-    for kind in sorted(set(opened.get_column("kind").to_list())):
-        delta = _sum(opened.filter(pl.col("kind") == kind), "delta_eur")
-        steps.append(Step(kind, fmt.label("kind", kind), -delta, "step"))
-    waived = _sum(money.filter(pl.col("status") == "waived"), "delta_eur")
+    for kind in sorted(k for status, k in sums if status == "open"):
+        steps.append(Step(kind, fmt.label("kind", kind), -sums["open", kind], "step"))
+    waived = sum((v for (status, _), v in sums.items() if status == "waived"), ZERO)
     if waived:
         steps.append(Step("waived", fmt.t("bridge.waived"), -waived, "step"))
     review = reconciliation.filter(pl.col("delta_eur").is_null())

@@ -38,16 +38,16 @@ def top_findings(findings: pl.DataFrame, top_n: int,
 
     ``fill``: adds what the shown rows need beyond ``findings`` (their ``text``, read for them
     alone when the run was loaded without its messages)."""
-    ranked = findings.with_columns(
+    ranked = findings.lazy().with_columns(
         pl.col("delta_eur").abs().alias("_abs"),
         pl.col("severity").replace_strict(SEVERITY_ORDER, default=-1, return_dtype=pl.Int8)
         .alias("_sev"),
     )
-    top = ranked.sort(
+    top = ranked.sort(  # sort + head in one plan: a top-k, not a sorted copy of every finding
         list(SORT_KEYS),
         descending=[True, True, False, False, False, False, False],
         nulls_last=True,
-    ).head(top_n).drop("_abs", "_sev")
+    ).head(top_n).drop("_abs", "_sev").collect()
     rows = (fill(top) if fill is not None else top).to_dicts()
     severities = sorted({r["severity"] for r in rows}, key=lambda s: -SEVERITY_ORDER.get(s, -1))
     return FindingsView(

@@ -12,12 +12,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import polars as pl
 
 from audit.errors import DataError, Diagnostic, Location
 from audit.texts import column
+
+#: An eager or a lazy polars frame (helpers that work on both return what they were given).
+Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
 
 RERUN = "re-run `support-audit run --out DIR` to write it again"
 
@@ -64,27 +67,37 @@ class RunOutputs:
         base = TEXT_BASES[name]
         return [c for c in pq.read_schema(self.root / name).names if is_text_column(c, base)]
 
-    def finding_texts(self, rows: pl.DataFrame) -> pl.DataFrame:
-        """``rows`` (findings) with their message columns, read for those rows only when the
-        run was loaded without texts."""
-        return self._with_texts(rows, "findings.parquet", ["finding_id"])
+    def findings_in_full(self, rows: pl.DataFrame) -> pl.DataFrame:
+        """``rows`` (findings) with every column of ``findings.parquet`` (their messages, the
+        policy location, the amounts …), read for those rows only when the run was loaded
+        lean (:func:`load_outputs`)."""
+        import pyarrow.parquet as pq
+
+        texts = self.text_columns("findings.parquet")
+        names = pq.read_schema(self.root / "findings.parquet").names
+        return self._with_columns(rows, "findings.parquet", ["finding_id"],
+                                  [c for c in names if c in texts or c not in rows.columns])
 
     def explanations(self, rows: pl.DataFrame) -> pl.DataFrame:
         """``rows`` (with ``ticket_id`` and ``month``) with the explanation columns of their
         ticket-month (NULL where the reconciliation has none), read for those rows only."""
-        return self._with_texts(rows, "reconciliation.parquet", ["ticket_id", "month"])
+        return self._with_columns(rows, "reconciliation.parquet", ["ticket_id", "month"],
+                                  self.text_columns("reconciliation.parquet"))
 
-    def _with_texts(self, rows: pl.DataFrame, name: str, key: list[str]) -> pl.DataFrame:
-        texts = self.text_columns(name)
+    def _with_columns(self, rows: pl.DataFrame, name: str, key: list[str],
+                      columns: list[str]) -> pl.DataFrame:
+        """``rows`` with ``columns`` of their rows in file ``name`` (joined on ``key``; columns
+        of that name in ``rows`` are replaced), from memory when loaded, else from the file."""
+        columns = [c for c in columns if c not in key]
         frame = self.findings if name == "findings.parquet" else self.reconciliation
-        rows = rows.drop([c for c in texts if c in rows.columns])
-        if all(c in frame.columns for c in texts):
+        rows = rows.drop([c for c in columns if c in rows.columns])
+        if all(c in frame.columns for c in columns):
             source = frame.lazy()
-        else:  # the rows' texts only: a predicate on the first key column is pushed into the scan
+        else:  # these rows only: a predicate on the first key column is pushed into the scan
             wanted = rows.get_column(key[0]).unique()
             source = pl.scan_parquet(self.root / name).filter(pl.col(key[0]).is_in(wanted.implode()))
-        found = source.select(*key, *texts).join(rows.lazy().select(key).unique(), on=key,
-                                                  how="semi").collect()
+        found = source.select(*key, *columns).join(rows.lazy().select(key).unique(), on=key,
+                                                   how="semi").collect(engine="streaming")
         return rows.join(found, on=key, how="left", maintain_order="left")
 
     @property
@@ -145,7 +158,21 @@ def is_text_column(name: str, base: str) -> bool:
     return name == base or name.startswith(base + "_")
 
 
-def _read_parquet(path: Path, required: bool, texts: bool = True) -> pl.DataFrame | None:
+#: The columns a lean load keeps (:func:`load_outputs`): what the report aggregates over. The
+#: rest of a row (texts, policy location, amounts behind the delta …) is read for the rows the
+#: page shows (:meth:`RunOutputs.findings_in_full`, :meth:`RunOutputs.explanations`).
+LEAN_COLUMNS: dict[str, tuple[str, ...]] = {
+    "findings.parquet": (
+        "finding_id", "kind", "severity", "status", "rule_id", "ticket_id", "customer_id",
+        "customer_name", "month", "delta_eur", "at_stake_eur", "waiver_id",
+    ),
+    "classifications.parquet": (
+        "ticket_id", "customer_id", "month", "recorded_tier", "policy_tier", "rule_id", "agent",
+    ),
+}
+
+
+def _read_parquet(path: Path, required: bool, lean: bool = False) -> pl.DataFrame | None:
     if not path.exists():
         if required:
             raise _error(path, "file not found")
@@ -155,7 +182,11 @@ def _read_parquet(path: Path, required: bool, texts: bool = True) -> pl.DataFram
 
         names = pq.read_schema(path).names
         base = TEXT_BASES.get(path.name)
-        columns = None if texts or base is None else [c for c in names if not is_text_column(c, base)]
+        columns = None
+        if lean and path.name in LEAN_COLUMNS:
+            columns = [c for c in names if c in LEAN_COLUMNS[path.name]]
+        elif lean and base is not None:
+            columns = [c for c in names if not is_text_column(c, base)]
         df = pl.read_parquet(path, columns=columns)
     except Exception as e:  # any reader failure means the same to the user
         raise _error(path, f"not a readable Parquet file ({type(e).__name__})") from None
@@ -202,21 +233,23 @@ def _read_quality(dq_dir: Path) -> tuple[dict[str, dict], dict[str, list[dict]]]
     return gx, checks
 
 
-def load_outputs(out_dir: Path, *, texts: bool = True) -> RunOutputs:
+def load_outputs(out_dir: Path, *, lean: bool = False) -> RunOutputs:
     """Read one audit output directory. Raises :class:`DataError` when it cannot be used.
 
-    ``texts=False``: the findings without their messages and the reconciliation without its
-    explanations (a large run's texts are gigabytes; :meth:`RunOutputs.finding_texts` and
-    :meth:`RunOutputs.explanations` read them for the rows shown)."""
+    ``lean``: only what the report aggregates over — the findings and classifications in the
+    columns of :data:`LEAN_COLUMNS`, the reconciliation without its explanations (a large
+    run's texts are gigabytes): :meth:`RunOutputs.findings_in_full` and
+    :meth:`RunOutputs.explanations` read the rest for the rows shown."""
     out_dir = Path(out_dir)
     summary = read_summary(out_dir)
     gx, checks = _read_quality(out_dir / "data_quality")
     return RunOutputs(
         root=out_dir,
         summary=summary,
-        findings=_read_parquet(out_dir / "findings.parquet", required=True, texts=texts),
-        reconciliation=_read_parquet(out_dir / "reconciliation.parquet", required=True, texts=texts),
-        classifications=_read_parquet(out_dir / "classifications.parquet", required=False),
+        findings=_read_parquet(out_dir / "findings.parquet", required=True, lean=lean),
+        reconciliation=_read_parquet(out_dir / "reconciliation.parquet", required=True, lean=lean),
+        classifications=_read_parquet(out_dir / "classifications.parquet", required=False,
+                                      lean=lean),
         quarantine=_read_parquet(out_dir / "quarantine.parquet", required=False),
         policy=_read_policy(out_dir / "policy.json"),
         gx=gx,
@@ -224,12 +257,12 @@ def load_outputs(out_dir: Path, *, texts: bool = True) -> RunOutputs:
     )
 
 
-def with_text(frame: pl.DataFrame, base: str, lang: str) -> pl.DataFrame:
+def with_text(frame: Frame, base: str, lang: str) -> Frame:
     """``frame`` with a ``text`` column: its ``base`` text (``message``, ``explanation``) in
     ``lang`` (``message_de`` …, docs/outputs.md), or the English one where the run has no text
     in that language (an older run, or a finding kind without wording in that language)."""
-    own = column(base, lang)
-    text = pl.col(own) if own in frame.columns else pl.col(base)
-    if own in frame.columns and own != base:
+    own, names = column(base, lang), frame.collect_schema().names()
+    text = pl.col(own) if own in names else pl.col(base)
+    if own in names and own != base:
         text = pl.coalesce(pl.col(own), pl.col(base))
     return frame.with_columns(text.alias("text"))

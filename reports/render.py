@@ -36,7 +36,7 @@ from markupsafe import Markup
 from audit.errors import UsageError
 from audit.outputs import atomic_path, atomic_write_text
 from audit.policy.model import SEVERITY_ORDER
-from reports.actions import action_list, action_rows, explained, write_actions_csv
+from reports.actions import action_list, explained, spool_action_rows, write_actions_csv
 from reports.appendix import appendix_view
 from reports.bridge import bridge, bridge_figure, bridge_rows, tiles
 from reports.charts import build_charts
@@ -163,7 +163,7 @@ def _validate(lang: str | None, plotly: str, top_n: int) -> None:
 
 
 def _context(run: RunOutputs, fmt: Formatter, previous: dict[str, Any] | None, top_n: int,
-             when: dt.datetime, actions: pl.DataFrame,
+             when: dt.datetime, actions: pl.LazyFrame,
              downloads: dict[str, str] | None = None) -> dict[str, Any]:
     tiers = run.tiers(fmt.lang)
     action_view = action_list(actions, limit=top_n, fill=lambda rows: explained(rows, run, fmt.lang))
@@ -184,7 +184,7 @@ def _context(run: RunOutputs, fmt: Formatter, previous: dict[str, Any] | None, t
         "actions": action_view,
         "money": {"tiles": tiles(action_view, fmt), "bridge": bridge_rows(steps, fmt)},
         "findings": top_findings(run.findings, top_n,
-                                 fill=lambda top: with_text(run.finding_texts(top), "message", fmt.lang)),
+                                 fill=lambda top: with_text(run.findings_in_full(top), "message", fmt.lang)),
         "quality": quality_view(run, QUARANTINE_SAMPLE, fmt),
         "sla": sla_view(run, fmt),
         "appendix": appendix_view(run, fmt, tiers),
@@ -226,20 +226,23 @@ def _render(out_dir: Path, actions_path: Path, *, lang: str | None, previous: Pa
             plotly: PlotlyMode, top_n: int, when: dt.datetime | None) -> str:
     """The report page of one run; writes its actions.csv to ``actions_path`` on the way.
 
-    The run is read without its texts (:func:`load_outputs` ``texts=False``): the page reads
-    the messages and explanations of the rows it shows, and DuckDB joins the explanations into
-    actions.csv as it writes it, so a run with millions of findings renders in bounded memory."""
+    The run is read lean (:func:`load_outputs` ``lean=True``, without its texts): the page
+    reads the messages, explanations and other details of the rows it shows, and DuckDB joins
+    the explanations into actions.csv as it writes it, so a run with millions of findings
+    renders in bounded memory."""
     _validate(lang, plotly, top_n)
-    run = load_outputs(out_dir, texts=False)
+    run = load_outputs(out_dir, lean=True)
     prev = read_summary(previous) if previous is not None else None
     policy = run.summary.get("policy") or {}
     fmt = Formatter(lang or policy.get("language") or "en", currency=policy.get("currency") or "EUR")
-    actions = action_rows(run.reconciliation, run.findings, fmt.lang, run.classifications,
-                          timezone=policy.get("timezone") or "UTC", credit_cap=_credit_cap(run),
-                          run=run)
-    write_actions_csv(actions, actions_path, run)
-    downloads = _downloads(out_dir, actions_path)
-    ctx = _context(run, fmt, prev, top_n, when or generated_at(), actions, downloads)
+    with tempfile.TemporaryDirectory(prefix="support-audit-actions-") as tmp:
+        spool = Path(tmp) / "actions"
+        actions = spool_action_rows(spool, run.reconciliation, run.findings, fmt.lang,
+                                    run.classifications, timezone=policy.get("timezone") or "UTC",
+                                    credit_cap=_credit_cap(run), run=run)
+        write_actions_csv(spool, actions_path, run)
+        downloads = _downloads(out_dir, actions_path)
+        ctx = _context(run, fmt, prev, top_n, when or generated_at(), actions, downloads)
 
     page_js = _static("report.js")
     if plotly == "inline":

@@ -5,6 +5,7 @@ whatever the row groups, spans and batches, and the report's texts are read for 
 from __future__ import annotations
 
 import io
+import itertools
 from pathlib import Path
 
 import duckdb
@@ -15,9 +16,16 @@ import pytest
 
 import audit.engine.render as render
 import audit.outputs as outputs
+import reports.actions as actions_module
 from audit.api import run_audit
 from audit.outputs import ParquetSink, write_parquet, write_parquet_batches
-from reports.actions import action_rows, actions_csv, write_actions_csv
+from reports.actions import (
+    action_parts,
+    action_rows,
+    actions_csv,
+    spool_action_rows,
+    write_actions_csv,
+)
 from reports.load import load_outputs
 from reports.render import render_html
 
@@ -164,13 +172,39 @@ def test_actions_csv_from_a_run_without_texts_is_byte_identical(runs, tmp_path):
     expected = actions_csv(action_rows(full.reconciliation, full.findings, "de",
                                        full.classifications, timezone="Europe/Berlin"))
     for out in (default.out_dir, pieces.out_dir):  # one row group, and many
-        lean = load_outputs(out, texts=False)
+        lean = load_outputs(out, lean=True)
         assert "explanation" not in lean.reconciliation.columns
         assert "message" not in lean.findings.columns
         rows = action_rows(lean.reconciliation, lean.findings, "de", lean.classifications,
                            timezone="Europe/Berlin", run=lean)
         write_actions_csv(rows, tmp_path / "actions.csv", lean)
         assert (tmp_path / "actions.csv").read_text(encoding="utf-8") == expected
+
+
+def test_the_action_list_made_in_parts_of_customers_is_the_whole_list(runs, tmp_path, monkeypatch):
+    default, _ = runs
+    lean = load_outputs(default.out_dir, lean=True)
+    args = (lean.reconciliation, lean.findings, "de", lean.classifications)
+    whole = action_rows(*args, timezone="Europe/Berlin", run=lean)
+    full = load_outputs(default.out_dir)
+    expected = actions_csv(action_rows(full.reconciliation, full.findings, "de",
+                                       full.classifications, timezone="Europe/Berlin"))
+    monkeypatch.setattr(actions_module, "PART_ROWS", 7)  # ~20 parts, each a range of customers
+    parts = list(action_parts(*args, timezone="Europe/Berlin", credit_cap=None, run=lean))
+    assert len(parts) == -(-lean.reconciliation.height // 7)
+    # each part's customers come after the previous part's: the parts in order are the list
+    ranges = [(p["customer_id"].min(), p["customer_id"].max()) for p in parts if p.height]
+    assert len(ranges) > 5
+    assert all(a[1] < b[0] for a, b in itertools.pairwise(ranges))
+    assert pl.concat(parts).equals(whole)
+    # spooled to Parquet files, then written as actions.csv from them: the same bytes
+    spooled = spool_action_rows(tmp_path / "spool", *args, timezone="Europe/Berlin",
+                                credit_cap=None, run=lean)
+    assert spooled.drop("_pos").collect().equals(whole)
+    assert spooled.select("_pos").collect()["_pos"].to_list() == list(range(whole.height))
+    monkeypatch.setattr(actions_module, "ACTIONS_CHUNK", 11)  # DuckDB writes 11 rows at a time
+    write_actions_csv(tmp_path / "spool", tmp_path / "actions.csv", lean)
+    assert (tmp_path / "actions.csv").read_text(encoding="utf-8") == expected
 
 
 def test_the_page_shows_the_texts_it_read_for_its_rows(runs):

@@ -31,15 +31,17 @@ def signal_and_sla_rows(findings: pl.DataFrame, codes: list[str], timezone: str,
     (open SLA breaches owing a credit, per customer and month), with the columns of the action
     list (reports.actions) and their texts in each text language of ``codes`` (``explanation``,
     ``explanation_de`` …), in one DuckDB query over the findings. ``texts``: adds the message
-    columns to the findings these rows are made of (``findings`` was read without them)."""
+    (and any other missing) columns to the findings these rows are made of (``findings`` was
+    read lean, without them)."""
     need = {"at_stake_units": pl.Decimal(18, 2), "at_stake_eur": pl.Decimal(18, 2),
             "target_minutes": pl.Int64, "measured_minutes": pl.Decimal(18, 2),
             "due_at": pl.Datetime("us", "UTC")}
-    frame = findings.with_columns(pl.lit(None, t).alias(c) for c, t in need.items() if c not in findings.columns)
-    frame = frame.filter((pl.col("status") == "open") & (
-        (pl.col("at_stake_eur") > 0) | (pl.col("kind").is_in(list(SLA_KINDS)) & (pl.col("delta_eur") < 0))))
+    stake = pl.col("at_stake_eur") if "at_stake_eur" in findings.columns else pl.lit(None, pl.Decimal(18, 2))
+    frame = findings.filter((pl.col("status") == "open") & (
+        (stake > 0) | (pl.col("kind").is_in(list(SLA_KINDS)) & (pl.col("delta_eur") < 0))))
     if texts is not None:
         frame = texts(frame)
+    frame = frame.with_columns(pl.lit(None, t).alias(c) for c, t in need.items() if c not in frame.columns)
     messages = {c: column("message", c) if column("message", c) in frame.columns else "message" for c in codes}
     frame = frame.select("finding_id", "kind", "customer_id", "customer_name", "ticket_id", "month",
                          "recorded_tier", "policy_tier", "delta_eur", *need, *sorted(set(messages.values())))

@@ -196,6 +196,9 @@ def main() -> None:
     ap.add_argument("--period-data", choices=["scale", "sample"], default="scale",
                     help="the year for --period-bench: scale_data.py --months 12 (clean Parquet, "
                          "every ticket still open) or the sample generator (messy CSV)")
+    ap.add_argument("--memory-limit", metavar="SIZE",
+                    help="pass --memory-limit SIZE to every `support-audit run` (DuckDB's cap: "
+                         "a smaller machine's budget; without it DuckDB takes 80 %% of the RAM)")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]
     formats = [f for f in args.formats.split(",") if f]
@@ -206,12 +209,13 @@ def main() -> None:
             "run cpu s | floor cpu s | run peak MiB | floor peak MiB | run / floor peak |")
     lines = [f"Measured {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()}, "
              f"{os.cpu_count()} cores, Python {platform.python_version()}, load average "
-             f"{os.getloadavg()[0]:.1f} at the start; {args.pairs} alternating pairs each, medians.",
+             f"{os.getloadavg()[0]:.1f} at the start; {args.pairs} alternating pairs each, medians"
+             + (f"; `run --memory-limit {args.memory_limit}`." if args.memory_limit else "."),
              "", head, "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     series: dict[str, list[tuple[int, float]]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-whole-") as tmp_name:
         cli = [*CLI[:4], "--policy", billing_only(Path(tmp_name)) if args.no_sla else "policies",
-               *CLI[6:]]
+               *CLI[6:], *(["--memory-limit", args.memory_limit] if args.memory_limit else [])]
         tmp = Path(tmp_name)
         for fmt in formats:
             for n in sizes:

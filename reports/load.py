@@ -58,25 +58,30 @@ class RunOutputs:
     policy: dict[str, Any] | None = None
     gx: dict[str, dict[str, Any]] = field(default_factory=dict)
     contract_checks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    _schemas: dict[str, list[str]] = field(default_factory=dict, repr=False, compare=False)
+
+    def columns(self, name: str) -> list[str]:
+        """The column names of the run's file ``name`` (``findings.parquet`` …), whether or
+        not they were loaded; each file's schema is read once."""
+        if name not in self._schemas:
+            import pyarrow.parquet as pq
+
+            self._schemas[name] = pq.read_schema(self.root / name).names
+        return self._schemas[name]
 
     def text_columns(self, name: str) -> list[str]:
         """The text columns of ``findings.parquet`` or ``reconciliation.parquet`` (every
         language the run wrote), whether or not they were loaded."""
-        import pyarrow.parquet as pq
-
-        base = TEXT_BASES[name]
-        return [c for c in pq.read_schema(self.root / name).names if is_text_column(c, base)]
+        return [c for c in self.columns(name) if is_text_column(c, TEXT_BASES[name])]
 
     def findings_in_full(self, rows: pl.DataFrame) -> pl.DataFrame:
         """``rows`` (findings) with every column of ``findings.parquet`` (their messages, the
         policy location, the amounts …), read for those rows only when the run was loaded
         lean (:func:`load_outputs`)."""
-        import pyarrow.parquet as pq
-
         texts = self.text_columns("findings.parquet")
-        names = pq.read_schema(self.root / "findings.parquet").names
         return self._with_columns(rows, "findings.parquet", ["finding_id"],
-                                  [c for c in names if c in texts or c not in rows.columns])
+                                  [c for c in self.columns("findings.parquet")
+                                   if c in texts or c not in rows.columns])
 
     def explanations(self, rows: pl.DataFrame) -> pl.DataFrame:
         """``rows`` (with ``ticket_id`` and ``month``) with the explanation columns of their

@@ -359,13 +359,15 @@ def write_csv_query(con: Any, schema: pa.Schema, source: Callable[[int, int], st
     its sort (and any join in ``source``) holds one chunk, not the table; the pieces are
     joined into ``path`` atomically."""
     with atomic_path(path) as tmp, open(tmp, "wb") as out:
-        for lo in range(0, max(rows, 1), chunk):
-            part = tmp.with_name(f"{tmp.name}.part")
-            options = CSV_OPTIONS if lo == 0 else CSV_OPTIONS.replace("HEADER true", "HEADER false")
-            _copy(con, schema, source(lo, lo + chunk), part, _csv_cell, options, order)
-            with open(part, "rb") as piece:
-                shutil.copyfileobj(piece, out, 1 << 20)
-            part.unlink()
+        part = tmp.with_name(f"{tmp.name}.part")
+        try:
+            for lo in range(0, max(rows, 1), chunk):
+                options = CSV_OPTIONS if lo == 0 else CSV_OPTIONS.replace("HEADER true", "HEADER false")
+                _copy(con, schema, source(lo, lo + chunk), part, _csv_cell, options, order)
+                with open(part, "rb") as piece:
+                    shutil.copyfileobj(piece, out, 1 << 20)
+        finally:
+            part.unlink(missing_ok=True)
 
 
 #: The CSV/JSON Lines writer's DuckDB memory cap when the run sets none: it streams from Parquet

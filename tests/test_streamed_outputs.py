@@ -207,6 +207,28 @@ def test_the_action_list_made_in_parts_of_customers_is_the_whole_list(runs, tmp_
     assert (tmp_path / "actions.csv").read_text(encoding="utf-8") == expected
 
 
+def test_a_csv_written_in_pieces_is_one_file_or_none(tmp_path):
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t AS SELECT range AS _pos, '=1+' || range AS cell FROM range(25)")
+    schema = pa.schema([("cell", pa.string())])
+    target = tmp_path / "out" / "t.csv"
+
+    def source(lo: int, hi: int) -> str:
+        return f"(SELECT _pos, cell FROM t WHERE _pos >= {lo} AND _pos < {hi})"
+
+    outputs.write_csv_query(con, schema, source, target, order="_pos", rows=25, chunk=10)
+    lines = target.read_text(encoding="utf-8").splitlines()
+    assert lines == ["cell", *(f"'=1+{i}" for i in range(25))]  # one header, order, neutralised
+
+    def broken(lo: int, hi: int) -> str:  # the second piece fails
+        return source(lo, hi) if lo == 0 else "(SELECT no_such_column FROM t)"
+
+    with pytest.raises(duckdb.Error):
+        outputs.write_csv_query(con, schema, broken, tmp_path / "out" / "u.csv", order="_pos",
+                                rows=25, chunk=10)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["t.csv"]  # no piece left
+
+
 def test_the_page_shows_the_texts_it_read_for_its_rows(runs):
     default, _ = runs
     html, actions = render_html(default.out_dir, lang="en", plotly="cdn", top_n=5)

@@ -20,6 +20,7 @@ import reports.actions as actions_module
 from audit.api import run_audit
 from audit.outputs import ParquetSink, write_parquet, write_parquet_batches
 from reports.actions import (
+    action_list,
     action_parts,
     action_rows,
     actions_csv,
@@ -202,6 +203,8 @@ def test_the_action_list_made_in_parts_of_customers_is_the_whole_list(runs, tmp_
                                 credit_cap=None, run=lean)
     assert spooled.drop("_pos").collect().equals(whole)
     assert spooled.select("_pos").collect()["_pos"].to_list() == list(range(whole.height))
+    for limit in (3, 40, 10_000):  # the page's list from the scan of the files: the same
+        assert action_list(spooled, limit) == action_list(whole, limit)
     monkeypatch.setattr(actions_module, "ACTIONS_CHUNK", 11)  # DuckDB writes 11 rows at a time
     write_actions_csv(tmp_path / "spool", tmp_path / "actions.csv", lean)
     assert (tmp_path / "actions.csv").read_text(encoding="utf-8") == expected

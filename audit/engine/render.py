@@ -494,8 +494,11 @@ def export(con: duckdb.DuckDBPyConnection, period: str | None, *, drop: bool = F
         return _stream(con, name, sql, spans(source), sink, (keep or {})[name])
 
     sla = sla_compliance(con, period)
-    # the classifications first: nothing else reads them, so they are gone before the findings
-    # and their messages (the peak of a large run) are exported
+    findings = table("findings", findings_query(period, month_param=True, languages=languages),
+                     "findings")
+    if texts_read is not None:
+        texts_read()
+    done("findings")
     classifications = table(
         "classifications",
         f"""SELECT {", ".join(CLASSIFICATION_COLUMNS)} FROM classifications
@@ -504,11 +507,6 @@ def export(con: duckdb.DuckDBPyConnection, period: str | None, *, drop: bool = F
         "classifications",
     )
     done("classifications")
-    findings = table("findings", findings_query(period, month_param=True, languages=languages),
-                     "findings")
-    if texts_read is not None:
-        texts_read()
-    done("findings")
     reconciliation = table(
         "reconciliation",
         f"""SELECT {", ".join(RECONCILIATION_COLUMNS + text_columns("explanation", languages))}

@@ -92,9 +92,12 @@ def action_parts(reconciliation: pl.DataFrame, findings: pl.DataFrame, lang: str
                  credit_cap: Decimal | None, run: RunOutputs | None) -> Iterator[pl.DataFrame]:
     """The rows of :func:`action_rows` in parts, in order: one range of customers each."""
     parts = max(1, -(-reconciliation.height // PART_ROWS))
-    customers = pl.concat([reconciliation.get_column("customer_id"),
-                           findings.get_column("customer_id")]).drop_nulls().unique().sort()
-    bounds = [customers[i * customers.len() // parts] for i in range(1, parts)]
+    bounds: list[str] = []
+    if parts > 1:  # as many customers in each range (a range may hold no rows: harmless)
+        customers = pl.concat([reconciliation.get_column("customer_id"),
+                               findings.get_column("customer_id")]).drop_nulls().unique().sort()
+        bounds = sorted({customers[i * customers.len() // parts] for i in range(1, parts)}
+                        if customers.len() else set())
     customer = pl.col("customer_id")
     codes = [c for c in TEXT_LANGUAGES if c == "en" or column("explanation", c) in (
         run.text_columns("reconciliation.parquet") if run is not None else reconciliation.columns)]

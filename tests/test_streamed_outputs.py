@@ -198,6 +198,10 @@ def test_the_action_list_made_in_parts_of_customers_is_the_whole_list(runs, tmp_
     assert len(ranges) > 5
     assert all(a[1] < b[0] for a, b in itertools.pairwise(ranges))
     assert pl.concat(parts).equals(whole)
+    monkeypatch.setattr(actions_module, "PART_ROWS", 1)  # more parts asked than there are customers
+    assert lean.reconciliation.height > lean.reconciliation["customer_id"].n_unique()
+    assert action_rows(*args, timezone="Europe/Berlin", run=lean).equals(whole)
+    monkeypatch.setattr(actions_module, "PART_ROWS", 7)
     # spooled to Parquet files, then written as actions.csv from them: the same bytes
     spooled = spool_action_rows(tmp_path / "spool", *args, timezone="Europe/Berlin",
                                 credit_cap=None, run=lean)

@@ -153,6 +153,36 @@ def test_the_reason_of_an_out_of_memory_is_named_wherever_it_was_said(jvm_state)
     assert "UncaughtExceptionHandler" in str(spark_error(thread))
 
 
+def test_py4j_root_logging_goes_to_the_jvm_log_not_to_stderr(tmp_path, monkeypatch, capsys):
+    """Py4J logs a dead JVM with ``logging.exception`` on the root logger, which would set up
+    logging to stderr in a process that has none; the tool's JVM log takes those lines."""
+    import logging
+
+    from audit.spark.session import route_root_logging
+
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", [])
+    log = tmp_path / "spark.log"
+    route_root_logging(str(log))
+    try:
+        raise ConnectionError("Answer from Java side is empty")
+    except ConnectionError:
+        logging.exception("Exception while sending command.")
+    for handler in root.handlers:
+        handler.flush()
+    assert capsys.readouterr().err == ""
+    text = log.read_text(encoding="utf-8")
+    assert text.startswith("ERROR:root:Exception while sending command.")
+    assert "ConnectionError: Answer from Java side is empty" in text
+    for handler in root.handlers:
+        handler.close()
+    # a process that set up logging itself keeps it
+    mine = logging.StreamHandler()
+    monkeypatch.setattr(root, "handlers", [mine])
+    route_root_logging(str(log))
+    assert root.handlers == [mine]
+
+
 def test_other_errors_stay_internal_errors(jvm_state):
     assert spark_error(ValueError("java.lang.OutOfMemoryError")) is None  # not from Spark
     assert spark_error(_py4j("Py4JJavaError", "org.apache.spark.sql.AnalysisException: "

@@ -17,6 +17,7 @@ terminal (:func:`_launch_jvm`); an error names that file (:mod:`audit.spark.erro
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
@@ -145,11 +146,25 @@ def _launch_jvm(options: Mapping[str, str]) -> None:
         fd, log = tempfile.mkstemp(prefix="support-audit-spark-", suffix=".log")
         JVM.log = log
         atexit.register(_drop_log, log)
+        route_root_logging(log)
         with os.fdopen(fd, "ab") as out:
             gateway = launch_gateway(SparkConf(loadDefaults=False).setAll(list(options.items())),
                                      popen_kwargs={"stdout": out, "stderr": out})
         SparkContext._gateway = gateway
         SparkContext._jvm = gateway.jvm
+
+
+def route_root_logging(log: str) -> None:
+    """Py4J reports a JVM that went away with ``logging.exception`` on the root logger; in a
+    process that has not set up logging, that call sets it up to print on stderr
+    (``logging.basicConfig``), so a dying JVM's traceback would land among the tool's own lines.
+    Unless this process has configured logging itself, the root logger writes to the JVM's log
+    instead (which an error message names, and which is kept then)."""
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.FileHandler(log, encoding="utf-8", delay=True)
+        handler.setFormatter(logging.Formatter("%(levelname)s:%(name)s:%(message)s"))
+        root.addHandler(handler)
 
 
 def _drop_log(path: str) -> None:

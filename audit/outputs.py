@@ -337,8 +337,8 @@ def _json_cell(t: pa.DataType, c: str) -> str | None:
     return None
 
 
-#: DuckDB's CSV options for files like :func:`write_csv` writes.
-CSV_OPTIONS = "FORMAT csv, DELIMITER ',', QUOTE '\"', ESCAPE '\"', NEW_LINE '\\n', HEADER true"
+#: DuckDB's CSV options for files like :func:`write_csv` writes (``HEADER`` given where used).
+CSV_OPTIONS = "FORMAT csv, DELIMITER ',', QUOTE '\"', ESCAPE '\"', NEW_LINE '\\n'"
 
 
 def _copy(con: Any, schema: pa.Schema, source: str, path: Path,
@@ -362,7 +362,7 @@ def write_csv_query(con: Any, schema: pa.Schema, source: Callable[[int, int], st
         part = tmp.with_name(f"{tmp.name}.part")
         try:
             for lo in range(0, max(rows, 1), chunk):
-                options = CSV_OPTIONS if lo == 0 else CSV_OPTIONS.replace("HEADER true", "HEADER false")
+                options = f"{CSV_OPTIONS}, HEADER {'true' if lo == 0 else 'false'}"  # one header
                 _copy(con, schema, source(lo, lo + chunk), part, _csv_cell, options, order)
                 with open(part, "rb") as piece:
                     shutil.copyfileobj(piece, out, 1 << 20)
@@ -400,7 +400,7 @@ class _DuckWriter:
 
     def csv(self, source: Path, path: Path) -> None:
         """CSV like :func:`write_csv`: UTF-8, ``,``, ``\\n``, a header, ``"`` quoting where needed."""
-        self.copy(source, path, _csv_cell, CSV_OPTIONS)
+        self.copy(source, path, _csv_cell, f"{CSV_OPTIONS}, HEADER true")
 
     def jsonl(self, source: Path, path: Path) -> None:
         """JSON Lines: one object per row, keys in column order."""

@@ -122,8 +122,9 @@ def action_parts(reconciliation: pl.DataFrame, findings: pl.DataFrame, lang: str
 def spool_action_rows(directory: Path, reconciliation: pl.DataFrame, findings: pl.DataFrame,
                       lang: str, classifications: pl.DataFrame | None, *, timezone: str,
                       credit_cap: Decimal | None, run: RunOutputs | None) -> pl.LazyFrame:
-    """:func:`action_rows` written part by part to Parquet files in ``directory`` (the rows'
-    position in ``_pos``; files in name order are the list), returned as a scan of them: the
+    """:func:`action_rows` written part by part to Parquet files in ``directory`` (with each
+    row's position in ``_pos``; files in name order are the list), returned as a scan of them
+    (without ``_pos``): the
     list of a run with millions of ticket-months is never in memory whole
     (:func:`action_list` and :func:`write_actions_csv` read it from the files)."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -134,7 +135,7 @@ def spool_action_rows(directory: Path, reconciliation: pl.DataFrame, findings: p
         part.cast(dict(schema)).with_row_index("_pos", offset=pos).write_parquet(
             directory / f"part-{i:05d}.parquet", compression="lz4", row_group_size=65_536)
         pos += part.height
-    return pl.scan_parquet(directory / SPOOL_GLOB)
+    return pl.scan_parquet(directory / SPOOL_GLOB).drop("_pos")
 
 
 #: The files of a spooled action list, in order (:func:`spool_action_rows`).
@@ -216,28 +217,23 @@ def explained(rows: pl.DataFrame, run: RunOutputs, lang: str) -> pl.DataFrame:
 #: rows back into the list's order a chunk of rows at a time (the report runs beside it).
 ACTIONS_MEMORY = "1GB"
 ACTIONS_CHUNK = 500_000
-ACTIONS_THREADS = 2
 
 
-def write_actions_csv(actions: pl.DataFrame | Path, path: Path, run: RunOutputs) -> None:
+def write_actions_csv(spool: Path, path: Path, run: RunOutputs) -> None:
     """Write ``actions.csv`` to ``path`` atomically, byte for byte as :func:`actions_csv` writes
-    it, from the rows of :func:`action_rows` made with ``run`` (a frame, or the directory of
-    :func:`spool_action_rows`): DuckDB reads the billing rows' explanations from the run's
-    reconciliation.parquet while it writes, :data:`ACTIONS_CHUNK` rows at a time, so the texts
-    of a million ticket-months are never in memory at once."""
+    it, from the list :func:`spool_action_rows` wrote to the directory ``spool`` with ``run``:
+    DuckDB reads the billing rows' explanations from the run's reconciliation.parquet while it
+    writes, :data:`ACTIONS_CHUNK` rows at a time, so the texts of a million ticket-months are
+    never in memory at once."""
     import pyarrow.parquet as pq
 
     from audit.db import connect
 
     texts = run.text_columns("reconciliation.parquet")
-    if isinstance(actions, Path):  # the directory of spool_action_rows
-        files = sorted(actions.glob(SPOOL_GLOB))
-        schema = pq.read_schema(files[0])
-        rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
-        scan = f"read_parquet('{str(actions / SPOOL_GLOB).replace(chr(39), chr(39) * 2)}')"
-    else:
-        table = actions.with_row_index("_pos").to_arrow(compat_level=pl.CompatLevel.newest())
-        schema, rows, scan = table.schema, table.num_rows, "a"
+    files = sorted(spool.glob(SPOOL_GLOB))
+    schema = pq.read_schema(files[0])
+    rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+    scan = f"read_parquet('{str(spool / SPOOL_GLOB).replace(chr(39), chr(39) * 2)}')"
     columns = [*CSV_COLUMNS, *(c for c in schema.names if c.startswith("explanation_"))]
     schema = pa.schema([schema.field(c) for c in columns])
     billing = ", ".join(f"'{a}'" for a in BILLING_ACTIONS)
@@ -250,10 +246,8 @@ def write_actions_csv(actions: pl.DataFrame | Path, path: Path, run: RunOutputs)
                 f" LEFT JOIN (SELECT ticket_id, month, {', '.join(texts)} FROM read_parquet('{recon}')) r"
                 " ON r.ticket_id = a.ticket_id AND r.month = a.month)")
 
-    con = connect(threads=ACTIONS_THREADS, memory_limit=ACTIONS_MEMORY)
+    con = connect(threads=2, memory_limit=ACTIONS_MEMORY)
     try:
-        if scan == "a":
-            con.register("a", table)
         write_csv_query(con, schema, source, path, order="_pos", rows=rows, chunk=ACTIONS_CHUNK)
     finally:
         con.close()
@@ -322,7 +316,7 @@ def action_list(actions: pl.DataFrame | pl.LazyFrame, limit: int,
     """Group by customer, biggest money first (invoice + |credit| + |SLA credits| + the signal
     checks' money at stake: every row's money ranks), at most ``limit`` rows shown.
 
-    ``actions``: a frame, or a scan of the file of :func:`spool_action_rows`. The subtotals and
+    ``actions``: a frame, or the scan of :func:`spool_action_rows`. The subtotals and
     totals are polars aggregations over every row; only the rows the page shows become Python
     objects, so a run with a million ticket-months renders in seconds.
     ``fill`` adds what the shown rows need beyond ``actions`` (their texts, :func:`explained`).
@@ -341,7 +335,7 @@ def action_list(actions: pl.DataFrame | pl.LazyFrame, limit: int,
         .join(per_customer.lazy().select("customer_id", "_visible"), on="customer_id",
               how="inner", maintain_order="left")
         .filter(pl.int_range(pl.len()).over("customer_id") < pl.col("_visible"))
-        .drop("_visible", *(["_pos"] if "_pos" in actions.collect_schema().names() else []))
+        .drop("_visible")
         .collect()
     )
     if fill is not None:

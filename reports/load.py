@@ -102,7 +102,7 @@ class RunOutputs:
             wanted = rows.get_column(key[0]).unique()
             source = pl.scan_parquet(self.root / name).filter(pl.col(key[0]).is_in(wanted.implode()))
         found = source.select(*key, *columns).join(rows.lazy().select(key).unique(), on=key,
-                                                   how="semi").collect(engine="streaming")
+                                                   how="semi").collect()
         return rows.join(found, on=key, how="left", maintain_order="left")
 
     @property

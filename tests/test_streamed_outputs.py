@@ -176,9 +176,10 @@ def test_actions_csv_from_a_run_without_texts_is_byte_identical(runs, tmp_path):
         lean = load_outputs(out, lean=True)
         assert "explanation" not in lean.reconciliation.columns
         assert "message" not in lean.findings.columns
-        rows = action_rows(lean.reconciliation, lean.findings, "de", lean.classifications,
-                           timezone="Europe/Berlin", run=lean)
-        write_actions_csv(rows, tmp_path / "actions.csv", lean)
+        spool = tmp_path / out.name / "spool"
+        spool_action_rows(spool, lean.reconciliation, lean.findings, "de", lean.classifications,
+                          timezone="Europe/Berlin", credit_cap=None, run=lean)
+        write_actions_csv(spool, tmp_path / "actions.csv", lean)
         assert (tmp_path / "actions.csv").read_text(encoding="utf-8") == expected
 
 
@@ -205,8 +206,9 @@ def test_the_action_list_made_in_parts_of_customers_is_the_whole_list(runs, tmp_
     # spooled to Parquet files, then written as actions.csv from them: the same bytes
     spooled = spool_action_rows(tmp_path / "spool", *args, timezone="Europe/Berlin",
                                 credit_cap=None, run=lean)
-    assert spooled.drop("_pos").collect().equals(whole)
-    assert spooled.select("_pos").collect()["_pos"].to_list() == list(range(whole.height))
+    assert spooled.collect().equals(whole)
+    positions = pl.scan_parquet(tmp_path / "spool" / actions_module.SPOOL_GLOB).select("_pos")
+    assert positions.collect()["_pos"].to_list() == list(range(whole.height))
     for limit in (3, 40, 10_000):  # the page's list from the scan of the files: the same
         assert action_list(spooled, limit) == action_list(whole, limit)
     monkeypatch.setattr(actions_module, "ACTIONS_CHUNK", 11)  # DuckDB writes 11 rows at a time

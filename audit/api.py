@@ -289,6 +289,16 @@ def run_audit(
         bundle = load_policy(policy)
     as_of = check_as_of(as_of, bundle.settings.timezone)
 
+    def compact() -> None:
+        """Between stages: compress the stored tables once they are large (DuckDB only)."""
+        if engine == "duckdb":
+            from audit.db import compact as compress
+
+            sizes = compress(con)
+            if sizes is not None:
+                say("compressed the stored tables: {:,} MiB → {:,} MiB".format(
+                    *(n // 2**20 for n in sizes)))
+
     with timed(timings, "ingest"):
         say(f"loading data from {data}")
         con, ingest = open_audit_db(bundle, data, gx=gx, progress=progress,
@@ -306,6 +316,7 @@ def run_audit(
             except BaseException:
                 con.close()
                 raise
+        compact()
     bundle, notes = without_unjudgeable_sla(bundle, ingest.absent_columns)
     languages = text_languages(bundle, languages)
     # Ingestion runs the Great Expectations contract inside load_data; report it separately
@@ -322,6 +333,7 @@ def run_audit(
 
                 as_of = default_as_of(con, bundle.settings.timezone, period)
             evaluate(con, bundle, as_of=as_of)
+            compact()
         # The connection is ours and closed below: loaded tables go as soon as nothing reads
         # them any more, which keeps the peak memory of a large audit down.
         release = partial(release_inputs, con)
@@ -331,6 +343,7 @@ def run_audit(
         with timed(timings, "outputs"):
             say("writing explanations and messages")
             render_texts(con, bundle, period, release=release, languages=languages)
+            compact()
 
             def texts_read() -> None:  # the findings' messages are written
                 release(("tickets", "invoice_lines"))

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import duckdb
 
-__all__ = ["check_memory_limit", "connect", "lock_down"]
+__all__ = ["compact", "check_memory_limit", "connect", "lock_down"]
 
 _MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$", re.IGNORECASE)
 
@@ -78,6 +78,36 @@ def connect(threads: int | None = None, memory_limit: str | None = None) -> duck
     # Time zone conversions need ICU; make sure it is there before external access is switched off.
     con.execute("SELECT timezone('Europe/Berlin', TIMESTAMPTZ '2026-01-01 00:00:00+00')").fetchall()
     return con
+
+
+#: From how many bytes of stored tables on :func:`compact` compresses them.
+COMPACT_FROM = 512 * 2**20
+
+
+def stored_bytes(con: duckdb.DuckDBPyConnection) -> int:
+    """Bytes of memory DuckDB holds for stored tables (in the main and temp schemas)."""
+    return int(fetch_row(con, "SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory()"
+                              " WHERE tag = 'IN_MEMORY_TABLE'")[0])
+
+
+def compact(con: duckdb.DuckDBPyConnection, at_least: int | None = None) -> tuple[int, int] | None:
+    """Compress the stored tables when they hold ``at_least`` bytes (default
+    :data:`COMPACT_FROM`): their bytes before and after, or None when they hold fewer.
+
+    An in-memory DuckDB database keeps a new table uncompressed until a checkpoint compresses
+    it (dictionary, FSST, bit-packing …): at 10 M time entries the loaded and engine tables are
+    gigabytes plain and a fraction of that compressed. Automatic checkpoints are off
+    (:func:`connect`): a small run would pay for them and gain nothing measurable. Instead a run
+    calls this at its stage boundaries: below ``at_least`` nothing happens, above it one
+    checkpoint compresses the tables made since the last one (tables already compressed cost
+    nothing again). Only tables of the main schema are compressed, never ``TEMP`` ones: the
+    engine makes the tables that outlive a stage there (docs/benchmarks.md, issue 13).
+    """
+    before = stored_bytes(con)
+    if before < (COMPACT_FROM if at_least is None else at_least):
+        return None
+    con.execute("CHECKPOINT")
+    return before, stored_bytes(con)
 
 
 def lock_down(con: duckdb.DuckDBPyConnection) -> None:

@@ -106,3 +106,16 @@ def test_money_totals_are_sums_of_ticket_month_deltas(full):
     findings_sum = full.findings.filter(pl.col("status") == "open").get_column("delta_eur").drop_nulls().sum()
     assert money["net_eur"] == str(deltas.sum())
     assert findings_sum != deltas.sum()
+
+
+@needs_sample
+def test_compressing_the_stored_tables_between_stages_changes_no_result(full, monkeypatch):
+    # a large run compresses its tables at each stage boundary (audit.db.compact); here every
+    # boundary does, on the sample with its SLA and signals, and every result is the same
+    monkeypatch.setattr(audit.db, "COMPACT_FROM", 0)
+    said: list[str] = []
+    compacted = run_audit(POLICIES, SAMPLE, gx="off", progress=said.append)
+    assert sum("compressed the stored tables" in line for line in said) == 3, said
+    for name in ("findings", "classifications", "reconciliation"):
+        assert getattr(compacted, name).equals(getattr(full, name)), name
+    assert compacted.summary == full.summary

@@ -6,7 +6,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from audit.db import connect, fetch_row, lock_down
+from audit.db import compact, connect, fetch_row, lock_down, stored_bytes
 
 
 def setting(con, name: str):
@@ -46,3 +46,37 @@ def test_fetch_row_leaves_the_connection_usable():
     con = connect()
     assert fetch_row(con, "SELECT 1, 'a'") == (1, "a")
     assert con.execute("SELECT 2").fetchall() == [(2,)]
+
+
+def texts_table(con, name: str = "t", temp: bool = False) -> list:
+    con.execute(f"""CREATE {'TEMP ' if temp else ''}TABLE {name} AS
+                    SELECT i, 'ticket ' || (i % 1000) || ': ' || (i % 7) || ' entries' AS text,
+                           CAST(i % 900 AS DECIMAL(18, 2)) AS eur
+                    FROM range(300000) r(i)""")
+    return con.execute(f"SELECT sum(i), sum(length(text)), sum(eur), min(text), max(text) FROM {name}").fetchall()
+
+
+def test_compact_compresses_large_tables_and_changes_no_value():
+    con = connect()
+    totals = texts_table(con)
+    lock_down(con)  # a run compacts after the lock: a checkpoint is neither a file nor a setting
+    before, after = compact(con, at_least=1)
+    assert before == stored_bytes(con) + (before - after) and after < before / 2, (before, after)
+    assert con.execute("SELECT sum(i), sum(length(text)), sum(eur), min(text), max(text) FROM t").fetchall() == totals
+    assert compact(con, at_least=1) == (after, after)  # nothing new: nothing changes
+
+
+def test_compact_leaves_small_tables_alone():
+    con = connect()
+    texts_table(con)
+    size = stored_bytes(con)
+    assert compact(con, at_least=size + 1) is None
+    assert stored_bytes(con) == size
+
+
+def test_compact_cannot_compress_temp_tables():
+    # why the engine makes its long-lived tables in the main schema
+    con = connect()
+    texts_table(con, temp=True)
+    size = stored_bytes(con)
+    assert compact(con, at_least=1) == (size, size)

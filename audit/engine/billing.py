@@ -204,7 +204,7 @@ def create_recon(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
     """
     con.execute(
         f"""
-        CREATE OR REPLACE TEMP TABLE recon AS
+        CREATE OR REPLACE TABLE recon AS
         WITH tm_time AS ({tm_time_sql(bundle)}),
         tm_bill AS ({tm_bill_sql()}),
         j AS (

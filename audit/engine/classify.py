@@ -166,7 +166,7 @@ def create_ticket_class(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
     fired = "".join(f",\n            {fires_sql(cond)} AS {signal_column(i)}" for i, cond in early)
     con.execute(
         f"""
-        CREATE OR REPLACE TEMP TABLE ticket_class AS
+        CREATE OR REPLACE TABLE ticket_class AS
         WITH decided AS (
             SELECT *, {contract} AS _contract, {decision.sql(dialect=DIALECT)} AS _rule_idx
             FROM {facts_for(con, wanted)} AS ticket_facts

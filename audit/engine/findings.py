@@ -410,7 +410,7 @@ def create_findings(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
     # instead of all of them (findings −7 % at 1 M entries).
     con.execute(
         f"""
-        CREATE OR REPLACE TEMP TABLE findings AS
+        CREATE OR REPLACE TABLE findings AS
         WITH raw AS MATERIALIZED ({union}),
         ided AS (
             SELECT 'F-' || substr(sha256(concat_ws('|',  -- one string built, not six

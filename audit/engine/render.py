@@ -160,7 +160,7 @@ def create_tm_text(con: duckdb.DuckDBPyConnection, bundle: Bundle, period: str |
         ).fetchall()
     ]
     cols = ", ".join(f"{column('calc', L.code)} VARCHAR" for L in langs)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE tm_text (ticket_id VARCHAR, month VARCHAR, {cols})")
+    con.execute(f"CREATE OR REPLACE TABLE tm_text (ticket_id VARCHAR, month VARCHAR, {cols})")
     for month in months:
         con.execute(f"INSERT INTO tm_text {query}", {"month": month})
     for name in ("tm_entries", "entry_text"):
@@ -201,7 +201,7 @@ def create_recon_full(con: duckdb.DuckDBPyConnection, period: str | None,
         for L in langs)
     con.execute(
         f"""
-        CREATE OR REPLACE TEMP TABLE recon_inv AS
+        CREATE OR REPLACE TABLE recon_inv AS
         WITH d AS (
             SELECT ticket_id, month FROM recon WHERE positive_invoices > 1 AND {_in_period(period)}
         ),
@@ -291,7 +291,7 @@ def create_classifications(con: duckdb.DuckDBPyConnection, bundle: Bundle, perio
     cls = section_loc(bundle, "classification")  # where an unclassified ticket points
     con.execute(
         f"""
-        CREATE OR REPLACE TEMP TABLE classifications AS
+        CREATE OR REPLACE TABLE classifications AS
         WITH months AS (
             SELECT ticket_id, month, tracked_seconds, expected_units FROM recon
             UNION ALL

@@ -336,9 +336,9 @@ def create_signal_facts(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
     per_ticket = [(i, s) for i, s in late if s.scope == "ticket"]
     per_month = [(i, s) for i, s in late if s.scope == "ticket_month"]
     only = _candidates(con, bundle, "signal_candidates", per_ticket, early)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE signal_ticket AS {_judged(con, bundle, False, per_ticket, only)}")
+    con.execute(f"CREATE OR REPLACE TABLE signal_ticket AS {_judged(con, bundle, False, per_ticket, only)}")
     if per_month:
         only = _candidates(con, bundle, "signal_month_candidates", per_month, [])
-        con.execute(f"CREATE OR REPLACE TEMP TABLE signal_month AS {_judged(con, bundle, True, per_month, only)}")
+        con.execute(f"CREATE OR REPLACE TABLE signal_month AS {_judged(con, bundle, True, per_month, only)}")
     for name in ("signal_candidates", "signal_month_candidates"):
         con.execute(f"DROP TABLE IF EXISTS {name}")

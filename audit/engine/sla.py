@@ -397,7 +397,7 @@ def create_facts(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
     )
     con.execute(
         f"""
-        CREATE OR REPLACE TEMP TABLE sla_facts AS
+        CREATE OR REPLACE TABLE sla_facts AS
         WITH c AS (
             SELECT b.*, strftime(b.due_day, '%Y-%m') AS month,
                    CASE WHEN b.kind = 'sla_overdue_open' THEN CAST(0 AS DECIMAL(18, 2))
@@ -417,7 +417,7 @@ def create_facts(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
 def _empty_facts(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
         """
-        CREATE OR REPLACE TEMP TABLE sla_facts (
+        CREATE OR REPLACE TABLE sla_facts (
             ticket_id VARCHAR, customer_id VARCHAR, kind VARCHAR, target VARCHAR, rule_id VARCHAR,
             policy_file VARCHAR, policy_line BIGINT, month VARCHAR, calendar VARCHAR, contract VARCHAR,
             priority VARCHAR, opened_at TIMESTAMPTZ, done_at TIMESTAMPTZ, as_of TIMESTAMPTZ,
@@ -475,7 +475,7 @@ def create_sla_text(con: duckdb.DuckDBPyConnection, bundle: Bundle, period: str 
     langs = langs or languages(bundle)
     extra = "".join(f", {column('message', L.code)} VARCHAR" for L in langs if L.code != "en")
     if bundle.sla is None or not _exists(con, "policy_sla_calendars"):
-        con.execute("CREATE OR REPLACE TEMP TABLE sla_text (ticket_id VARCHAR, kind VARCHAR,"
+        con.execute("CREATE OR REPLACE TABLE sla_text (ticket_id VARCHAR, kind VARCHAR,"
                     f" rule_id VARCHAR, message VARCHAR{extra})")
         return
     month = f"s.month = {lit(period)}" if period else "true"
@@ -512,7 +512,7 @@ def create_sla_text(con: duckdb.DuckDBPyConnection, bundle: Bundle, period: str 
     # and all taken; an entry's place is its interval number plus the closed days before it.
     con.execute(
         f"""
-        CREATE OR REPLACE TEMP TABLE sla_text AS
+        CREATE OR REPLACE TABLE sla_text AS
         WITH s AS (
             SELECT s.*, c.timezone, coalesce(s.done_at, s.as_of) AS end_at
             FROM sla_facts s JOIN policy_sla_calendars c USING (calendar) WHERE {month}

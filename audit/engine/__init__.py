@@ -36,6 +36,8 @@ from audit.engine.sql import install_macros
 from audit.policy.model import Bundle
 
 #: Every relation the engine creates, in creation order.
+#: Its tables live in the main schema, not TEMP: only there does a checkpoint compress them
+#: (``audit.db.compact``, called between a run's stages); scratch tables of one step stay TEMP.
 RELATIONS = (
     "policy_tiers", "policy_rules", "policy_prices", "policy_waivers", "ticket_facts",
     "ticket_class", "ticket_info", "entry_facts", "line_facts", "recon", *SLA_RELATIONS,

@@ -305,18 +305,18 @@ def run_audit(
                                     follow_symlinks=follow_symlinks, memory_limit=memory_limit,
                                     **engine_opts)
         out_of_period = None
-        if period is not None and engine == "duckdb":
-            # every row was read and checked; the rules see only the rows the month needs
-            # (on Spark the whole year is judged and the period selected at the export)
-            from audit.engine.period import restrict_to_period
+        try:
+            if period is not None and engine == "duckdb":
+                # every row was read and checked; the rules see only the rows the month needs
+                # (on Spark the whole year is judged and the period selected at the export)
+                from audit.engine.period import restrict_to_period
 
-            say(f"keeping the rows {period} depends on")
-            try:
+                say(f"keeping the rows {period} depends on")
                 out_of_period = restrict_to_period(con, bundle, period)
-            except BaseException:
-                con.close()
-                raise
-        compact()
+            compact()
+        except BaseException:
+            con.close()
+            raise
     bundle, notes = without_unjudgeable_sla(bundle, ingest.absent_columns)
     languages = text_languages(bundle, languages)
     # Ingestion runs the Great Expectations contract inside load_data; report it separately

@@ -304,8 +304,10 @@ def run_audit(
         con, ingest = open_audit_db(bundle, data, gx=gx, progress=progress,
                                     follow_symlinks=follow_symlinks, memory_limit=memory_limit,
                                     **engine_opts)
+    # From here to the end of the export, one guard: whatever fails, the connection is closed.
+    try:
         out_of_period = None
-        try:
+        with timed(timings, "ingest"):
             if period is not None and engine == "duckdb":
                 # every row was read and checked; the rules see only the rows the month needs
                 # (on Spark the whole year is judged and the period selected at the export)
@@ -314,18 +316,14 @@ def run_audit(
                 say(f"keeping the rows {period} depends on")
                 out_of_period = restrict_to_period(con, bundle, period)
             compact()
-        except BaseException:
-            con.close()
-            raise
-    bundle, notes = without_unjudgeable_sla(bundle, ingest.absent_columns)
-    languages = text_languages(bundle, languages)
-    # Ingestion runs the Great Expectations contract inside load_data; report it separately
-    # when ingestion measured it.
-    gx_seconds = float(getattr(ingest, "timings", {}).get("gx", 0.0) or 0.0)
-    timings["gx"] = gx_seconds
-    timings["ingest"] = max(timings["ingest"] - gx_seconds, 0.0)
+        bundle, notes = without_unjudgeable_sla(bundle, ingest.absent_columns)
+        languages = text_languages(bundle, languages)
+        # Ingestion runs the Great Expectations contract inside load_data; report it separately
+        # when ingestion measured it.
+        gx_seconds = float(getattr(ingest, "timings", {}).get("gx", 0.0) or 0.0)
+        timings["gx"] = gx_seconds
+        timings["ingest"] = max(timings["ingest"] - gx_seconds, 0.0)
 
-    try:
         with timed(timings, "rules"):
             say("running the policy rules")
             if as_of is None and period is not None and bundle.sla is not None:

@@ -119,3 +119,34 @@ def test_compressing_the_stored_tables_between_stages_changes_no_result(full, mo
     for name in ("findings", "classifications", "reconciliation"):
         assert getattr(compacted, name).equals(getattr(full, name)), name
     assert compacted.summary == full.summary
+
+
+@pytest.mark.parametrize("stage", ["period", "compact", "rules", "texts"])
+def test_a_failing_stage_after_the_load_closes_the_connection(monkeypatch, stage):
+    """Whatever fails between the load and the end of the export, the DuckDB connection (and
+    the memory it holds) is closed before the error reaches the caller."""
+    import duckdb
+
+    import audit.engine
+    import audit.engine.period
+    import audit.engine.render
+
+    opened = []
+    connect = audit.db.connect
+
+    def recording_connect(*args, **kwargs):
+        opened.append(connect(*args, **kwargs))
+        return opened[-1]
+
+    def fail(*_args, **_kwargs):
+        raise RuntimeError(f"{stage} failed")
+
+    monkeypatch.setattr(audit.db, "connect", recording_connect)
+    target = {"period": (audit.engine.period, "restrict_to_period"), "compact": (audit.db, "compact"),
+              "rules": (audit.engine, "evaluate"), "texts": (audit.engine.render, "render_texts")}[stage]
+    monkeypatch.setattr(*target, fail)
+    with pytest.raises(RuntimeError, match=f"{stage} failed"):
+        run_audit(POLICIES, SAMPLE, period="2026-05", gx="off")
+    assert len(opened) == 1
+    with pytest.raises(duckdb.ConnectionException, match="closed"):
+        opened[0].execute("SELECT 1")

@@ -24,7 +24,7 @@ from audit.engine.classify import opened_month_sql
 from audit.engine.findings import FINDING_COLUMNS, SOURCES, enabled_kinds
 from audit.engine.policy_tables import section_loc
 from audit.engine.sla import create_sla_text, sla_compliance
-from audit.engine.sql import lit
+from audit.engine.sql import lit, shared_relation
 from audit.outputs import plain_schema
 from audit.policy.model import Bundle
 from audit.texts import LANGUAGES as TEXT_LANGUAGES
@@ -127,7 +127,7 @@ def create_tm_text(con: duckdb.DuckDBPyConnection, bundle: Bundle, period: str |
         WITH x AS (
             SELECT e.ticket_id, e.month, {lists}
             FROM tm_entries e JOIN entry_text et ON {same_key}
-            WHERE e.month = $month
+            WHERE e.month BETWEEN $first AND $last
             GROUP BY e.ticket_id, e.month
         ),
         per_price AS (
@@ -135,9 +135,10 @@ def create_tm_text(con: duckdb.DuckDBPyConnection, bundle: Bundle, period: str |
                    sum(e.seconds) AS secs, sum(e.units) AS units
             FROM tm_entries e
             SEMI JOIN (SELECT ticket_id, month FROM recon
-                       WHERE billable AND entries > 0 AND min_price <> max_price AND month = $month) mp
+                       WHERE billable AND entries > 0 AND min_price <> max_price
+                             AND month BETWEEN $first AND $last) mp
                 USING (ticket_id, month)
-            WHERE e.unit_price IS NOT NULL AND e.month = $month
+            WHERE e.unit_price IS NOT NULL AND e.month BETWEEN $first AND $last
             GROUP BY e.ticket_id, e.month, e.unit_price
         ),
         m AS (
@@ -147,22 +148,27 @@ def create_tm_text(con: duckdb.DuckDBPyConnection, bundle: Bundle, period: str |
         t AS (
             SELECT ticket_id, month, entries, tracked_seconds, expected_units AS units, min_price,
                    max_price, unpriced_from, expected_eur AS amount_if_priced
-            FROM recon WHERE billable AND entries > 0 AND month = $month
+            FROM recon WHERE billable AND entries > 0 AND month BETWEEN $first AND $last
         )
         SELECT t.ticket_id, t.month, {calcs}
         FROM t JOIN x USING (ticket_id, month) LEFT JOIN m USING (ticket_id, month)
     """
-    # One month at a time: the ordered entry lists of a whole year at 10 M entries would hold
-    # gigabytes at once; per month the peak is a fraction, and the result is the same.
+    # One month at a time on DuckDB: the ordered entry lists of a whole year at 10 M entries
+    # would hold gigabytes at once; per month the peak is a fraction, and the result is the
+    # same. Spark partitions the work itself and would pay a job and a checkpoint of the
+    # growing table per month, so it gets all months in one statement.
     months = [period] if period else [
         m for (m,) in con.execute(
             "SELECT DISTINCT month FROM recon WHERE billable AND entries > 0 ORDER BY month"
         ).fetchall()
     ]
+    spans = [(m, m) for m in months]
+    if getattr(con, "dialect", "duckdb") == "spark" and months:
+        spans = [(months[0], months[-1])]
     cols = ", ".join(f"{column('calc', L.code)} VARCHAR" for L in langs)
     con.execute(f"CREATE OR REPLACE TABLE tm_text (ticket_id VARCHAR, month VARCHAR, {cols})")
-    for month in months:
-        con.execute(f"INSERT INTO tm_text {query}", {"month": month})
+    for span in spans:
+        con.execute(f"INSERT INTO tm_text {query}", _span_params(span))
     for name in ("tm_entries", "entry_text"):
         con.execute(f"DROP TABLE {name}")
 
@@ -193,7 +199,8 @@ def create_recon_full(con: duckdb.DuckDBPyConnection, period: str | None,
 
     A view, not a table: the explanation of every ticket-month is computed while it is exported
     (and for the few a message needs), never stored — at 10 M entries a stored copy would add a
-    gigabyte to the peak. Only the per-invoice texts of duplicates are stored (``recon_inv``)."""
+    gigabyte to the peak. Only the per-invoice texts of duplicates are stored (``recon_inv``).
+    On Spark it is a table (:func:`~audit.engine.sql.shared_relation`)."""
     langs = langs or [Lang("en")]
     per_invoice = ", ".join(
         f"string_agg(invoice_id || ' ' || {L.units('units')} || ' = ' || {L.money('eur')}, ', '"
@@ -220,7 +227,7 @@ def create_recon_full(con: duckdb.DuckDBPyConnection, period: str | None,
         for L in langs)
     con.execute(
         f"""
-        CREATE OR REPLACE TEMP VIEW recon_full AS
+        CREATE OR REPLACE {shared_relation(con)} recon_full AS
         SELECT r.*, tc.customer_id, tc.policy_tier, tc.recorded_tier, tc.rule_idx, pr.rule_id,
                c.name AS customer_name, {texts}
         FROM (SELECT *, CAST(expected_eur - billed_eur AS DECIMAL(18, 2)) AS delta_eur FROM recon) r
@@ -256,7 +263,8 @@ def create_finding_messages(con: duckdb.DuckDBPyConnection, bundle: Bundle, peri
 
     A view, like ``recon_full``: the messages are computed while the findings are exported,
     a month at a time (the export filters the view on ``month``, which reaches every kind's
-    scan of the findings), so a large run never holds every finding's texts at once."""
+    scan of the findings), so a large run never holds every finding's texts at once. On Spark
+    it is a table, computed once (:func:`~audit.engine.sql.shared_relation`)."""
     langs = langs or [Lang("en")]
     english = next(L for L in langs if L.code == "en")
     parts = []
@@ -273,7 +281,7 @@ def create_finding_messages(con: duckdb.DuckDBPyConnection, bundle: Bundle, peri
     empty = ", ".join(f"'' AS {column('message', L.code)}" for L in langs)
     union = "\nUNION ALL\n".join(parts) or (
         f"SELECT CAST(NULL AS VARCHAR) AS finding_id, CAST(NULL AS VARCHAR) AS month, {empty} WHERE false")
-    con.execute(f"CREATE OR REPLACE TEMP VIEW finding_messages AS {union}")
+    con.execute(f"CREATE OR REPLACE {shared_relation(con)} finding_messages AS {union}")
 
 
 def _kind_message(kind, L: Lang, english: Lang) -> str:

@@ -86,3 +86,12 @@ CREATE OR REPLACE TEMP MACRO audit_div_half_even(n, d) AS
 def install_macros(con: duckdb.DuckDBPyConnection) -> None:
     """Create the formatting macros on ``con`` (idempotent)."""
     con.execute(MACROS)
+
+
+def shared_relation(con: Any) -> str:
+    """What to create for an intermediate result that several later queries read: a view on
+    DuckDB (computed where it is read and never stored, which keeps a large run's peak memory
+    down), a table on Spark (``getattr(con, "dialect")``), which would otherwise plan and run
+    the view's joins again for every query reading it; there the table is computed once and
+    checkpointed, and Spark spills what does not fit in memory."""
+    return "TABLE" if getattr(con, "dialect", "duckdb") == "spark" else "TEMP VIEW"

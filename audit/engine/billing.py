@@ -9,6 +9,8 @@ Relations created (set-based, one pass each; the texts are added later by
                  than recomputing the two cheap expressions in the passes that read it.
 ``line_facts``   VIEW, one row per invoice line: month of its service date, list price on that
                  date (and ``price_pid``, the period of ``policy_prices`` it comes from).
+                 On Spark both are tables (:func:`~audit.engine.sql.shared_relation`): it
+                 would plan and run a view again in every statement that reads it.
 ``recon``        per ticket-month: the tracked side (entries, seconds, expected units/amount) ⟗
                  the billed side (units, amount, invoices, and the split the duplicate rule needs:
                  first invoice + credit lines vs. the repeated invoices), with the policy tier
@@ -24,7 +26,7 @@ import duckdb
 
 from audit.engine.localtime import local_timestamp_sql
 from audit.engine.prices import price_case
-from audit.engine.sql import lit
+from audit.engine.sql import lit, shared_relation
 from audit.policy.model import Bundle
 
 
@@ -57,7 +59,7 @@ def create_entry_facts(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
     local_start = local_timestamp_sql(con, bundle.settings.timezone, "time_entries", "started_at")
     con.execute(
         f"""
-        CREATE OR REPLACE TEMP VIEW entry_facts AS
+        CREATE OR REPLACE {shared_relation(con)} entry_facts AS
         WITH e AS (
             SELECT entry_id, ticket_id, agent, started_at, duration_seconds AS seconds,
                    CAST({local_start} AS DATE) AS local_date
@@ -132,7 +134,7 @@ def create_line_facts(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
     ticket = "JOIN ticket_class tc USING (ticket_id)" if overrides else ""
     con.execute(
         f"""
-        CREATE OR REPLACE TEMP VIEW line_facts AS
+        CREATE OR REPLACE {shared_relation(con)} line_facts AS
         SELECT il.line_id, il.invoice_id, il.customer_id, il.ticket_id, il.service_date,
                strftime(il.service_date, '%Y-%m') AS month,
                date_trunc('month', il.service_date) AS month_start,

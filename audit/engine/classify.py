@@ -20,7 +20,7 @@ from sqlglot import exp
 
 from audit.engine.localtime import local_timestamp_sql
 from audit.engine.policy_tables import section_loc
-from audit.engine.sql import DIALECT, ident, lit
+from audit.engine.sql import DIALECT, ident, lit, shared_relation
 from audit.errors import Location
 from audit.policy.expr import SIGNAL_FACTS
 from audit.policy.model import Bundle
@@ -60,7 +60,7 @@ def create_ticket_facts(con: duckdb.DuckDBPyConnection) -> None:
     ``explain`` reads it; the classification and the signals read narrower versions of it
     (:func:`facts_for`) that join only the tables their conditions use.
     """
-    con.execute(f"CREATE OR REPLACE TEMP VIEW ticket_facts AS {_facts_select(con)}")
+    con.execute(f"CREATE OR REPLACE {shared_relation(con)} ticket_facts AS {_facts_select(con)}")
 
 
 def referenced_columns(*conditions: exp.Expression) -> set[str]:
@@ -195,7 +195,7 @@ def create_ticket_class(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
     cls = section_loc(bundle, "classification")  # where an unclassified ticket points
     con.execute(
         f"""
-        CREATE OR REPLACE TEMP VIEW ticket_info AS
+        CREATE OR REPLACE {shared_relation(con)} ticket_info AS
         SELECT tc.*, r.rule_id, r.clause AS rule_clause, r.condition AS rule_condition,
                coalesce(r.policy_file, {lit(cls.file)}) AS policy_file,
                coalesce(r.policy_line, {lit(cls.line)}) AS policy_line,

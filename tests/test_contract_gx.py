@@ -164,3 +164,16 @@ def test_report_pairs_each_gx_result_with_its_duckdb_check(full):
                     [c for c in full.contract_checks if c["table"] == "time_entries"])
     ref = next(r for r in rows if r["expectation"] == "expect_column_values_to_be_in_table")
     assert (ref["unexpected"], ref["duckdb"], sorted(ref["examples"])) == (2, 2, ["T-4", "T-99"])
+
+
+def test_the_gx_worker_process_does_not_import_the_loader():
+    """The worker runs on the second core beside the loader; importing the loader's DuckDB,
+    polars and engine modules there would only cost it time before its first validation."""
+    import subprocess
+    import sys
+
+    heavy = ("duckdb", "polars", "audit.engine", "audit.ingest.load")
+    code = ("import sys, audit.ingest.gx_worker; "
+            f"print(','.join(m for m in {heavy!r} if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == ""

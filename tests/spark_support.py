@@ -7,6 +7,7 @@ unless SUPPORT_AUDIT_REQUIRE_SPARK=1 (CI, .ci/run), which turns the skip into a 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 
 import pytest
@@ -30,3 +31,7 @@ def require_spark() -> None:
         if os.environ.get("SUPPORT_AUDIT_REQUIRE_SPARK") == "1":
             pytest.fail(f"{reason} (SUPPORT_AUDIT_REQUIRE_SPARK=1 requires the Spark tests)")
         pytest.skip(reason)
+
+
+#: a line the tool itself writes to stderr: progress ("[  12.3s] …") or a warning about the data
+TOOL_LINE = re.compile(r"^(\[\s*\d+\.\d+s\] |warning: )")

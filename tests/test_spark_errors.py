@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from spark_support import require_spark
+from spark_support import TOOL_LINE, require_spark
 
 from audit.cli import main
 from audit.errors import EXIT_USAGE, UsageError
@@ -231,8 +231,6 @@ def _cli(*args: str, env: dict[str, str] | None = None, tmp: Path) -> subprocess
                           text=True, timeout=900, env={**os.environ, "TMPDIR": str(tmp), **(env or {})})
 
 
-#: a line the tool itself writes to stderr: progress ("[  12.3s] …") or a warning about the data
-TOOL_LINE = re.compile(r"^(\[\s*\d+\.\d+s\] |warning: )")
 
 
 @pytest.mark.spark

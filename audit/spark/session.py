@@ -17,9 +17,11 @@ terminal (:func:`_launch_jvm`); an error names that file (:mod:`audit.spark.erro
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
 import tempfile
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 
 from audit.errors import UsageError
@@ -75,8 +77,6 @@ def check_spark_conf(conf: Mapping[str, str] | None) -> dict[str, str]:
 
 def require_pyspark():
     """The ``pyspark.sql`` module, or a :class:`UsageError` with the install hint."""
-    import warnings
-
     # PySpark warns about the pandas version on import; the audit hands Spark Arrow, not pandas.
     warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas",
                             category=FutureWarning)
@@ -103,7 +103,8 @@ def spark_session(master: str | None = None, remote: str | None = None, *,
     options = {"spark.app.name": "support-audit"}
     if not remote:
         options.update({"spark.master": master or "local[*]", "spark.ui.enabled": "false"})
-    options.update(_CONF)
+    # a Connect server keeps its UI settings (its client shows no progress bar by default)
+    options.update({k: v for k, v in _CONF.items() if not (remote and k.startswith("spark.ui."))})
     if shuffle_partitions is not None:
         options["spark.sql.shuffle.partitions"] = str(shuffle_partitions)
     options.update(conf)
@@ -116,9 +117,12 @@ def spark_session(master: str | None = None, remote: str | None = None, *,
     try:
         if not remote:
             _launch_jvm(options)
-        spark = builder.getOrCreate()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            spark = builder.getOrCreate()
     except Exception as e:  # no Java, a bad master URL or setting, an unreachable server
         raise start_error(e, where) from None
+    _refused_settings(spark, caught, conf, where)
     for key, value in _CONF.items():  # an existing session keeps its settings: set them again
         if key.startswith("spark.sql."):
             spark.conf.set(key, value)
@@ -128,6 +132,31 @@ def spark_session(master: str | None = None, remote: str | None = None, *,
         JVM.heap = _driver_heap(spark)
         say(f"Spark started: driver heap {gib(JVM.heap)}")
     return spark
+
+
+def _refused_settings(spark, caught: list, conf: Mapping[str, str], where: str) -> None:
+    """The warnings of a session's start: a Spark Connect server answers a setting it fixes
+    when it starts (``spark.driver.memory``, ``spark.executor.*`` …) with a warning, not an
+    error, and the run would go on without it. A ``--spark-conf`` setting refused that way is a
+    :class:`UsageError` naming it; any other warning is passed on."""
+    import re
+
+    refused = []
+    for w in caught:
+        found = re.search(r"Failed to set (\S+) to .*CANNOT_MODIFY_CONFIG", str(w.message))
+        if found and found.group(1) in conf:
+            refused.append(found.group(1))
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if refused:
+        with contextlib.suppress(Exception):
+            spark.stop()
+        settings = ", ".join(f"{k}={conf[k]}" for k in dict.fromkeys(refused))
+        raise UsageError(
+            f"--spark-conf {settings}: the Spark Connect server at {where.removeprefix('remote ')} "
+            "fixes this when it starts, so it cannot take effect for this run; set it in the "
+            "server's own configuration (e.g. start-connect-server.sh --conf KEY=VALUE), or "
+            "pass only runtime settings (spark.sql.*) with --spark-remote")
 
 
 def _launch_jvm(options: Mapping[str, str]) -> None:

@@ -1,0 +1,114 @@
+"""``--engine spark --spark-remote sc://…``: the audit through a real Spark Connect server.
+
+The server is PySpark's own (``org.apache.spark.sql.connect.service.SparkConnectServer`` from the
+jars PySpark ships), started once for this module on a free port. Over it the sample audit gives
+the DuckDB run's results, the terminal carries only the tool's lines, and a ``--spark-conf``
+setting the server fixes when it starts is refused with exit 4 instead of being dropped with a
+warning (docs/scale-out.md).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from spark_support import TOOL_LINE, require_spark
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVER = "org.apache.spark.sql.connect.service.SparkConnectServer"
+
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
+
+
+def _connect_client_missing() -> str | None:
+    try:
+        import grpc  # noqa: F401
+        import zstandard  # noqa: F401
+    except ImportError as e:
+        return f"the Spark Connect client needs {e.name} (pip install 'support-audit[spark]')"
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """``sc://127.0.0.1:PORT`` of a Spark Connect server running for this module."""
+    require_spark()
+    missing = _connect_client_missing()
+    if missing:
+        if os.environ.get("SUPPORT_AUDIT_REQUIRE_SPARK") == "1":
+            pytest.fail(f"{missing} (SUPPORT_AUDIT_REQUIRE_SPARK=1 requires the Spark tests)")
+        pytest.skip(missing)
+    import pyspark
+
+    home = Path(pyspark.__file__).parent
+    port = _free_port()
+    log = tmp_path_factory.mktemp("connect") / "server.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [str(home / "bin" / "spark-submit"), "--class", SERVER, "--name", "test-connect",
+             "--master", "local[2]", "--driver-memory", "2g",
+             "--conf", f"spark.connect.grpc.binding.port={port}",
+             "--conf", "spark.ui.enabled=false", "spark-internal"],
+            stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "SPARK_HOME": str(home)})
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                pytest.fail(f"the Spark Connect server exited ({proc.returncode}):\n{log.read_text()[-3000:]}")
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.5)
+        else:
+            pytest.fail(f"the Spark Connect server did not listen within 180 s:\n{log.read_text()[-3000:]}")
+        yield f"sc://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "SPARK_REMOTE"}
+    return subprocess.run([sys.executable, "-m", "audit", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=900, env=env)
+
+
+def test_the_sample_audit_over_spark_connect_is_the_duckdb_audit(server, tmp_path):
+    spark, duck = tmp_path / "spark", tmp_path / "duck"
+    done = _cli("run", "--engine", "spark", "--spark-remote", server,
+                "--spark-conf", "spark.sql.shuffle.partitions=2", "--gx", "off", "--out", str(spark))
+    assert done.returncode == 1, done.stderr  # the sample has open errors
+    foreign = [ln for ln in done.stderr.splitlines() if not TOOL_LINE.match(ln)]
+    assert foreign == [], "lines on stderr that are not the tool's:\n" + "\n".join(foreign)
+    assert any(ln.endswith(f"starting Spark (remote {server})") for ln in done.stderr.splitlines())
+    assert _cli("run", "--gx", "off", "--out", str(duck)).returncode == 1
+    for name in ("findings.csv", "quarantine.csv", "actions.csv", "summary.json"):
+        assert (spark / name).read_bytes() == (duck / name).read_bytes(), name
+    assert (spark / "report.html").is_file()
+
+
+def test_a_setting_the_server_fixes_at_start_is_refused(server, tmp_path):
+    """``spark.driver.memory`` is the server's: Spark Connect would only warn and run on without
+    it; the tool stops before reading any data and says where the setting belongs."""
+    done = _cli("run", "--engine", "spark", "--spark-remote", server,
+                "--spark-conf", "spark.driver.memory=10g", "--gx", "off", "--out", str(tmp_path / "out"))
+    assert done.returncode == 4, done.stderr
+    assert "--spark-conf spark.driver.memory=10g" in done.stderr
+    assert "server's own configuration" in done.stderr and "Traceback" not in done.stderr
+    assert "UserWarning" not in done.stderr
+    assert not (tmp_path / "out").exists()

@@ -112,3 +112,21 @@ def test_a_setting_the_server_fixes_at_start_is_refused(server, tmp_path):
     assert "server's own configuration" in done.stderr and "Traceback" not in done.stderr
     assert "UserWarning" not in done.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_an_absent_optional_export_reaches_the_server_as_an_empty_table(server, tmp_path):
+    """Without ``ticket_status_history.csv`` the loader makes that table with its columns and no
+    rows; Spark Connect cannot infer a schema from no rows, so it is sent with its own."""
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(ROOT / "sample_data", data,
+                    ignore=shutil.ignore_patterns("ticket_status_history.csv"))
+    spark, duck = tmp_path / "spark", tmp_path / "duck"
+    done = _cli("run", "--engine", "spark", "--spark-remote", server, "--data", str(data),
+                "--no-report", "--gx", "off", "--out", str(spark))
+    assert done.returncode == 1, done.stderr
+    assert _cli("run", "--data", str(data), "--no-report", "--gx", "off",
+                "--out", str(duck)).returncode == 1
+    for name in ("findings.csv", "summary.json"):
+        assert (spark / name).read_bytes() == (duck / name).read_bytes(), name

@@ -13,6 +13,8 @@ How DuckDB's objects map:
 - a table created from a column list and filled with ``INSERT`` is a DataFrame of the inserted
   rows (bound values, never SQL text) or queries (``unionByName``);
 - ``DROP TABLE``/``DROP VIEW`` drop the temp view;
+- a ``WITH name AS MATERIALIZED (…)`` CTE (DuckDB computes it once) is computed once here too,
+  as a checkpointed temp view the statement reads, instead of once per reference;
 - duplicate column names of a stored result are renamed as DuckDB renames them (``a_1``);
 - the catalog functions ``duckdb_tables()``/``duckdb_views()``/``duckdb_columns()`` are answered from the session's
   temp views.
@@ -88,6 +90,9 @@ class SparkConnection:
         #: the temp views that stand for DuckDB views (the others for tables)
         self._plain_views: set[str] = set()
         self._checkpoints: dict[str, Any] = {}
+        #: temp views of ``MATERIALIZED`` CTEs not yet dropped (:meth:`_materialized_ctes`)
+        self._hoisted: list[str] = []
+        self._hoisted_count = 0
 
     # --- the DuckDB connection methods the engine uses ----------------------------------
 
@@ -111,6 +116,7 @@ class SparkConnection:
         self._register(name, current.unionByName(new), materialize=True)
 
     def close(self) -> None:
+        self._drop_hoisted()
         for name in list(self._views):
             self.spark.catalog.dropTempView(name)
         self._views.clear()
@@ -122,7 +128,38 @@ class SparkConnection:
 
     def _query(self, tree: exp.Expression, params: Any):
         self._catalog_views(tree)
+        self._materialized_ctes(tree, params)
         return self.spark.sql(generate(rewrite(tree, self.macros, params)))
+
+    def _materialized_ctes(self, tree: exp.Expression, params: Any) -> None:
+        """Compute each ``WITH name AS MATERIALIZED (…)`` once, as DuckDB does: Spark would
+        inline the CTE at every reference and run its query that many times. Its query becomes
+        a checkpointed temp view that the CTE then reads. A CTE reading another CTE of its
+        ``WITH`` cannot run on its own and keeps Spark's inlining (the hint is dropped by the
+        dialect). The temp views live until the statement's own result is stored
+        (:meth:`_run`) or the connection closes: Spark Connect resolves names only when a
+        DataFrame is used."""
+        for cte in list(tree.find_all(exp.CTE)):
+            if cte.args.get("materialized") is None:
+                continue
+            siblings = {c.alias_or_name.lower() for c in cte.parent.expressions} \
+                if isinstance(cte.parent, exp.With) else set()
+            if any(t.name.lower() in siblings for t in cte.this.find_all(exp.Table)):
+                continue
+            self._hoisted_count += 1
+            name = f"__materialized_{self._hoisted_count}_{cte.alias_or_name}"
+            body = cte.this.copy()
+            self._catalog_views(body)
+            df = self.spark.sql(generate(rewrite(body, self.macros, params)))
+            df.toDF(*_unique(df.columns)).localCheckpoint(eager=True).createOrReplaceTempView(name)
+            self._hoisted.append(name)
+            cte.set("this", exp.select("*").from_(name))
+            cte.set("materialized", None)
+
+    def _drop_hoisted(self) -> None:
+        for name in self._hoisted:
+            self.spark.catalog.dropTempView(name)
+        self._hoisted.clear()
 
     def _run(self, tree: exp.Expression, params: Any) -> SparkResult:
         if isinstance(tree, exp.Create):
@@ -139,6 +176,8 @@ class SparkConnection:
                 return SparkResult(None)
             df = self._query(tree.expression, params)
             self._register(target.name, df, materialize=kind == "TABLE")
+            if kind == "TABLE":  # computed now: the CTEs' views are read no more
+                self._drop_hoisted()
             return SparkResult(None)
         if isinstance(tree, exp.Drop):
             for table in tree.args.get("tables") or [tree.this]:

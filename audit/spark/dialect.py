@@ -27,7 +27,8 @@ What is rewritten, and why:
   ``unix_micros``, ``to_timestamp(s)`` → ``timestamp_seconds``, ``make_timestamp(us)`` →
   ``timestamp_micros``, ``round_even`` → ``bround``, ``sha256`` → ``sha2(…, 256)``,
   ``format('{:,}', n)`` (group marks of a whole number) → ``format_number(n, 0)``; ``WITH …
-  AS MATERIALIZED`` loses the hint.
+  AS MATERIALIZED`` loses the hint here (the connection computes such a CTE once,
+  :meth:`audit.spark.connection.SparkConnection._materialized_ctes`).
 - Parameters (``?``, ``$name``) are bound as literals rendered by :func:`audit.sql.lit` (Spark
   Connect has no positional parameters for DDL).
 """

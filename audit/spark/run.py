@@ -50,12 +50,13 @@ def to_spark(con, *, master: str | None = None, remote: str | None = None,
     try:
         for name in loaded_tables(con):
             table = _plain_strings(con.sql(f'SELECT * FROM "{name}"').to_arrow_table())
-            if staging is None:
-                df = spark.createDataFrame(table)
+            if staging is None:  # Spark Connect cannot infer a schema from no rows
+                df = spark.createDataFrame(table) if table.num_rows else \
+                    spark.createDataFrame([], schema=_spark_schema(table))
             else:
                 path = os.path.join(staging, f"{name}.parquet")
                 pq.write_table(table, path)
-                df = spark.read.schema(_spark_schema(spark, table)).parquet(path)
+                df = spark.read.schema(_spark_schema(table)).parquet(path)
             sc.register_table(name, df)
     except BaseException:
         sc.close()
@@ -63,6 +64,9 @@ def to_spark(con, *, master: str | None = None, remote: str | None = None,
     return sc
 
 
-def _spark_schema(spark, table: pa.Table):
-    """The Spark schema of an Arrow table (an empty table has no files Spark could infer from)."""
-    return spark.createDataFrame(table.slice(0, 0)).schema
+def _spark_schema(table: pa.Table):
+    """The Spark schema of an Arrow table (an empty table has no rows or files Spark could
+    infer it from)."""
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    return from_arrow_schema(table.schema)

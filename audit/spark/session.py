@@ -117,8 +117,12 @@ def spark_session(master: str | None = None, remote: str | None = None, *,
     try:
         if not remote:
             _launch_jvm(options)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+        caught: list = []
+        if remote:  # a Connect server answers a setting it will not take with a UserWarning
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", UserWarning)
+                spark = builder.getOrCreate()
+        else:
             spark = builder.getOrCreate()
     except Exception as e:  # no Java, a bad master URL or setting, an unreachable server
         raise start_error(e, where) from None

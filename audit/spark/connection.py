@@ -156,10 +156,11 @@ class SparkConnection:
             cte.set("this", exp.select("*").from_(name))
             cte.set("materialized", None)
 
-    def _drop_hoisted(self) -> None:
-        for name in self._hoisted:
+    def _drop_hoisted(self, start: int = 0) -> None:
+        """Drop the CTEs' temp views made since the ``start``-th."""
+        for name in self._hoisted[start:]:
             self.spark.catalog.dropTempView(name)
-        self._hoisted.clear()
+        del self._hoisted[start:]
 
     def _run(self, tree: exp.Expression, params: Any) -> SparkResult:
         if isinstance(tree, exp.Create):
@@ -174,10 +175,11 @@ class SparkConnection:
                 df = self.spark.createDataFrame([], schema=columns)
                 self._register(target.this.name, df, materialize=False)
                 return SparkResult(None)
+            before = len(self._hoisted)
             df = self._query(tree.expression, params)
             self._register(target.name, df, materialize=kind == "TABLE")
-            if kind == "TABLE":  # computed now: the CTEs' views are read no more
-                self._drop_hoisted()
+            if kind == "TABLE":  # computed now: its CTEs' views are read no more
+                self._drop_hoisted(before)
             return SparkResult(None)
         if isinstance(tree, exp.Drop):
             for table in tree.args.get("tables") or [tree.this]:

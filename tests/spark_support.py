@@ -24,9 +24,20 @@ def spark_missing() -> str | None:
     return None
 
 
-def require_spark() -> None:
-    """Skip the calling test without local Spark (fail instead under SUPPORT_AUDIT_REQUIRE_SPARK=1)."""
-    reason = spark_missing()
+def connect_client_missing() -> str | None:
+    """Why the Spark Connect client cannot run here (its gRPC and zstandard), or ``None``."""
+    try:
+        import grpc  # noqa: F401
+        import zstandard  # noqa: F401
+    except ImportError as e:
+        return f"the Spark Connect client needs {e.name} (pip install 'support-audit[spark]')"
+    return None
+
+
+def require_spark(connect: bool = False) -> None:
+    """Skip the calling test without local Spark, or with ``connect`` also without the Spark
+    Connect client (fail instead under SUPPORT_AUDIT_REQUIRE_SPARK=1)."""
+    reason = spark_missing() or (connect_client_missing() if connect else None)
     if reason:
         if os.environ.get("SUPPORT_AUDIT_REQUIRE_SPARK") == "1":
             pytest.fail(f"{reason} (SUPPORT_AUDIT_REQUIRE_SPARK=1 requires the Spark tests)")

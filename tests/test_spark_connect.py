@@ -25,15 +25,6 @@ SERVER = "org.apache.spark.sql.connect.service.SparkConnectServer"
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 
-def _connect_client_missing() -> str | None:
-    try:
-        import grpc  # noqa: F401
-        import zstandard  # noqa: F401
-    except ImportError as e:
-        return f"the Spark Connect client needs {e.name} (pip install 'support-audit[spark]')"
-    return None
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -43,12 +34,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """``sc://127.0.0.1:PORT`` of a Spark Connect server running for this module."""
-    require_spark()
-    missing = _connect_client_missing()
-    if missing:
-        if os.environ.get("SUPPORT_AUDIT_REQUIRE_SPARK") == "1":
-            pytest.fail(f"{missing} (SUPPORT_AUDIT_REQUIRE_SPARK=1 requires the Spark tests)")
-        pytest.skip(missing)
+    require_spark(connect=True)
     import pyspark
 
     home = Path(pyspark.__file__).parent

@@ -231,8 +231,6 @@ def _cli(*args: str, env: dict[str, str] | None = None, tmp: Path) -> subprocess
                           text=True, timeout=900, env={**os.environ, "TMPDIR": str(tmp), **(env or {})})
 
 
-
-
 @pytest.mark.spark
 @pytest.mark.slow
 def test_a_spark_run_prints_only_its_own_lines_and_gets_its_driver_memory(tmp_path):

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import duckdb
 
-from audit.engine.sql import ident, lit
+from audit.engine.sql import ident, lit, on_spark
 
 #: Longest range (years) converted with the transition table; longer ranges use ICU per row.
 MAX_YEARS = 40
@@ -67,7 +67,7 @@ def local_timestamp_sql(con: duckdb.DuckDBPyConnection, tz: str, table: str, col
     connection's tables do not change after loading, so views may use it too.
     """
     expr = expr or ident(column)
-    if getattr(con, "dialect", "duckdb") != "duckdb":  # Spark converts natively (audit.spark.dialect)
+    if on_spark(con):  # Spark converts natively (audit.spark.dialect)
         return f"timezone({lit(tz)}, {expr})"
     found = offset_transitions(con, tz, table, column)
     if found is None:

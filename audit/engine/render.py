@@ -24,7 +24,7 @@ from audit.engine.classify import opened_month_sql
 from audit.engine.findings import FINDING_COLUMNS, SOURCES, enabled_kinds
 from audit.engine.policy_tables import section_loc
 from audit.engine.sla import create_sla_text, sla_compliance
-from audit.engine.sql import lit, shared_relation
+from audit.engine.sql import lit, on_spark, shared_relation
 from audit.outputs import plain_schema
 from audit.policy.model import Bundle
 from audit.texts import LANGUAGES as TEXT_LANGUAGES
@@ -163,7 +163,7 @@ def create_tm_text(con: duckdb.DuckDBPyConnection, bundle: Bundle, period: str |
         ).fetchall()
     ]
     spans = [(m, m) for m in months]
-    if getattr(con, "dialect", "duckdb") == "spark" and months:
+    if on_spark(con) and months:
         spans = [(months[0], months[-1])]
     cols = ", ".join(f"{column('calc', L.code)} VARCHAR" for L in langs)
     con.execute(f"CREATE OR REPLACE TABLE tm_text (ticket_id VARCHAR, month VARCHAR, {cols})")

@@ -88,10 +88,17 @@ def install_macros(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(MACROS)
 
 
+def on_spark(con: Any) -> bool:
+    """Whether ``con`` runs the engine's SQL on Spark (:class:`audit.spark.connection.
+    SparkConnection` says so in its ``dialect``; a DuckDB connection has none). The one place
+    the engine asks; docs/scale-out.md lists what it changes."""
+    return getattr(con, "dialect", "duckdb") == "spark"
+
+
 def shared_relation(con: Any) -> str:
     """What to create for an intermediate result that several later queries read: a view on
     DuckDB (computed where it is read and never stored, which keeps a large run's peak memory
-    down), a table on Spark (``getattr(con, "dialect")``), which would otherwise plan and run
-    the view's joins again for every query reading it; there the table is computed once and
+    down), a table on Spark (:func:`on_spark`), which would otherwise plan and run the view's
+    joins again for every query reading it; there the table is computed once and
     checkpointed, and Spark spills what does not fit in memory."""
-    return "TABLE" if getattr(con, "dialect", "duckdb") == "spark" else "TEMP VIEW"
+    return "TABLE" if on_spark(con) else "TEMP VIEW"

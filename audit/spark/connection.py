@@ -148,9 +148,8 @@ class SparkConnection:
                 continue
             self._hoisted_count += 1
             name = f"__materialized_{self._hoisted_count}_{cte.alias_or_name}"
-            body = cte.this.copy()
-            self._catalog_views(body)
-            df = self.spark.sql(generate(rewrite(body, self.macros, params)))
+            # (its catalog calls, if any, were replaced with the whole statement's in _query)
+            df = self.spark.sql(generate(rewrite(cte.this.copy(), self.macros, params)))
             df.toDF(*_unique(df.columns)).localCheckpoint(eager=True).createOrReplaceTempView(name)
             self._hoisted.append(name)
             cte.set("this", exp.select("*").from_(name))

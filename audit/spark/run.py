@@ -50,9 +50,8 @@ def to_spark(con, *, master: str | None = None, remote: str | None = None,
     try:
         for name in loaded_tables(con):
             table = _plain_strings(con.sql(f'SELECT * FROM "{name}"').to_arrow_table())
-            if staging is None:  # Spark Connect cannot infer a schema from no rows
-                df = spark.createDataFrame(table) if table.num_rows else \
-                    spark.createDataFrame([], schema=_spark_schema(table))
+            if staging is None:  # with its schema: Spark Connect infers none from no rows
+                df = spark.createDataFrame(table, schema=_spark_schema(table))
             else:
                 path = os.path.join(staging, f"{name}.parquet")
                 pq.write_table(table, path)

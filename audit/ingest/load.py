@@ -72,6 +72,22 @@ GxMode = Literal["full", "sample", "off"]
 GX_SAMPLE_ROWS = 2_000
 
 
+#: The order the "sample" rows are taken in: a multiplicative hash of the line (MINSTD's), so
+#: the sample spreads over the whole file, and every SQL engine computes it alike (no overflow).
+_SPREAD = "((_line % 2147483647) * 48271) % 2147483647"
+
+
+def _carry(source: Any, query: str, target: Any, name: str) -> None:
+    """The rows of ``query`` on the connection ``source`` as the temp table ``name`` on
+    ``target`` (the Spark loader's two connections; see :func:`load_tables`)."""
+    rows = source.sql(query).to_arrow_table()
+    target.register("_ingest_carried", rows)
+    try:
+        target.execute(f"CREATE OR REPLACE TEMP TABLE {ident(name)} AS SELECT * FROM _ingest_carried")
+    finally:
+        target.unregister("_ingest_carried")
+
+
 def _staging(name: str) -> str:
     return f"_ingest_typed_{name}"
 
@@ -119,7 +135,23 @@ def load_data(
     paths, missing, warnings = locate_inputs(Path(data_dir), list(contract), optional,
                                              follow_symlinks=follow_symlinks)
     readers = _open_readers(contract, paths, missing, chunk_rows)
+    return load_tables(con, con, contract, readers, warnings, timezone=timezone, gx=gx,
+                       gx_sample_rows=gx_sample_rows, say=say, dates=dates, careful=careful,
+                       gx_late=gx_late)
 
+
+def load_tables(con: Any, local: duckdb.DuckDBPyConnection, contract: dict[str, Table],
+                readers: dict[str, Reader], warnings: list[str], *, timezone: str, gx: GxMode,
+                gx_sample_rows: int, say: Callable[[str], None], dates: tuple[dt.date, dt.date],
+                careful: bool, gx_late: bool) -> IngestResult:
+    """The steps of :func:`load_data` after the exports are found and opened (``readers``).
+
+    ``con``: where the canonical tables are built; ``local``: the DuckDB connection that holds
+    the quarantine while it is collected and types the rows the cheap pass could not (the
+    careful parser). They are one connection for ``--engine duckdb``; the Spark loader
+    (:mod:`audit.spark.ingest`) passes its Spark connection and a DuckDB of its own, and only
+    the rows that need care or are set aside travel between the two.
+    """
     timings: dict[str, float] = {}
     validator = None
     if gx != "off":
@@ -130,12 +162,13 @@ def load_data(
 
     for name in contract:
         con.execute(f"DROP TABLE IF EXISTS {ident(name)}")
-    store = Quarantine(con)
-    create_zone_days(con, timezone)
+    store = Quarantine(local)
+    create_zone_days(local, timezone)
     loader = _TableLoader(con, store, timezone, validator, gx, gx_sample_rows, say, timings)
     loader.dates = dates
-    loader.careful = careful
-    loader.tz_utc = fetch_row(con, "SELECT current_setting('TimeZone')")[0] == "UTC"
+    loader.careful = careful and not loader.split
+    # (a Spark session runs in UTC: audit.spark.session)
+    loader.tz_utc = loader.split or fetch_row(con, "SELECT current_setting('TimeZone')")[0] == "UTC"
     counts: dict[str, TableCounts] = {}
     try:
         for order, (name, table) in enumerate(contract.items()):
@@ -162,10 +195,12 @@ def load_data(
         raise
     finally:
         store.drop()
-        for name in contract:
-            con.execute(f"DROP TABLE IF EXISTS {ident(_quarantined_keys(name))}")
-        for helper in ("_ingest_parsed", "_ingest_fast", "_ingest_messy", "_ingest_gx_rows", ZONE_DAYS):
-            con.execute(f"DROP TABLE IF EXISTS {ident(helper)}")
+        for c in dict.fromkeys((con, local)):
+            for name in contract:
+                c.execute(f"DROP TABLE IF EXISTS {ident(_quarantined_keys(name))}")
+            for helper in ("_ingest_parsed", "_ingest_fast", "_ingest_messy", "_ingest_careful",
+                           "_ingest_qlines", "_ingest_gx_rows", ZONE_DAYS):
+                c.execute(f"DROP TABLE IF EXISTS {ident(helper)}")
 
     def finish(result: IngestResult) -> None:
         """Wait for GX (it ran beside everything above) and complete the evidence."""
@@ -399,7 +434,9 @@ class _TableLoader:
     def __init__(self, con: duckdb.DuckDBPyConnection, store: Quarantine, timezone: str,
                  validator: Any, gx: GxMode, gx_sample_rows: int, say: Callable[[str], None],
                  timings: dict[str, float]):
-        self.con = con
+        self.con = con  # where the tables are built
+        self.local = store.con  # the quarantine and the careful parser (see load_tables)
+        self.split = con is not store.con
         self.store = store
         self.timezone = timezone
         self.validator = validator
@@ -433,7 +470,7 @@ class _TableLoader:
         staging = ident(_staging(name))
         columns = ", ".join(f"{ident(c.name)} {duckdb_type(c)}" for c in table.columns)
         self.con.execute(f"CREATE OR REPLACE TABLE {staging} ({columns}, _source_file VARCHAR, _line BIGINT)")
-        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {ident(_quarantined_keys(name))} (key VARCHAR)")
+        self.local.execute(f"CREATE OR REPLACE TEMP TABLE {ident(_quarantined_keys(name))} (key VARCHAR)")
 
         self.say(f"{name}: reading {source} ({reader.dialect})")
         with timed(self.timings, "read"):
@@ -447,16 +484,26 @@ class _TableLoader:
                  f"SELECT _line, {lit(check.expectation.type)} AS expectation, value, reason "
                  f"FROM ({check.quarantine_sql})")
                 for i, check in enumerate(checks)
-            ])
+            ], source=self.con)
         self._compare_with_gx(table, staging, checks)
 
         lines = self.store.lines_of(name)
-        self.con.execute(
-            f"INSERT INTO {ident(_quarantined_keys(name))} SELECT DISTINCT {ident(table.key)} "
-            f"FROM {staging} WHERE _line IN {lines} AND {ident(table.key)} IS NOT NULL"
-        )
+        keys = (f"SELECT DISTINCT {ident(table.key)} FROM {staging} WHERE _line IN {{lines}} "
+                f"AND {ident(table.key)} IS NOT NULL")
+        qkeys = ident(_quarantined_keys(name))
+        if self.split:  # the lines to the tables, their keys back to the quarantine
+            _carry(self.local, f"SELECT DISTINCT line FROM {lines}", self.con, "_ingest_qlines")
+            lines = "(SELECT line FROM _ingest_qlines)"
+            _carry(self.con, keys.format(lines=lines), self.local, "_ingest_qkeys_new")
+            self.local.execute(f"INSERT INTO {qkeys} SELECT * FROM _ingest_qkeys_new")
+            self.local.execute("DROP TABLE _ingest_qkeys_new")
+        else:
+            self.con.execute(f"INSERT INTO {qkeys} {keys.format(lines=lines)}")
         self.con.execute(f"DELETE FROM {staging} WHERE _line IN {lines}")
         self.con.execute(f"ALTER TABLE {staging} RENAME TO {ident(name)}")
+        if self.split:  # the children's referential checks read them beside the tables
+            self.con.execute("DROP TABLE IF EXISTS _ingest_qlines")
+            _carry(self.local, f"SELECT * FROM {qkeys}", self.con, _quarantined_keys(name))
         self.parents[name] = Parent(name, source, ident(_quarantined_keys(name)))
         loaded = fetch_row(self.con, f"SELECT count(*) FROM {ident(name)}")[0]
         self.say(f"{name}: {loaded} rows loaded, {self.store.count(name)} quarantined")
@@ -524,21 +571,27 @@ class _TableLoader:
                 self.con.execute(f"INSERT INTO {staging} SELECT {typed}, {lit(source)}, _line FROM _ingest_fast")
                 self.con.execute("DROP TABLE _ingest_fast")
                 return 0, None, None
-            self.con.execute(
-                f"CREATE OR REPLACE TEMP TABLE _ingest_messy AS SELECT * FROM {relation} "
-                f"WHERE _line IN (SELECT _line FROM _ingest_fast WHERE NOT {CLEAN})"
-            )
+            messy_rows = (f"SELECT * FROM {relation} "
+                          f"WHERE _line IN (SELECT _line FROM _ingest_fast WHERE NOT {CLEAN})")
+            if self.split:  # the careful parser is DuckDB's: the rows that need it come over
+                _carry(self.con, messy_rows, self.local, "_ingest_messy")
+            else:
+                self.con.execute(f"CREATE OR REPLACE TEMP TABLE _ingest_messy AS {messy_rows}")
             careful_rows = "_ingest_messy"
         query = parse_query(table, present, self.timezone, careful_rows, trimmed, dates=self.dates)
-        self.con.execute(f"CREATE OR REPLACE TEMP TABLE _ingest_parsed AS {query.sql}")
+        self.local.execute(f"CREATE OR REPLACE TEMP TABLE _ingest_parsed AS {query.sql}")
         failed = f"coalesce({', '.join(ident(e) for e in query.errors)})"
         good = f"SELECT {typed}, _line FROM _ingest_parsed WHERE {failed} IS NULL"
+        if self.split:  # and the rows it typed go back
+            _carry(self.local, good, self.con, "_ingest_careful")
+            good = "SELECT * FROM _ingest_careful"
         if not self.careful:  # both kinds of rows, in line order
             good = (f"SELECT * FROM (SELECT {typed}, _line FROM _ingest_fast WHERE {CLEAN} "
                     f"UNION ALL {good}) ORDER BY _line")
         self.con.execute(f"INSERT INTO {staging} SELECT {typed}, {lit(source)}, _line FROM ({good})")
-        self.con.execute("DROP TABLE IF EXISTS _ingest_fast")
-        self.con.execute("DROP TABLE IF EXISTS _ingest_messy")
+        for helper in ("_ingest_fast", "_ingest_careful"):
+            self.con.execute(f"DROP TABLE IF EXISTS {helper}")
+        self.local.execute("DROP TABLE IF EXISTS _ingest_messy")
         derived_errors = DERIVED_ERRORS.get(name, {})
         self.store.add_rows(order, name, source, [
             (SEQ_DERIVED if error in derived_errors else SEQ_PARSE, column,
@@ -547,7 +600,7 @@ class _TableLoader:
              f"FROM _ingest_parsed WHERE {ident(error)} IS NOT NULL")
             for error, column in query.errors.items()
         ])
-        self.con.execute(
+        self.local.execute(
             f"INSERT INTO {ident(_quarantined_keys(name))} SELECT DISTINCT {ident(table.key)} "
             f"FROM _ingest_parsed WHERE {failed} IS NOT NULL AND {ident(table.key)} IS NOT NULL"
         )
@@ -559,7 +612,7 @@ class _TableLoader:
         total = " + ".join(f"CAST({ident(f)} AS INTEGER)" for f in flags)
         first = " ".join(f"WHEN {ident(f)} THEN {ident('__r_' + f[4:])}" for f in flags)
         n, line, value = fetch_row(
-            self.con,
+            self.local,
             f"SELECT sum({total}), min(_line) FILTER (WHERE {total} > 0), "
             f"arg_min(CASE {first} END, _line) FILTER (WHERE {total} > 0) FROM _ingest_parsed",
         )
@@ -575,7 +628,7 @@ class _TableLoader:
             rows = self.gx_sample_rows
             self.con.execute(
                 f"CREATE OR REPLACE TEMP TABLE _ingest_gx_rows AS SELECT * FROM ("
-                f"SELECT * FROM {staging} ORDER BY hash(_line), _line LIMIT {int(self.gx_sample_rows)}"
+                f"SELECT * FROM {staging} ORDER BY {_SPREAD}, _line LIMIT {int(self.gx_sample_rows)}"
                 f") ORDER BY _line"
             )
             relation = "_ingest_gx_rows"

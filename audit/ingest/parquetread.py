@@ -24,6 +24,15 @@ from audit.ingest.readers import Chunk
 from audit.sql import ident, lit
 
 
+def float_warnings(file_name: str, table: Table, match: ColumnMatch, floating: set[str]) -> list[str]:
+    """A warning per money column that the file stores as binary floating point (``floating``:
+    the file's columns of such a type)."""
+    return [f"{file_name}: column '{source}' is binary floating point; its values were "
+            "read from their shortest decimal text (export it as decimal or text to be sure)"
+            for name, source in match.positions.items()
+            if table.column(name).type == "decimal" and str(source) in floating]
+
+
 class ParquetReader:
     def __init__(self, file: InputFile, table: Table, match: ColumnMatch, parquet: pq.ParquetFile,
                  chunk_rows: int):
@@ -33,15 +42,9 @@ class ParquetReader:
         self.rows_in = 0
         self.dialect = "Parquet"
         self._parquet = parquet
-        self.warnings = column_warnings(file.name, match)
         schema = parquet.schema_arrow
-        for name, source in match.positions.items():
-            column = table.column(name)
-            if column.type == "decimal" and pa.types.is_floating(schema.field(str(source)).type):
-                self.warnings.append(
-                    f"{file.name}: column '{source}' is binary floating point; its values were "
-                    "read from their shortest decimal text (export it as decimal or text to be sure)"
-                )
+        floating = {f.name for f in schema if pa.types.is_floating(f.type)}
+        self.warnings = column_warnings(file.name, match) + float_warnings(file.name, table, match, floating)
 
     @classmethod
     def open(cls, file: InputFile, table: Table, derived: frozenset[str],

@@ -175,7 +175,7 @@ def parse_query(table: Table, present: set[str], timezone: str, relation: str,
 def _trimmed(text: str) -> str:
     # trim() with a character list is slow; most values need no trimming at all
     ends = ", ".join(lit(c) for c in _TRIM)
-    return (f"CASE WHEN {text}[1] IN ({ends}) OR {text}[-1] IN ({ends}) "
+    return (f"CASE WHEN left({text}, 1) IN ({ends}) OR right({text}, 1) IN ({ends}) "
             f"THEN trim({text}, {lit(_TRIM)}) ELSE {text} END")
 
 

@@ -60,10 +60,12 @@ class Quarantine:
             self.con.unregister("_ingest_problems")
 
     def add_rows(self, order: int, table: str, source_file: str,
-                 parts: list[tuple[int, str, str]]) -> None:
+                 parts: list[tuple[int, str, str]], source=None) -> None:  # noqa: ANN001
         """Quarantine the rows of each ``(seq, column, select)`` in one statement.
 
-        Each ``select`` yields ``_line``, ``expectation``, ``value`` and ``reason``.
+        Each ``select`` yields ``_line``, ``expectation``, ``value`` and ``reason``. ``source``:
+        the connection the selects run on, when it is not the quarantine's own (the Spark
+        loader's data); their rows are fetched from it (as few as are set aside).
         """
         if not parts:
             return
@@ -71,10 +73,19 @@ class Quarantine:
             f"SELECT {seq} AS seq, {lit(column)} AS column_name, * FROM ({select})"
             for seq, column, select in parts
         )
-        self.con.execute(
-            f"INSERT INTO {TABLE} SELECT {order}, seq, {lit(table)}, {lit(source_file)}, _line, "
-            f"expectation, column_name, value, reason, NULL FROM ({union})"
-        )
+        if source is not None and source is not self.con:
+            rows = source.sql(f"SELECT seq, column_name, _line, expectation, value, reason "
+                              f"FROM ({union})").to_arrow_table()
+            self.con.register("_ingest_found", rows)
+            union = "SELECT * FROM _ingest_found"
+        try:
+            self.con.execute(
+                f"INSERT INTO {TABLE} SELECT {order}, seq, {lit(table)}, {lit(source_file)}, _line, "
+                f"expectation, column_name, value, reason, NULL FROM ({union})"
+            )
+        finally:
+            if source is not None and source is not self.con:
+                self.con.unregister("_ingest_found")
 
     def lines_of(self, table: str) -> str:
         """SQL relation of the quarantined lines of ``table``."""

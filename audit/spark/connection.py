@@ -17,7 +17,11 @@ How DuckDB's objects map:
   as a checkpointed temp view the statement reads, instead of once per reference;
 - duplicate column names of a stored result are renamed as DuckDB renames them (``a_1``);
 - the catalog functions ``duckdb_tables()``/``duckdb_views()``/``duckdb_columns()`` are answered from the session's
-  temp views.
+  temp views;
+- for the loader (:mod:`audit.spark.ingest`): ``DESCRIBE SELECT …`` answers DuckDB's type names,
+  ``DELETE FROM t WHERE …`` re-stores ``t`` without those rows, ``ALTER TABLE a RENAME TO b``
+  renames the view, and :meth:`SparkConnection.register` makes an Arrow table a view, as
+  DuckDB's ``register`` does.
 """
 
 from __future__ import annotations
@@ -49,16 +53,54 @@ def _unique(columns: list[str]) -> list[str]:
     return out
 
 
-class SparkResult:
-    """A query's DataFrame with the fetch methods of a DuckDB result."""
+def plain_strings(table: pa.Table) -> pa.Table:
+    """Arrow string views (DuckDB's export) as plain strings, which Spark reads."""
+    fields = [pa.field(f.name, pa.string() if pa.types.is_string_view(f.type) else f.type)
+              for f in table.schema]
+    return table.cast(pa.schema(fields))
 
-    def __init__(self, df) -> None:
+
+def spark_schema(table: pa.Table):
+    """The Spark schema of an Arrow table (an empty table has no rows or files Spark could
+    infer it from)."""
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    return from_arrow_schema(table.schema)
+
+
+def duckdb_type_name(data_type) -> str:
+    """DuckDB's name of a Spark SQL type, as ``DESCRIBE`` shows it (the loader decides by it
+    which values it may take as they are; :mod:`audit.ingest.fasttype`)."""
+    from pyspark.sql import types as t
+
+    if isinstance(data_type, t.DecimalType):
+        return f"DECIMAL({data_type.precision},{data_type.scale})"
+    names = {t.StringType: "VARCHAR", t.LongType: "BIGINT", t.IntegerType: "INTEGER",
+             t.ShortType: "SMALLINT", t.ByteType: "TINYINT", t.BooleanType: "BOOLEAN",
+             t.DateType: "DATE", t.TimestampType: "TIMESTAMP WITH TIME ZONE",
+             t.TimestampNTZType: "TIMESTAMP", t.DoubleType: "DOUBLE", t.FloatType: "FLOAT",
+             t.BinaryType: "BLOB"}
+    for kind, name in names.items():
+        if isinstance(data_type, kind):
+            return name
+    return data_type.simpleString().upper()
+
+
+class SparkResult:
+    """A query's DataFrame (or rows already known) with the fetch methods of a DuckDB result."""
+
+    def __init__(self, df, rows: list[tuple] | None = None) -> None:
         self.df = df
+        self._rows = rows
 
     def fetchall(self) -> list[tuple]:
+        if self._rows is not None:
+            return list(self._rows)
         return [tuple(r) for r in self.df.collect()] if self.df is not None else []
 
     def fetchone(self) -> tuple | None:
+        if self._rows is not None:
+            return self._rows[0] if self._rows else None
         rows = self.df.take(1) if self.df is not None else []
         return tuple(rows[0]) if rows else None
 
@@ -114,6 +156,15 @@ class SparkConnection:
         current = self.spark.table(name)
         new = self.spark.createDataFrame([tuple(r) for r in rows], schema=current.schema)
         self._register(name, current.unionByName(new), materialize=True)
+
+    def register(self, name: str, table: pa.Table) -> None:
+        """The Arrow ``table`` as the view ``name`` (DuckDB's ``register``)."""
+        table = plain_strings(table)
+        self._register(name, self.spark.createDataFrame(table, schema=spark_schema(table)),
+                       materialize=False, table=False)
+
+    def unregister(self, name: str) -> None:
+        self._drop(name)
 
     def close(self) -> None:
         self._drop_hoisted()
@@ -182,9 +233,26 @@ class SparkConnection:
             return SparkResult(None)
         if isinstance(tree, exp.Drop):
             for table in tree.args.get("tables") or [tree.this]:
-                self.spark.catalog.dropTempView(table.name)
-                self._views.discard(table.name)
-                self._plain_views.discard(table.name)
+                self._drop(table.name)
+            return SparkResult(None)
+        if isinstance(tree, exp.Describe):
+            df = self._query(tree.this, params)
+            return SparkResult(None, [(f.name, duckdb_type_name(f.dataType), "YES")
+                                      for f in df.schema.fields])
+        if isinstance(tree, exp.Delete):  # the table again, without the rows
+            name = tree.this.name
+            keep = exp.select("*").from_(exp.to_identifier(name)).where(
+                exp.not_(exp.Coalesce(this=tree.args["where"].this.copy(),
+                                      expressions=[exp.false()])))
+            table = name not in self._plain_views
+            self._register(name, self._query(keep, params), materialize=True, table=table)
+            return SparkResult(None)
+        if isinstance(tree, exp.Alter) and len(tree.args.get("actions") or []) == 1 \
+                and isinstance(tree.args["actions"][0], exp.AlterRename):
+            old, new = tree.this.name, tree.args["actions"][0].this.name
+            table = old not in self._plain_views
+            self._register(new, self.spark.table(old), materialize=False, table=table)
+            self._drop(old)
             return SparkResult(None)
         if isinstance(tree, exp.Insert):
             name = tree.this.name
@@ -195,6 +263,12 @@ class SparkConnection:
         if isinstance(tree, exp.Set | exp.Command):  # session settings: DuckDB's own
             return SparkResult(None)
         return SparkResult(self._query(tree, params))
+
+    def _drop(self, name: str) -> None:
+        self.spark.catalog.dropTempView(name)
+        self._views.discard(name)
+        self._plain_views.discard(name)
+        self._columns.pop(name, None)
 
     def _register(self, name: str, df, *, materialize: bool, table: bool | None = None) -> None:
         """``df`` as temp view ``name``; ``materialize``: computed now, once; ``table``: listed

@@ -26,6 +26,7 @@ What is rewritten, and why:
 - ``isodow`` (sqlglot's Spark output is off by one on Sundays), ``epoch_us`` →
   ``unix_micros``, ``to_timestamp(s)`` → ``timestamp_seconds``, ``make_timestamp(us)`` →
   ``timestamp_micros``, ``round_even`` → ``bround``, ``sha256`` → ``sha2(…, 256)``,
+  ``regexp_full_match(x, p)`` → ``x RLIKE '^(?:p)\\z'`` (the ingestion's typing),
   ``format('{:,}', n)`` (group marks of a whole number) → ``format_number(n, 0)``; ``WITH …
   AS MATERIALIZED`` loses the hint here (the connection computes such a CTE once,
   :meth:`audit.spark.connection.SparkConnection._materialized_ctes`).
@@ -169,6 +170,10 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
     if (isinstance(node, exp.Format) and node.this.is_string and node.this.name == "{:,}"
             and len(node.expressions) == 1):
         return exp.Anonymous(this="format_number", expressions=[node.expressions[0], exp.Literal.number(0)])
+    if isinstance(node, exp.RegexpFullMatch) and node.expression.is_string:
+        # anchored; Java's ``$`` would also match before a final line break, ``\z`` does not
+        whole = exp.Literal.string(f"^(?:{node.expression.name})\\z")
+        return exp.RegexpLike(this=node.this, expression=whole)
     if isinstance(node, exp.UnixToTime):
         fn = "timestamp_micros" if node.args.get("scale") is not None else "timestamp_seconds"
         return exp.Anonymous(this=fn, expressions=[node.this])

@@ -15,18 +15,10 @@ import shutil
 import tempfile
 from collections.abc import Callable, Mapping
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 
-from audit.spark.connection import SparkConnection
+from audit.spark.connection import SparkConnection, plain_strings, spark_schema
 from audit.spark.session import spark_session
-
-
-def _plain_strings(table: pa.Table) -> pa.Table:
-    """Arrow string views (DuckDB's export) as plain strings, which Spark reads."""
-    fields = [pa.field(f.name, pa.string() if pa.types.is_string_view(f.type) else f.type)
-              for f in table.schema]
-    return table.cast(pa.schema(fields))
 
 
 def loaded_tables(con) -> list[str]:
@@ -49,23 +41,15 @@ def to_spark(con, *, master: str | None = None, remote: str | None = None,
                          if staging else None)
     try:
         for name in loaded_tables(con):
-            table = _plain_strings(con.sql(f'SELECT * FROM "{name}"').to_arrow_table())
+            table = plain_strings(con.sql(f'SELECT * FROM "{name}"').to_arrow_table())
             if staging is None:  # with its schema: Spark Connect infers none from no rows
-                df = spark.createDataFrame(table, schema=_spark_schema(table))
+                df = spark.createDataFrame(table, schema=spark_schema(table))
             else:
                 path = os.path.join(staging, f"{name}.parquet")
                 pq.write_table(table, path)
-                df = spark.read.schema(_spark_schema(table)).parquet(path)
+                df = spark.read.schema(spark_schema(table)).parquet(path)
             sc.register_table(name, df)
     except BaseException:
         sc.close()
         raise
     return sc
-
-
-def _spark_schema(table: pa.Table):
-    """The Spark schema of an Arrow table (an empty table has no rows or files Spark could
-    infer it from)."""
-    from pyspark.sql.pandas.types import from_arrow_schema
-
-    return from_arrow_schema(table.schema)

@@ -167,7 +167,21 @@ def open_audit_db(bundle: Bundle, data: str | Path, *, gx: str = "sample",
     from audit.adapters import is_sources_file, load_sources
     from audit.db import connect, lock_down
     from audit.ingest import load_data
+    from audit.ingest.files import is_uri
 
+    if engine == "spark" and not is_sources_file(data):
+        from audit.spark.ingest import reads_natively
+        from audit.spark.session import sees_local_files
+
+        # Parquet that Spark can reach (a URI; local files for local Spark): Spark reads it
+        if is_uri(data) or (sees_local_files(spark_master, spark_remote)
+                            and reads_natively(data, follow_symlinks=follow_symlinks)):
+            return _open_on_spark(bundle, data, gx=gx, progress=progress,
+                                  follow_symlinks=follow_symlinks, master=spark_master,
+                                  remote=spark_remote, conf=spark_conf)
+    if is_uri(data):
+        raise UsageError(f"--data {data}: a URI is read by Spark only; add --engine spark "
+                         "(docs/scale-out.md)")
     con = connect(memory_limit=memory_limit)
     try:
         dates = (bundle.settings.earliest_date, bundle.settings.latest_date)
@@ -202,6 +216,27 @@ def open_audit_db(bundle: Bundle, data: str | Path, *, gx: str = "sample",
         finally:
             con.close()
     return con, ingest
+
+
+def _open_on_spark(bundle: Bundle, data: str | Path, *, gx: str,
+                   progress: Callable[[str], None] | None, follow_symlinks: bool,
+                   master: str | None, remote: str | None, conf: Mapping[str, str] | None):
+    """:func:`open_audit_db` for Parquet exports on Spark: Spark reads and checks them
+    (:mod:`audit.spark.ingest`)."""
+    from audit.spark.ingest import load_on_spark
+    from audit.spark.run import spark_connection
+
+    sc = spark_connection(master=master, remote=remote, conf=conf, progress=progress)
+    try:
+        (progress or (lambda _msg: None))("reading the Parquet exports with Spark")
+        ingest = load_on_spark(sc, data, timezone=bundle.settings.timezone,
+                               tier_ids=bundle.tier_ids, gx=gx, progress=progress,
+                               dates=(bundle.settings.earliest_date, bundle.settings.latest_date),
+                               follow_symlinks=follow_symlinks)
+    except BaseException:
+        sc.close()
+        raise
+    return sc, ingest
 
 
 def run_audit(

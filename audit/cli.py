@@ -47,7 +47,24 @@ def _dir(must_exist: bool = True) -> click.Path:
     return click.Path(file_okay=False, dir_okay=True, exists=must_exist, path_type=Path)
 
 
-def _utf8(ctx: click.Context, param: click.Parameter, value: Path | str | None) -> Path | None:
+class _DataLocation(click.ParamType):
+    """``--data`` of run and diff: a local path that must exist (as ``path``), or a URI
+    (``s3a://…``) that only Spark reads, kept as text (``run --engine spark``)."""
+
+    name = "path"
+
+    def __init__(self, path: click.Path) -> None:
+        self.path = path
+
+    def convert(self, value, param, ctx):  # noqa: ANN001 - click's signature
+        from audit.ingest.files import is_uri
+
+        if isinstance(value, str) and is_uri(value):
+            return value
+        return self.path.convert(value, param, ctx)
+
+
+def _utf8(ctx: click.Context, param: click.Parameter, value: Path | str | None) -> Path | str | None:
     """A path option, refused clearly when its name is not valid UTF-8: the Parquet, DuckDB and
     report layers cannot name such files, so it would fail later, after minutes of work."""
     if value is None:
@@ -60,7 +77,9 @@ def _utf8(ctx: click.Context, param: click.Parameter, value: Path | str | None) 
 
         raise click.BadParameter(f"'{show_path(text)}' is not valid UTF-8 (bytes shown as \\xNN); "
                                  "rename it or choose another path", ctx=ctx, param=param) from None
-    return Path(value)
+    from audit.ingest.files import is_uri
+
+    return value if isinstance(value, str) and is_uri(value) else Path(value)
 
 
 def _out_dir(ctx: click.Context, param: click.Parameter, value: str | None) -> Path | None:
@@ -133,10 +152,11 @@ def _engine_options(command):
 @cli.command()
 @click.option("--policy", "policy", type=click.Path(exists=True, path_type=Path), default=Path("policies"),
               show_default=True, callback=_utf8, help="Policy bundle directory (or one YAML file).")
-@click.option("--data", "data", type=click.Path(exists=True, path_type=Path), default=Path("sample_data"),
-              show_default=True, callback=_utf8,
+@click.option("--data", "data", type=_DataLocation(click.Path(exists=True, path_type=Path)),
+              default=Path("sample_data"), show_default=True, callback=_utf8,
               help="Directory with one export per table (CSV, Parquet or JSON), or a sources.yaml "
-                   "naming foreign exports and their adapters (docs/adapters.md).")
+                   "naming foreign exports and their adapters (docs/adapters.md); with --engine "
+                   "spark also a URI of Parquet exports (s3a://…; docs/scale-out.md).")
 @click.option("--out", "out", type=click.Path(file_okay=False), callback=_out_dir, required=True,
               help="Output directory. The files of a run appear in it together, with run.json "
                    "written last, or not at all (docs/outputs.md).")
@@ -367,7 +387,9 @@ def test_command(policy: Path, junit: Path | None, min_coverage: float | None, f
               help="The policy before the change: a bundle directory, a YAML file, or git:REV:PATH "
                    "(e.g. git:origin/main:policies).")
 @click.option("--head", required=True, metavar="POLICY", help="The policy after the change (same forms).")
-@click.option("--data", "data", type=_dir(), required=True, help="Directory with one export per table.")
+@click.option("--data", "data", type=_DataLocation(_dir()), required=True, callback=_utf8,
+              help="Directory with one export per table; with --engine spark also a URI of Parquet "
+                   "exports (s3a://…).")
 @click.option("--out", "out", type=_dir(must_exist=False), required=True,
               help="Output directory for diff.json, diff.md and diff.html.")
 @click.option("--period", default=None, metavar="YYYY-MM", help=PERIOD_HELP)

@@ -55,6 +55,16 @@ def test_missing_data_dir_is_usage_error(capsys, tmp_path):
     assert "does not exist" in err
 
 
+def test_a_data_uri_needs_the_spark_engine(capsys, tmp_path):
+    """``--data s3a://…`` is Spark's to read (docs/scale-out.md): without ``--engine spark`` it
+    is refused (exit 4) before any data is read or output written."""
+    out = tmp_path / "out"
+    code, _, err = run_cli(capsys, "run", "--data", "s3a://bucket/exports", "--out", str(out))
+    assert code == 4
+    assert "a URI is read by Spark only; add --engine spark" in err
+    assert not out.exists()
+
+
 def test_check_default_policy_ok(capsys):
     code, out, _ = run_cli(capsys, "check", "--policy", str(POLICIES), "--as-of", "2026-07-01")
     assert code == 0

@@ -116,3 +116,28 @@ def test_an_absent_optional_export_reaches_the_server_as_an_empty_table(server, 
                 "--out", str(duck)).returncode == 1
     for name in ("findings.csv", "summary.json"):
         assert (spark / name).read_bytes() == (duck / name).read_bytes(), name
+
+
+def test_parquet_at_a_uri_is_read_by_the_server(server, tmp_path):
+    """``--data file://…`` stands for ``s3a://…``: the server reads the Parquet exports and runs
+    the data contract itself (nothing is loaded on this side); the results are DuckDB's over the
+    same files, and an absent optional export is an empty table there too."""
+    import json
+
+    from test_spark_ingest import as_text_parquet
+
+    data = as_text_parquet(ROOT / "sample_data", tmp_path / "lake")
+    (data / "ticket_status_history.parquet").unlink()
+    spark, duck = tmp_path / "spark", tmp_path / "duck"
+    done = _cli("run", "--engine", "spark", "--spark-remote", server, "--data", f"file://{data}",
+                "--no-report", "--gx", "off", "--out", str(spark))
+    assert done.returncode == 1, done.stderr
+    assert "reading the Parquet exports with Spark" in done.stderr
+    assert "handing the loaded tables to Spark" not in done.stderr
+    assert _cli("run", "--data", str(data), "--no-report", "--gx", "off",
+                "--out", str(duck)).returncode == 1
+    for name in ("findings.csv", "quarantine.csv"):
+        assert (spark / name).read_bytes() == (duck / name).read_bytes(), name
+    on_spark, on_duck = (json.loads((d / "summary.json").read_text()) for d in (spark, duck))
+    assert on_spark.pop("inputs").keys() == on_duck.pop("inputs").keys()  # (a listing's hashes)
+    assert on_spark == on_duck

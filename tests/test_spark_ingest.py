@@ -188,3 +188,24 @@ def test_a_missing_export_and_an_unreadable_file_are_data_errors(sc, tmp_path):
     text = str(info.value)
     assert "tickets.csv: file not found" in text
     assert "services.parquet: Spark cannot read it as Parquet" in text
+
+
+def test_a_whole_run_over_parquet_read_by_spark_equals_duckdb(sc, tmp_path):  # noqa: ARG001 - sc: Spark is required
+    """``run --engine spark`` over Parquet exports: Spark reads them (no DuckDB hand-over) and
+    the audit's results and summary are DuckDB's, the inputs' fingerprints included."""
+    from test_spark_equivalence import assert_same_rows
+
+    from audit.api import run_audit
+
+    data = as_text_parquet(SAMPLE, tmp_path / "sample")
+    progress: list[str] = []
+    duck = run_audit("policies", data, gx="off")
+    on_spark = run_audit("policies", data, gx="off", engine="spark", spark_master="local[2]",
+                         progress=progress.append)
+    assert "reading the Parquet exports with Spark" in progress
+    assert not any("handing the loaded tables to Spark" in p for p in progress)
+    assert duck.findings.height > 100
+    for name in ("findings", "reconciliation", "classifications"):
+        assert_same_rows(name, getattr(duck, name), getattr(on_spark, name))
+    assert on_spark.summary == duck.summary
+

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import codecs
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,6 +132,15 @@ class ColumnMatch:
     #: optional contract columns the file does not have at all (loaded as empty; an absent
     #: column is not the same evidence as empty values: see audit.engine.sla.unjudged)
     absent: tuple[str, ...] = ()
+
+
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def is_uri(data: str | Path) -> bool:
+    """``data`` names a location by URI (``s3a://…``, ``file://…``), which only Spark reads
+    (``--engine spark``, :mod:`audit.spark.ingest`)."""
+    return bool(_URI.match(str(data)))
 
 
 def normalise_name(name: str) -> str:

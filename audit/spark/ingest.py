@@ -32,7 +32,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +43,7 @@ from audit.ingest.files import (
     ColumnMatch,
     column_warnings,
     fingerprint,
+    is_uri,
     locate_inputs,
     match_columns,
 )
@@ -51,13 +51,6 @@ from audit.ingest.parquetread import float_warnings
 from audit.ingest.parse import DEFAULT_DATES, derived_columns
 from audit.ingest.result import IngestResult
 from audit.spark.connection import SparkConnection
-
-_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-
-
-def is_uri(data: str | Path) -> bool:
-    """``data`` names a location by URI (``s3a://…``), which only Spark can read."""
-    return bool(_URI.match(str(data)))
 
 
 def reads_natively(data: str | Path, *, follow_symlinks: bool = False) -> bool:

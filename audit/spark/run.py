@@ -1,6 +1,7 @@
 """Hand the loaded canonical tables to Spark, for ``run --engine spark`` (docs/scale-out.md).
 
-This first version ingests through the DuckDB loader (the data contract, Great Expectations and
+Parquet exports are read by Spark itself (:mod:`audit.spark.ingest`, :func:`spark_connection`).
+CSV, JSON and a ``sources.yaml`` are ingested through the DuckDB loader (the data contract, Great Expectations and
 the quarantine exactly as for ``--engine duckdb``, so rows in = loaded + quarantined holds the
 same way) and gives Spark the loaded tables as Parquet files: a local Spark reads them from a
 temporary directory; a Spark Connect server, which cannot see this machine's files, receives them
@@ -18,13 +19,22 @@ from collections.abc import Callable, Mapping
 import pyarrow.parquet as pq
 
 from audit.spark.connection import SparkConnection, plain_strings, spark_schema
-from audit.spark.session import spark_session
+from audit.spark.session import sees_local_files, spark_session
 
 
 def loaded_tables(con) -> list[str]:
     """The canonical tables ingestion left on the DuckDB connection ``con``."""
     return [name for (name,) in con.execute(
         "SELECT table_name FROM duckdb_tables() ORDER BY table_name").fetchall()]
+
+
+def spark_connection(*, master: str | None = None, remote: str | None = None,
+                     shuffle_partitions: int | None = None, conf: Mapping[str, str] | None = None,
+                     progress: Callable[[str], None] | None = None) -> SparkConnection:
+    """A :class:`SparkConnection` with no tables yet (Spark reads the exports itself:
+    :mod:`audit.spark.ingest`)."""
+    return SparkConnection(spark_session(master, remote, shuffle_partitions=shuffle_partitions,
+                                         conf=conf, progress=progress))
 
 
 def to_spark(con, *, master: str | None = None, remote: str | None = None,
@@ -35,14 +45,16 @@ def to_spark(con, *, master: str | None = None, remote: str | None = None,
     (:func:`~audit.spark.session.spark_session`)."""
     spark = spark or spark_session(master, remote, shuffle_partitions=shuffle_partitions,
                                    conf=conf, progress=progress)
-    remote = remote or os.environ.get("SPARK_REMOTE")
-    staging = None if remote else tempfile.mkdtemp(prefix="support-audit-spark-")
+    # local Spark reads Parquet files of the tables; a cluster or a Connect server cannot see
+    # them and gets the tables through Arrow
+    staging = tempfile.mkdtemp(prefix="support-audit-spark-") \
+        if sees_local_files(master, remote) else None
     sc = SparkConnection(spark, cleanup=(lambda: shutil.rmtree(staging, ignore_errors=True))
                          if staging else None)
     try:
         for name in loaded_tables(con):
             table = plain_strings(con.sql(f'SELECT * FROM "{name}"').to_arrow_table())
-            if staging is None:  # with its schema: Spark Connect infers none from no rows
+            if staging is None:  # with its schema: Spark infers none from no rows
                 df = spark.createDataFrame(table, schema=spark_schema(table))
             else:
                 path = os.path.join(staging, f"{name}.parquet")

@@ -87,6 +87,14 @@ def require_pyspark():
     return pyspark.sql
 
 
+def sees_local_files(master: str | None = None, remote: str | None = None) -> bool:
+    """Whether Spark reads this machine's files: local Spark does; a cluster's executors and a
+    Spark Connect server do not (they get a URI, or the tables through Arrow)."""
+    if remote or os.environ.get("SPARK_REMOTE"):
+        return False
+    return (master or "local[*]").strip().lower().startswith("local")
+
+
 def spark_session(master: str | None = None, remote: str | None = None, *,
                   shuffle_partitions: int | None = None, conf: Mapping[str, str] | None = None,
                   progress: Callable[[str], None] | None = None):

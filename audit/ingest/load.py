@@ -487,6 +487,20 @@ class _TableLoader:
             ], source=self.con)
         self._compare_with_gx(table, staging, checks)
 
+        if self.store.count(name):
+            self._set_aside(table, staging)
+        self.con.execute(f"ALTER TABLE {staging} RENAME TO {ident(name)}")
+        if self.split:  # the children's referential checks read them beside the tables
+            _carry(self.local, f"SELECT * FROM {ident(_quarantined_keys(name))}", self.con,
+                   _quarantined_keys(name))
+        self.parents[name] = Parent(name, source, ident(_quarantined_keys(name)))
+        loaded = fetch_row(self.con, f"SELECT count(*) FROM {ident(name)}")[0]
+        self.say(f"{name}: {loaded} rows loaded, {self.store.count(name)} quarantined")
+
+    def _set_aside(self, table: Table, staging: str) -> None:
+        """Delete the quarantined lines from the staging table; their keys are recorded for the
+        children's referential checks."""
+        name = table.name
         lines = self.store.lines_of(name)
         keys = (f"SELECT DISTINCT {ident(table.key)} FROM {staging} WHERE _line IN {{lines}} "
                 f"AND {ident(table.key)} IS NOT NULL")
@@ -500,13 +514,8 @@ class _TableLoader:
         else:
             self.con.execute(f"INSERT INTO {qkeys} {keys.format(lines=lines)}")
         self.con.execute(f"DELETE FROM {staging} WHERE _line IN {lines}")
-        self.con.execute(f"ALTER TABLE {staging} RENAME TO {ident(name)}")
-        if self.split:  # the children's referential checks read them beside the tables
+        if self.split:
             self.con.execute("DROP TABLE IF EXISTS _ingest_qlines")
-            _carry(self.local, f"SELECT * FROM {qkeys}", self.con, _quarantined_keys(name))
-        self.parents[name] = Parent(name, source, ident(_quarantined_keys(name)))
-        loaded = fetch_row(self.con, f"SELECT count(*) FROM {ident(name)}")[0]
-        self.say(f"{name}: {loaded} rows loaded, {self.store.count(name)} quarantined")
 
     # -- reading and typing --------------------------------------------------------------------
 

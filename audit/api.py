@@ -169,19 +169,12 @@ def open_audit_db(bundle: Bundle, data: str | Path, *, gx: str = "sample",
     from audit.ingest import load_data
     from audit.ingest.files import is_uri
 
-    if engine == "spark" and not is_sources_file(data):
-        from audit.spark.ingest import reads_natively
-        from audit.spark.session import sees_local_files
-
-        # Parquet that Spark can reach (a URI; local files for local Spark): Spark reads it
-        if is_uri(data) or (sees_local_files(spark_master, spark_remote)
-                            and reads_natively(data, follow_symlinks=follow_symlinks)):
-            return _open_on_spark(bundle, data, gx=gx, progress=progress,
-                                  follow_symlinks=follow_symlinks, master=spark_master,
-                                  remote=spark_remote, conf=spark_conf)
-    if is_uri(data):
-        raise UsageError(f"--data {data}: a URI is read by Spark only; add --engine spark "
-                         "(docs/scale-out.md)")
+    if is_uri(data):  # Parquet exports where Spark reads them (s3a://, file://): Spark's to read
+        if engine != "spark":
+            raise UsageError(f"--data {data}: a URI is read by Spark only; add --engine spark "
+                             "(docs/scale-out.md)")
+        return _open_on_spark(bundle, data, gx=gx, progress=progress, master=spark_master,
+                              remote=spark_remote, conf=spark_conf)
     con = connect(memory_limit=memory_limit)
     try:
         dates = (bundle.settings.earliest_date, bundle.settings.latest_date)
@@ -219,8 +212,8 @@ def open_audit_db(bundle: Bundle, data: str | Path, *, gx: str = "sample",
 
 
 def _open_on_spark(bundle: Bundle, data: str | Path, *, gx: str,
-                   progress: Callable[[str], None] | None, follow_symlinks: bool,
-                   master: str | None, remote: str | None, conf: Mapping[str, str] | None):
+                   progress: Callable[[str], None] | None, master: str | None,
+                   remote: str | None, conf: Mapping[str, str] | None):
     """:func:`open_audit_db` for Parquet exports on Spark: Spark reads and checks them
     (:mod:`audit.spark.ingest`)."""
     from audit.spark.ingest import load_on_spark
@@ -231,8 +224,7 @@ def _open_on_spark(bundle: Bundle, data: str | Path, *, gx: str,
         (progress or (lambda _msg: None))("reading the Parquet exports with Spark")
         ingest = load_on_spark(sc, data, timezone=bundle.settings.timezone,
                                tier_ids=bundle.tier_ids, gx=gx, progress=progress,
-                               dates=(bundle.settings.earliest_date, bundle.settings.latest_date),
-                               follow_symlinks=follow_symlinks)
+                               dates=(bundle.settings.earliest_date, bundle.settings.latest_date))
     except BaseException:
         sc.close()
         raise

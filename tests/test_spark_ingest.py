@@ -6,7 +6,8 @@ The fixtures are the DuckDB loader's own (tests/fixtures/ingest, the sample data
 Parquet, once with every column as text (so the cheap typing and the careful parser both have
 work: German dates, local times, ``1.234,56``, broken values) and once with the native edge
 values of tests/test_ingest_fast_typing.py. A URI export (``file://``, a directory of part
-files) is read the same way.
+files) is read the same way; ``run --engine spark`` reads a URI with Spark and a local
+directory with the DuckDB loader.
 """
 
 from __future__ import annotations
@@ -191,8 +192,9 @@ def test_a_missing_export_and_an_unreadable_file_are_data_errors(sc, tmp_path):
 
 
 def test_a_whole_run_over_parquet_read_by_spark_equals_duckdb(sc, tmp_path):  # noqa: ARG001 - sc: Spark is required
-    """``run --engine spark`` over Parquet exports: Spark reads them (no DuckDB hand-over) and
-    the audit's results and summary are DuckDB's, the inputs' fingerprints included."""
+    """``run --engine spark --data file://…``: Spark reads the exports (no DuckDB hand-over), and
+    the audit's results and summary are DuckDB's over the same files, but for the inputs'
+    fingerprints (a URI's listing, not its bytes)."""
     from test_spark_equivalence import assert_same_rows
 
     from audit.api import run_audit
@@ -200,12 +202,26 @@ def test_a_whole_run_over_parquet_read_by_spark_equals_duckdb(sc, tmp_path):  # 
     data = as_text_parquet(SAMPLE, tmp_path / "sample")
     progress: list[str] = []
     duck = run_audit("policies", data, gx="off")
-    on_spark = run_audit("policies", data, gx="off", engine="spark", spark_master="local[2]",
-                         progress=progress.append)
+    on_spark = run_audit("policies", f"file://{data}", gx="off", engine="spark",
+                         spark_master="local[2]", progress=progress.append)
     assert "reading the Parquet exports with Spark" in progress
     assert not any("handing the loaded tables to Spark" in p for p in progress)
     assert duck.findings.height > 100
     for name in ("findings", "reconciliation", "classifications"):
         assert_same_rows(name, getattr(duck, name), getattr(on_spark, name))
-    assert on_spark.summary == duck.summary
+    spark_summary, duck_summary = dict(on_spark.summary), dict(duck.summary)
+    assert spark_summary.pop("inputs").keys() == duck_summary.pop("inputs").keys()
+    assert spark_summary == duck_summary
 
+
+def test_a_local_directory_keeps_the_duckdb_loader(sc, tmp_path):  # noqa: ARG001
+    """Local Parquet with local Spark: the DuckDB loader and the hand-over (faster on one
+    machine, docs/scale-out.md), so the summary is byte for byte DuckDB's."""
+    from audit.api import run_audit
+
+    data = as_text_parquet(FIXTURES / "clean", tmp_path / "clean")
+    progress: list[str] = []
+    on_spark = run_audit("policies", data, gx="off", engine="spark", spark_master="local[2]",
+                         progress=progress.append)
+    assert "handing the loaded tables to Spark" in progress
+    assert on_spark.summary == run_audit("policies", data, gx="off").summary

@@ -1,15 +1,13 @@
-"""Ingestion on Spark: Parquet exports read by Spark, the data contract run as Spark SQL.
+"""Ingestion on Spark: Parquet exports at a URI read by Spark, the data contract run as Spark SQL.
 
-When every export of ``--data`` is Parquet (a local directory, or a URI that Spark reads:
-``s3a://``, ``abfss://``, ``hdfs://``, ``file://`` …), ``run --engine spark`` does not load the
-data through DuckDB on the driver. The steps are those of :func:`audit.ingest.load.load_tables`,
-on two connections:
+When ``--data`` is a URI that Spark reads (``s3a://``, ``abfss://``, ``hdfs://``, ``file://`` …),
+``run --engine spark`` does not load the data through DuckDB on the driver. The steps are those
+of :func:`audit.ingest.load.load_tables`, on two connections:
 
-- Spark reads each export: a file ``<table>.parquet``, or (for a URI) a directory
-  ``<table>.parquet/`` or ``<table>/`` of part files. A record's line is its position in the
-  export, the files taken in path order and the rows in file order, from Spark's hidden
-  ``_metadata`` columns (``file_path``, ``row_index``): for one file that is the row number
-  DuckDB gives it.
+- Spark reads each export: a file ``<table>.parquet``, or a directory ``<table>.parquet/`` or
+  ``<table>/`` of part files. A record's line is its position in the export, the files taken in
+  path order and the rows in file order, from Spark's hidden ``_metadata`` columns
+  (``file_path``, ``row_index``): for one file that is the row number DuckDB gives it.
 - The cheap typing (:mod:`audit.ingest.fasttype`), the contract's checks
   (:mod:`audit.ingest.checks`) and the Great Expectations sample run as Spark SQL, carried over
   by :mod:`audit.spark.dialect` like the engine's statements; the loaded tables stay on Spark.
@@ -19,12 +17,13 @@ on two connections:
   A clean export sends nothing but numbers to the driver.
 - ``--gx sample`` (the default) hands Great Expectations at most 2,000 rows per table, taken
   on Spark; ``--gx full`` collects every row to the driver for it.
-- ``summary.json``'s ``inputs``: a local file's SHA-256 as with DuckDB; for a URI, whose bytes
-  the driver does not read, the SHA-256 of its listing (each part file's path, size and
-  modification time).
+- ``summary.json``'s ``inputs``: the driver does not read the files' bytes, so an input's
+  fingerprint is the SHA-256 of its listing (each part file's path, size and modification time).
 
-CSV and JSON exports keep the DuckDB loader on the driver (:mod:`audit.spark.run`): reading them
-is byte-level work (encodings, broken lines, the raw text of a quarantined line).
+A local directory keeps the DuckDB loader (:mod:`audit.spark.run`), also for Parquet: with
+local Spark it is the faster way (docs/scale-out.md), and a cluster cannot see the driver's
+files. ``load_on_spark`` itself also takes a local directory (the tests compare the two loaders
+on it; the inputs are then fingerprinted by their bytes, as with DuckDB).
 """
 
 from __future__ import annotations
@@ -39,7 +38,6 @@ from pathlib import Path
 from audit.contract import Table, contract_for
 from audit.errors import DataError, Diagnostic, Location
 from audit.ingest.files import (
-    SUFFIXES,
     ColumnMatch,
     column_warnings,
     fingerprint,
@@ -51,20 +49,6 @@ from audit.ingest.parquetread import float_warnings
 from audit.ingest.parse import DEFAULT_DATES, derived_columns
 from audit.ingest.result import IngestResult
 from audit.spark.connection import SparkConnection
-
-
-def reads_natively(data: str | Path, *, follow_symlinks: bool = False) -> bool:
-    """Whether ``run --engine spark`` reads ``data`` with Spark (see the module docstring): a
-    URI, or a local directory whose table exports are all Parquet."""
-    if is_uri(data):
-        return True
-    path = Path(data)
-    if not path.is_dir():
-        return False
-    tables = list(contract_for(["standard"]))  # (the tables do not depend on the tiers)
-    found, _missing, _warnings = locate_inputs(path, tables, set(tables),
-                                               follow_symlinks=follow_symlinks)
-    return bool(found) and all(SUFFIXES[p.suffix.lower()] == "parquet" for p in found.values())
 
 
 @dataclass(frozen=True)

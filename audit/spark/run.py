@@ -1,12 +1,13 @@
-"""Hand the loaded canonical tables to Spark, for ``run --engine spark`` (docs/scale-out.md).
+"""The Spark connection of ``run --engine spark``, and the hand-over of tables loaded on the driver
+(docs/scale-out.md).
 
-Parquet exports are read by Spark itself (:mod:`audit.spark.ingest`, :func:`spark_connection`).
-CSV, JSON and a ``sources.yaml`` are ingested through the DuckDB loader (the data contract, Great Expectations and
-the quarantine exactly as for ``--engine duckdb``, so rows in = loaded + quarantined holds the
-same way) and gives Spark the loaded tables as Parquet files: a local Spark reads them from a
-temporary directory; a Spark Connect server, which cannot see this machine's files, receives them
-through Arrow. The rules, texts and result tables then run as Spark SQL
-(:mod:`audit.spark.connection`).
+A ``--data`` URI is read by Spark itself (:mod:`audit.spark.ingest`, on a
+:func:`spark_connection`). A local directory or a ``sources.yaml`` is ingested through the DuckDB
+loader (the data contract, Great Expectations and the quarantine exactly as for ``--engine
+duckdb``, so rows in = loaded + quarantined holds the same way), and :func:`to_spark` gives Spark
+the loaded tables: local Spark reads them as Parquet files from a temporary directory; a cluster's
+executors and a Spark Connect server, which cannot see this machine's files, receive them through
+Arrow. The rules, texts and result tables then run as Spark SQL (:mod:`audit.spark.connection`).
 """
 
 from __future__ import annotations

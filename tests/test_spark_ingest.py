@@ -216,12 +216,18 @@ def test_a_whole_run_over_parquet_read_by_spark_equals_duckdb(sc, tmp_path):  # 
 
 def test_a_local_directory_keeps_the_duckdb_loader(sc, tmp_path):  # noqa: ARG001
     """Local Parquet with local Spark: the DuckDB loader and the hand-over (faster on one
-    machine, docs/scale-out.md), so the summary is byte for byte DuckDB's."""
-    from audit.api import run_audit
+    machine, docs/scale-out.md), so the inputs are fingerprinted by their bytes as with DuckDB."""
+    from audit.api import open_audit_db
+    from audit.policy.loader import load_policy
 
     data = as_text_parquet(FIXTURES / "clean", tmp_path / "clean")
     progress: list[str] = []
-    on_spark = run_audit("policies", data, gx="off", engine="spark", spark_master="local[2]",
-                         progress=progress.append)
-    assert "handing the loaded tables to Spark" in progress
-    assert on_spark.summary == run_audit("policies", data, gx="off").summary
+    con, ingest = open_audit_db(load_policy("policies"), data, gx="off", engine="spark",
+                                spark_master="local[2]", progress=progress.append)
+    try:
+        assert "handing the loaded tables to Spark" in progress
+        assert "reading the Parquet exports with Spark" not in progress
+        assert ingest.input_hashes == duckdb_load(data)[1]["hashes"]
+        assert con.execute("SELECT count(*) FROM time_entries").fetchone()[0] > 0
+    finally:
+        con.close()

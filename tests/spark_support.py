@@ -9,6 +9,9 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -46,3 +49,17 @@ def require_spark(connect: bool = False) -> None:
 
 #: a line the tool itself writes to stderr: progress ("[  12.3s] …") or a warning about the data
 TOOL_LINE = re.compile(r"^(\[\s*\d+\.\d+s\] |warning: )")
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def cli(*args: str, env: dict[str, str] | None = None,
+        tmp: Path | None = None) -> subprocess.CompletedProcess:
+    """``support-audit ARGS`` as a new process (its own JVM) in the project's root, without a
+    ``SPARK_REMOTE`` of the environment; ``tmp``: its temp directory; ``env``: more variables."""
+    base = {k: v for k, v in os.environ.items() if k != "SPARK_REMOTE"}
+    if tmp is not None:
+        base["TMPDIR"] = str(tmp)
+    return subprocess.run([sys.executable, "-m", "audit", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=900, env={**base, **(env or {})})

@@ -12,12 +12,11 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from spark_support import TOOL_LINE, require_spark
+from spark_support import TOOL_LINE, cli, require_spark
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVER = "org.apache.spark.sql.connect.service.SparkConnectServer"
@@ -68,21 +67,15 @@ def server(tmp_path_factory):
             proc.wait()
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "SPARK_REMOTE"}
-    return subprocess.run([sys.executable, "-m", "audit", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=900, env=env)
-
-
 def test_the_sample_audit_over_spark_connect_is_the_duckdb_audit(server, tmp_path):
     spark, duck = tmp_path / "spark", tmp_path / "duck"
-    done = _cli("run", "--engine", "spark", "--spark-remote", server,
+    done = cli("run", "--engine", "spark", "--spark-remote", server,
                 "--spark-conf", "spark.sql.shuffle.partitions=2", "--gx", "off", "--out", str(spark))
     assert done.returncode == 1, done.stderr  # the sample has open errors
     foreign = [ln for ln in done.stderr.splitlines() if not TOOL_LINE.match(ln)]
     assert foreign == [], "lines on stderr that are not the tool's:\n" + "\n".join(foreign)
     assert any(ln.endswith(f"starting Spark (remote {server})") for ln in done.stderr.splitlines())
-    assert _cli("run", "--gx", "off", "--out", str(duck)).returncode == 1
+    assert cli("run", "--gx", "off", "--out", str(duck)).returncode == 1
     for name in ("findings.csv", "quarantine.csv", "actions.csv", "summary.json"):
         assert (spark / name).read_bytes() == (duck / name).read_bytes(), name
     assert (spark / "report.html").is_file()
@@ -91,7 +84,7 @@ def test_the_sample_audit_over_spark_connect_is_the_duckdb_audit(server, tmp_pat
 def test_a_setting_the_server_fixes_at_start_is_refused(server, tmp_path):
     """``spark.driver.memory`` is the server's: Spark Connect would only warn and run on without
     it; the tool stops before reading any data and says where the setting belongs."""
-    done = _cli("run", "--engine", "spark", "--spark-remote", server,
+    done = cli("run", "--engine", "spark", "--spark-remote", server,
                 "--spark-conf", "spark.driver.memory=10g", "--gx", "off", "--out", str(tmp_path / "out"))
     assert done.returncode == 4, done.stderr
     assert "--spark-conf spark.driver.memory=10g" in done.stderr
@@ -109,10 +102,10 @@ def test_an_absent_optional_export_reaches_the_server_as_an_empty_table(server, 
     shutil.copytree(ROOT / "sample_data", data,
                     ignore=shutil.ignore_patterns("ticket_status_history.csv"))
     spark, duck = tmp_path / "spark", tmp_path / "duck"
-    done = _cli("run", "--engine", "spark", "--spark-remote", server, "--data", str(data),
+    done = cli("run", "--engine", "spark", "--spark-remote", server, "--data", str(data),
                 "--no-report", "--gx", "off", "--out", str(spark))
     assert done.returncode == 1, done.stderr
-    assert _cli("run", "--data", str(data), "--no-report", "--gx", "off",
+    assert cli("run", "--data", str(data), "--no-report", "--gx", "off",
                 "--out", str(duck)).returncode == 1
     for name in ("findings.csv", "summary.json"):
         assert (spark / name).read_bytes() == (duck / name).read_bytes(), name
@@ -129,12 +122,12 @@ def test_parquet_at_a_uri_is_read_by_the_server(server, tmp_path):
     data = as_text_parquet(ROOT / "sample_data", tmp_path / "lake")
     (data / "ticket_status_history.parquet").unlink()
     spark, duck = tmp_path / "spark", tmp_path / "duck"
-    done = _cli("run", "--engine", "spark", "--spark-remote", server, "--data", f"file://{data}",
+    done = cli("run", "--engine", "spark", "--spark-remote", server, "--data", f"file://{data}",
                 "--no-report", "--gx", "off", "--out", str(spark))
     assert done.returncode == 1, done.stderr
     assert "reading the Parquet exports with Spark" in done.stderr
     assert "handing the loaded tables to Spark" not in done.stderr
-    assert _cli("run", "--data", str(data), "--no-report", "--gx", "off",
+    assert cli("run", "--data", str(data), "--no-report", "--gx", "off",
                 "--out", str(duck)).returncode == 1
     for name in ("findings.csv", "quarantine.csv"):
         assert (spark / name).read_bytes() == (duck / name).read_bytes(), name

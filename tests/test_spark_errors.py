@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from spark_support import TOOL_LINE, require_spark
+from spark_support import TOOL_LINE, cli, require_spark
 
 from audit.cli import main
 from audit.errors import EXIT_USAGE, UsageError
@@ -225,12 +225,6 @@ def test_a_java_gateway_that_never_started_says_to_install_java(jvm_state):
 # Real local Spark, one JVM per subprocess
 
 
-def _cli(*args: str, env: dict[str, str] | None = None, tmp: Path) -> subprocess.CompletedProcess:
-    """``support-audit ARGS`` as a new process (its own JVM), with ``tmp`` as its temp directory."""
-    return subprocess.run([sys.executable, "-m", "audit", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=900, env={**os.environ, "TMPDIR": str(tmp), **(env or {})})
-
-
 @pytest.mark.spark
 @pytest.mark.slow
 def test_a_spark_run_prints_only_its_own_lines_and_gets_its_driver_memory(tmp_path):
@@ -241,7 +235,7 @@ def test_a_spark_run_prints_only_its_own_lines_and_gets_its_driver_memory(tmp_pa
     require_spark()
     tmp = tmp_path / "tmp"
     tmp.mkdir()
-    done = _cli("run", "--engine", "spark", "--spark-master", "local[2]", "--spark-conf",
+    done = cli("run", "--engine", "spark", "--spark-master", "local[2]", "--spark-conf",
                 "spark.driver.memory=1536m", "--spark-conf", "spark.sql.shuffle.partitions=2",
                 "--no-report", "--gx", "off", "--out", str(tmp_path / "out"), tmp=tmp)
     assert done.returncode == 1, done.stderr  # the sample has open errors
@@ -271,7 +265,7 @@ def test_too_little_driver_memory_and_no_java_are_exit_4(tmp_path):
     ):
         tmp = tmp_path / f"tmp{len(env)}"
         tmp.mkdir()
-        done = _cli("run", "--engine", "spark", *conf, "--out", str(tmp_path / "out"), "-q",
+        done = cli("run", "--engine", "spark", *conf, "--out", str(tmp_path / "out"), "-q",
                     env=env, tmp=tmp)
         assert done.returncode == EXIT_USAGE, done.stderr
         assert done.stderr.startswith("error: cannot start Spark (local[*]): "), done.stderr

@@ -502,17 +502,18 @@ class _TableLoader:
         children's referential checks."""
         name = table.name
         lines = self.store.lines_of(name)
-        keys = (f"SELECT DISTINCT {ident(table.key)} FROM {staging} WHERE _line IN {{lines}} "
-                f"AND {ident(table.key)} IS NOT NULL")
+        key = ident(table.key)
         qkeys = ident(_quarantined_keys(name))
         if self.split:  # the lines to the tables, their keys back to the quarantine
             _carry(self.local, f"SELECT DISTINCT line FROM {lines}", self.con, "_ingest_qlines")
             lines = "(SELECT line FROM _ingest_qlines)"
-            _carry(self.con, keys.format(lines=lines), self.local, "_ingest_qkeys_new")
+        keys = f"SELECT DISTINCT {key} FROM {staging} WHERE _line IN {lines} AND {key} IS NOT NULL"
+        if self.split:
+            _carry(self.con, keys, self.local, "_ingest_qkeys_new")
             self.local.execute(f"INSERT INTO {qkeys} SELECT * FROM _ingest_qkeys_new")
             self.local.execute("DROP TABLE _ingest_qkeys_new")
         else:
-            self.con.execute(f"INSERT INTO {qkeys} {keys.format(lines=lines)}")
+            self.con.execute(f"INSERT INTO {qkeys} {keys}")
         self.con.execute(f"DELETE FROM {staging} WHERE _line IN {lines}")
         if self.split:
             self.con.execute("DROP TABLE IF EXISTS _ingest_qlines")

@@ -169,15 +169,15 @@ def open_audit_db(bundle: Bundle, data: str | Path, *, gx: str = "sample",
     from audit.ingest import load_data
     from audit.ingest.files import is_uri
 
+    dates = (bundle.settings.earliest_date, bundle.settings.latest_date)
     if is_uri(data):  # Parquet exports where Spark reads them (s3a://, file://): Spark's to read
         if engine != "spark":
             raise UsageError(f"--data {data}: a URI is read by Spark only; add --engine spark "
                              "(docs/scale-out.md)")
-        return _open_on_spark(bundle, data, gx=gx, progress=progress, master=spark_master,
-                              remote=spark_remote, conf=spark_conf)
+        return _open_on_spark(bundle, data, gx=gx, progress=progress, dates=dates,
+                              master=spark_master, remote=spark_remote, conf=spark_conf)
     con = connect(memory_limit=memory_limit)
     try:
-        dates = (bundle.settings.earliest_date, bundle.settings.latest_date)
         if is_sources_file(data):  # a sources.yaml: foreign exports through the adapters
             ingest = load_sources(con, Path(data), timezone=bundle.settings.timezone,
                                   tier_ids=bundle.tier_ids, mappings=bundle.mappings,
@@ -212,7 +212,8 @@ def open_audit_db(bundle: Bundle, data: str | Path, *, gx: str = "sample",
 
 
 def _open_on_spark(bundle: Bundle, data: str | Path, *, gx: str,
-                   progress: Callable[[str], None] | None, master: str | None,
+                   progress: Callable[[str], None] | None, dates: tuple[dt.date, dt.date],
+                   master: str | None,
                    remote: str | None, conf: Mapping[str, str] | None):
     """:func:`open_audit_db` for Parquet exports on Spark: Spark reads and checks them
     (:mod:`audit.spark.ingest`)."""
@@ -223,8 +224,7 @@ def _open_on_spark(bundle: Bundle, data: str | Path, *, gx: str,
     try:
         (progress or (lambda _msg: None))("reading the Parquet exports with Spark")
         ingest = load_on_spark(sc, data, timezone=bundle.settings.timezone,
-                               tier_ids=bundle.tier_ids, gx=gx, progress=progress,
-                               dates=(bundle.settings.earliest_date, bundle.settings.latest_date))
+                               tier_ids=bundle.tier_ids, gx=gx, progress=progress, dates=dates)
     except BaseException:
         sc.close()
         raise

@@ -21,6 +21,7 @@ import re
 import secrets
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -133,3 +134,20 @@ def fetch_row(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = No
     if len(rows) != 1:  # pragma: no cover - callers pass aggregate queries
         raise ValueError(f"expected one row, got {len(rows)}: {sql}")
     return rows[0]
+
+
+def carry(source: Any, query: str, target: Any, name: str) -> None:
+    """The rows of ``query`` on the connection ``source`` as the temp table ``name`` on
+    ``target``: one statement when they are the same connection, else the rows through Arrow
+    (the Spark loader's two connections, :func:`audit.ingest.load.load_tables`; a target only
+    needs ``register``/``execute``/``unregister``, which a Spark connection has too)."""
+    if source is target:
+        target.execute(f'CREATE OR REPLACE TEMP TABLE "{name}" AS {query}')
+        return
+    rows = source.sql(query).to_arrow_table()
+    target.register("_carried", rows)
+    try:
+        target.execute(f'CREATE OR REPLACE TEMP TABLE "{name}" AS SELECT * FROM _carried')
+    finally:
+        target.unregister("_carried")
+

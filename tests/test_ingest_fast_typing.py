@@ -39,14 +39,19 @@ def load(data: Path, careful: bool) -> tuple[dict, dict]:
         tables = {name: con.execute(f'SELECT * FROM "{name}"').fetchall() for name in result.tables}
     finally:
         con.close()
-    evidence = {
+    return tables, evidence(result)
+
+
+def evidence(result) -> dict:
+    """A load's evidence as plain values: counts, quarantine, warnings, contract checks, input
+    fingerprints (tests/test_spark_ingest.py compares the two engines' loads by it too)."""
+    return {
         "counts": result.tables,
         "quarantine": result.quarantine.to_pylist(),
         "warnings": result.warnings,
         "checks": result.contract_checks,
         "hashes": result.input_hashes,
     }
-    return tables, evidence
 
 
 def assert_same(data: Path) -> dict:

@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from spark_support import require_spark
+from test_ingest_fast_typing import evidence
 
 from audit.db import connect
 from audit.ingest import load_data
@@ -87,16 +88,6 @@ def spark_load(sc, data, gx: str = "off") -> tuple[dict, dict]:
     result = load_on_spark(sc, data, timezone=TZ, tier_ids=TIERS, gx=gx)
     tables = {name: rows(sc, name) for name in result.tables}
     return tables, evidence(result)
-
-
-def evidence(result) -> dict:
-    return {
-        "counts": result.tables,
-        "quarantine": result.quarantine.to_pylist(),
-        "warnings": result.warnings,
-        "checks": result.contract_checks,
-        "hashes": result.input_hashes,
-    }
 
 
 def assert_same(duck: tuple[dict, dict], spark: tuple[dict, dict]) -> None:

@@ -69,10 +69,11 @@ def _compile(e: Expectation, table: Table, relation: str, timezone: str,
     value = _text(table, column, timezone)
     why = f" ({e.description})" if e.description else ""
 
-    def simple(predicate: str, reason: str) -> Check:
+    def simple(predicate: str, reason: str, join: str = "") -> Check:
+        """``join``: what the reason reads beside the row (never more rows than the relation's)."""
         return Check(
             e, column,
-            f"SELECT _line, {value} AS value, {reason} AS reason FROM {relation} WHERE {predicate}",
+            f"SELECT _line, {value} AS value, {reason} AS reason FROM {relation}{join} WHERE {predicate}",
             lambda rel: f"SELECT count(*) FROM {rel} WHERE {predicate}",
         )
 
@@ -138,14 +139,9 @@ def _compile(e: Expectation, table: Table, relation: str, timezone: str,
             f"ELSE {lit(column + ' ')} || {quoted_sql(value)} || "
             f"{lit(f' does not exist in {parent.source_file}')} END"
         )
-        predicate = f"{c} IS NOT NULL AND {c} NOT IN {keys}"
-        return Check(
-            e, column,
-            f"SELECT _line, {value} AS value, {reason} AS reason FROM {relation} "
-            f"LEFT JOIN (SELECT DISTINCT key FROM {parent.quarantined_keys}) AS __quarantined "
-            f"ON __quarantined.key = {c} WHERE {predicate}",
-            lambda rel: f"SELECT count(*) FROM {rel} WHERE {predicate}",
-        )
+        return simple(f"{c} IS NOT NULL AND {c} NOT IN {keys}", reason,
+                      f" LEFT JOIN (SELECT DISTINCT key FROM {parent.quarantined_keys}) AS __quarantined "
+                      f"ON __quarantined.key = {c}")
 
     raise NotImplementedError(f"no SQL for expectation {e.type}")  # pragma: no cover
 

@@ -34,7 +34,7 @@ from typing import Any, Literal
 import duckdb
 
 from audit.contract import Table, contract_for, duckdb_type
-from audit.db import fetch_row
+from audit.db import carry, fetch_row
 from audit.engine.sql import ident, lit
 from audit.errors import AuditError, DataError, Diagnostic, PolicyError
 from audit.ingest.checks import Check, Parent, compile_checks, orphan_value_set
@@ -77,17 +77,6 @@ GX_SAMPLE_ROWS = 2_000
 _SPREAD = "((_line % 2147483647) * 48271) % 2147483647"
 
 
-def _carry(source: Any, query: str, target: Any, name: str) -> None:
-    """The rows of ``query`` on the connection ``source`` as the temp table ``name`` on
-    ``target`` (the Spark loader's two connections; see :func:`load_tables`)."""
-    rows = source.sql(query).to_arrow_table()
-    target.register("_ingest_carried", rows)
-    try:
-        target.execute(f"CREATE OR REPLACE TEMP TABLE {ident(name)} AS SELECT * FROM _ingest_carried")
-    finally:
-        target.unregister("_ingest_carried")
-
-
 def _staging(name: str) -> str:
     return f"_ingest_typed_{name}"
 
@@ -126,9 +115,7 @@ def load_data(
     ``gx_results`` or ``contract_checks`` waits for it (and raises if GX failed), so GX keeps
     running beside whatever the caller does next (the rules).
     """
-    if gx not in ("full", "sample", "off"):
-        raise ValueError(f"gx must be 'full', 'sample' or 'off', not {gx!r}")
-    _check_timezone(timezone)
+    check_load_args(gx, timezone)
     say = progress or (lambda message: None)
     contract = contract_for(tier_ids)
     optional = {name for name, table in contract.items() if table.optional}
@@ -237,6 +224,13 @@ def _create_empty(con: duckdb.DuckDBPyConnection, table: Table) -> None:
     export is absent), so the engine can always read it."""
     columns = ", ".join(f"{ident(c.name)} {duckdb_type(c)}" for c in table.columns)
     con.execute(f"CREATE OR REPLACE TABLE {ident(table.name)} ({columns}, _source_file VARCHAR, _line BIGINT)")
+
+
+def check_load_args(gx: str, timezone: str) -> None:
+    """A ``gx`` mode and a time zone a load can use (before any file is opened)."""
+    if gx not in ("full", "sample", "off"):
+        raise ValueError(f"gx must be 'full', 'sample' or 'off', not {gx!r}")
+    _check_timezone(timezone)
 
 
 def _check_timezone(timezone: str) -> None:
@@ -491,7 +485,7 @@ class _TableLoader:
             self._set_aside(table, staging)
         self.con.execute(f"ALTER TABLE {staging} RENAME TO {ident(name)}")
         if self.split:  # the children's referential checks read them beside the tables
-            _carry(self.local, f"SELECT * FROM {ident(_quarantined_keys(name))}", self.con,
+            carry(self.local, f"SELECT * FROM {ident(_quarantined_keys(name))}", self.con,
                    _quarantined_keys(name))
         self.parents[name] = Parent(name, source, ident(_quarantined_keys(name)))
         loaded = fetch_row(self.con, f"SELECT count(*) FROM {ident(name)}")[0]
@@ -505,15 +499,12 @@ class _TableLoader:
         key = ident(table.key)
         qkeys = ident(_quarantined_keys(name))
         if self.split:  # the lines to the tables, their keys back to the quarantine
-            _carry(self.local, f"SELECT DISTINCT line FROM {lines}", self.con, "_ingest_qlines")
+            carry(self.local, f"SELECT DISTINCT line FROM {lines}", self.con, "_ingest_qlines")
             lines = "(SELECT line FROM _ingest_qlines)"
-        keys = f"SELECT DISTINCT {key} FROM {staging} WHERE _line IN {lines} AND {key} IS NOT NULL"
-        if self.split:
-            _carry(self.con, keys, self.local, "_ingest_qkeys_new")
-            self.local.execute(f"INSERT INTO {qkeys} SELECT * FROM _ingest_qkeys_new")
-            self.local.execute("DROP TABLE _ingest_qkeys_new")
-        else:
-            self.con.execute(f"INSERT INTO {qkeys} {keys}")
+        carry(self.con, f"SELECT DISTINCT {key} FROM {staging} WHERE _line IN {lines} "
+              f"AND {key} IS NOT NULL", self.local, "_ingest_qkeys_new")
+        self.local.execute(f"INSERT INTO {qkeys} SELECT * FROM _ingest_qkeys_new")
+        self.local.execute("DROP TABLE _ingest_qkeys_new")
         self.con.execute(f"DELETE FROM {staging} WHERE _line IN {lines}")
         if self.split:
             self.con.execute("DROP TABLE IF EXISTS _ingest_qlines")
@@ -581,19 +572,16 @@ class _TableLoader:
                 self.con.execute(f"INSERT INTO {staging} SELECT {typed}, {lit(source)}, _line FROM _ingest_fast")
                 self.con.execute("DROP TABLE _ingest_fast")
                 return 0, None, None
-            messy_rows = (f"SELECT * FROM {relation} "
-                          f"WHERE _line IN (SELECT _line FROM _ingest_fast WHERE NOT {CLEAN})")
-            if self.split:  # the careful parser is DuckDB's: the rows that need it come over
-                _carry(self.con, messy_rows, self.local, "_ingest_messy")
-            else:
-                self.con.execute(f"CREATE OR REPLACE TEMP TABLE _ingest_messy AS {messy_rows}")
+            # (the careful parser is DuckDB's: on Spark the rows that need it come over)
+            carry(self.con, f"SELECT * FROM {relation} WHERE _line IN "
+                  f"(SELECT _line FROM _ingest_fast WHERE NOT {CLEAN})", self.local, "_ingest_messy")
             careful_rows = "_ingest_messy"
         query = parse_query(table, present, self.timezone, careful_rows, trimmed, dates=self.dates)
         self.local.execute(f"CREATE OR REPLACE TEMP TABLE _ingest_parsed AS {query.sql}")
         failed = f"coalesce({', '.join(ident(e) for e in query.errors)})"
         good = f"SELECT {typed}, _line FROM _ingest_parsed WHERE {failed} IS NULL"
         if self.split:  # and the rows it typed go back
-            _carry(self.local, good, self.con, "_ingest_careful")
+            carry(self.local, good, self.con, "_ingest_careful")
             good = "SELECT * FROM _ingest_careful"
         if not self.careful:  # both kinds of rows, in line order
             good = (f"SELECT * FROM (SELECT {typed}, _line FROM _ingest_fast WHERE {CLEAN} "

@@ -24,6 +24,12 @@ from audit.ingest.readers import Chunk
 from audit.sql import ident, lit
 
 
+def raw_json(row: dict) -> str:
+    """A quarantined Parquet row's raw text: all its columns as a JSON object (values without a
+    JSON form, such as instants and decimals, as their text)."""
+    return json.dumps(row, ensure_ascii=False, default=str)
+
+
 def float_warnings(file_name: str, table: Table, match: ColumnMatch, floating: set[str]) -> list[str]:
     """A warning per money column that the file stores as binary floating point (``floating``:
     the file's columns of such a type)."""
@@ -110,7 +116,7 @@ class ParquetReader:
                 i += 1
             if take:
                 for index, row in zip(take, batch.take(pa.array(take)).to_pylist(), strict=True):
-                    out[offset + index + 1] = json.dumps(row, ensure_ascii=False, default=str)
+                    out[offset + index + 1] = raw_json(row)
             offset += n
             if i >= len(wanted):
                 break

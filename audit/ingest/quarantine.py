@@ -14,7 +14,7 @@ from __future__ import annotations
 import duckdb
 import pyarrow as pa
 
-from audit.db import fetch_row
+from audit.db import carry, fetch_row
 from audit.engine.sql import lit
 from audit.ingest.readers import Problem
 from audit.ingest.result import QUARANTINE_SCHEMA
@@ -73,19 +73,16 @@ class Quarantine:
             f"SELECT {seq} AS seq, {lit(column)} AS column_name, * FROM ({select})"
             for seq, column, select in parts
         )
-        if source is not None and source is not self.con:
-            rows = source.sql(f"SELECT seq, column_name, _line, expectation, value, reason "
-                              f"FROM ({union})").to_arrow_table()
-            self.con.register("_ingest_found", rows)
+        foreign = source is not None and source is not self.con
+        if foreign:
+            carry(source, union, self.con, "_ingest_found")
             union = "SELECT * FROM _ingest_found"
-        try:
-            self.con.execute(
-                f"INSERT INTO {TABLE} SELECT {order}, seq, {lit(table)}, {lit(source_file)}, _line, "
-                f"expectation, column_name, value, reason, NULL FROM ({union})"
-            )
-        finally:
-            if source is not None and source is not self.con:
-                self.con.unregister("_ingest_found")
+        self.con.execute(
+            f"INSERT INTO {TABLE} SELECT {order}, seq, {lit(table)}, {lit(source_file)}, _line, "
+            f"expectation, column_name, value, reason, NULL FROM ({union})"
+        )
+        if foreign:
+            self.con.execute("DROP TABLE _ingest_found")
 
     def lines_of(self, table: str) -> str:
         """SQL relation of the quarantined lines of ``table``."""

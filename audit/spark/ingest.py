@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,7 +44,7 @@ from audit.ingest.files import (
     locate_inputs,
     match_columns,
 )
-from audit.ingest.parquetread import float_warnings
+from audit.ingest.parquetread import float_warnings, raw_json
 from audit.ingest.parse import DEFAULT_DATES, derived_columns
 from audit.ingest.result import IngestResult
 from audit.spark.connection import SparkConnection
@@ -126,8 +125,7 @@ class SparkParquetReader:
         keys = spark.createDataFrame([(n,) for n in wanted], "_line BIGINT")
         rows = self._with_lines().join(keys, "_line").toArrow().sort_by("_line").to_pylist()
         names = self._df.columns
-        return {row["_line"]: json.dumps({n: row[n] for n in names}, ensure_ascii=False, default=str)
-                for row in rows}
+        return {row["_line"]: raw_json({n: row[n] for n in names}) for row in rows}
 
 
 def _read(spark, location: str):
@@ -228,11 +226,9 @@ def load_on_spark(sc: SparkConnection, data: str | Path, *, timezone: str, tier_
     """The canonical tables of the Parquet exports in ``data`` on ``sc``, with the quarantine
     and the contract's evidence of :func:`audit.ingest.load_data` (see the module docstring)."""
     from audit.db import connect
-    from audit.ingest.load import GX_SAMPLE_ROWS, _check_timezone, load_tables
+    from audit.ingest.load import GX_SAMPLE_ROWS, check_load_args, load_tables
 
-    if gx not in ("full", "sample", "off"):
-        raise ValueError(f"gx must be 'full', 'sample' or 'off', not {gx!r}")
-    _check_timezone(timezone)
+    check_load_args(gx, timezone)
     contract = contract_for(tier_ids)
     readers, warnings = open_spark_readers(sc.spark, data, contract, follow_symlinks=follow_symlinks)
     local = connect()

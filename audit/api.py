@@ -281,7 +281,7 @@ def run_audit(
     )
     from audit.engine.render import export, render_texts
     from audit.engine.sla import without_unjudgeable_sla
-    from audit.engine.summary import SUMMARY_COLUMNS, build_summary, exit_code_for
+    from audit.engine.summary import build_summary, exit_code_for, summary_facts
     from audit.policy.loader import load_policy
 
     check_period(period)
@@ -374,27 +374,27 @@ def run_audit(
                 release(("tickets", "invoice_lines"))
                 release_text_inputs(con)
 
+            # summary.json and the exit code from aggregates the engine computes where the
+            # rows are, before the export frees them: no result table is held for them
+            facts = summary_facts(con, period)
             sink = None
             if tables_dir is not None:
-                from audit.outputs import ParquetSink
+                from audit.outputs import table_sink
 
-                sink = ParquetSink(tables_dir)
-            # with a sink the tables go to Parquet as they are read out; only the columns the
-            # summary reads stay in memory
+                sink = table_sink(con, tables_dir)
+            # with a sink the tables go to Parquet as they are read out (on local Spark, Spark
+            # writes them), and nothing of them stays in memory
             tables = EngineResult(**export(con, period, drop=True, languages=languages,
-                                           sink=sink, keep=SUMMARY_COLUMNS,
-                                           texts_read=texts_read))
+                                           sink=sink, texts_read=texts_read))
             drop_relations(con)
     finally:
         con.close()
 
-    exit_code = exit_code_for(tables.findings, fail_on)
+    exit_code = exit_code_for(facts, fail_on)
     summary = build_summary(
         bundle=bundle,
         ingest=ingest,
-        findings=tables.findings,
-        classifications=tables.classifications,
-        reconciliation=tables.reconciliation,
+        facts=facts,
         sla=tables.sla,
         period=period,
         fail_on=fail_on,

@@ -191,6 +191,11 @@ class ParquetSink:
         self.out = Path(out_dir)
         self.files: dict[str, Path] = {}
 
+    def write(self, name: str, table: Any) -> None:
+        """Write the result table ``table`` (:class:`audit.engine.render.TableQuery`) as it is
+        read out span by span."""
+        self(name, *table.batches())
+
     def __call__(self, name: str, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> None:
         import queue
         from concurrent.futures import ThreadPoolExecutor
@@ -231,6 +236,32 @@ class ParquetSink:
             put(end)
             writing.result()
         self.files[name] = path
+
+
+def table_sink(con: Any, out_dir: str | Path) -> Any:
+    """Where ``run_audit`` streams its result tables (:class:`~audit.engine.render.Sink`):
+    local Spark writes them as Parquet datasets itself (:class:`audit.spark.outputs.DatasetSink`);
+    otherwise they are read out of the engine and written here (:class:`ParquetSink`)."""
+    if getattr(con, "local_files", False):
+        from audit.spark.outputs import DatasetSink
+
+        return DatasetSink(out_dir)
+    return ParquetSink(out_dir)
+
+
+def parquet_files(path: str | Path) -> list[Path]:
+    """The files of a result table: ``path`` itself, or the part files of the dataset
+    directory ``path`` in name order (which is the table's order; audit.spark.outputs)."""
+    path = Path(path)
+    return sorted(path.glob("*.parquet")) if path.is_dir() else [path]
+
+
+def parquet_schema(path: str | Path) -> pa.Schema:
+    """The Arrow schema of a result table's file or dataset (:func:`parquet_files`)."""
+    files = parquet_files(path)
+    if not files:
+        raise FileNotFoundError(f"{path}: a Parquet dataset without part files")
+    return pq.read_schema(files[0])
 
 
 def parquet_bytes(df: pl.DataFrame | pa.Table) -> bytes:
@@ -395,8 +426,8 @@ class _DuckWriter:
 
     def copy(self, source: Path, path: Path, cell: Callable[[pa.DataType, str], str | None],
              options: str) -> None:
-        _copy(self.con, pq.read_schema(source), f"read_parquet({_sql_string(str(source))})", path,
-              cell, options)
+        files = ", ".join(_sql_string(str(f)) for f in parquet_files(source))
+        _copy(self.con, parquet_schema(source), f"read_parquet([{files}])", path, cell, options)
 
     def csv(self, source: Path, path: Path) -> None:
         """CSV like :func:`write_csv`: UTF-8, ``,``, ``\\n``, a header, ``"`` quoting where needed."""

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import polars as pl
 
 from audit.errors import DataError, Diagnostic, Location
+from audit.outputs import parquet_schema
 from audit.texts import column
 
 #: An eager or a lazy polars frame (helpers that work on both return what they were given).
@@ -64,9 +65,7 @@ class RunOutputs:
         """The column names of the run's file ``name`` (``findings.parquet`` …), whether or
         not they were loaded; each file's schema is read once."""
         if name not in self._schemas:
-            import pyarrow.parquet as pq
-
-            self._schemas[name] = pq.read_schema(self.root / name).names
+            self._schemas[name] = parquet_schema(self.root / name).names
         return self._schemas[name]
 
     def text_columns(self, name: str) -> list[str]:
@@ -183,9 +182,7 @@ def _read_parquet(path: Path, required: bool, lean: bool = False) -> pl.DataFram
             raise _error(path, "file not found")
         return None
     try:
-        import pyarrow.parquet as pq
-
-        names = pq.read_schema(path).names
+        names = parquet_schema(path).names
         base = TEXT_BASES.get(path.name)
         columns = None
         if lean and path.name in LEAN_COLUMNS:

@@ -13,7 +13,7 @@ import pytest
 from test_engine_support import D, audit, edited_policy, entry, line, ticket
 
 from audit.api import AuditResult
-from audit.engine.summary import build_summary, exit_code_for
+from audit.engine.summary import build_summary, exit_code_for, frame_facts
 from audit.ingest.result import QUARANTINE_SCHEMA, IngestResult, TableCounts
 from audit.outputs import atomic_write_text, neutralise_csv_cell, start_outputs, write_outputs
 from audit.policy.loader import load_policy
@@ -62,9 +62,9 @@ def _result(tmp_path, period=None) -> AuditResult:
     )
     bundle = load_policy(edited_policy(tmp_path))
     ingest = _ingest()
-    code = exit_code_for(tables.findings, "error")
-    summary = build_summary(bundle=bundle, ingest=ingest, findings=tables.findings,
-                            classifications=tables.classifications, reconciliation=tables.reconciliation,
+    facts = frame_facts(tables.findings, tables.classifications, tables.reconciliation)
+    code = exit_code_for(facts, "error")
+    summary = build_summary(bundle=bundle, ingest=ingest, facts=facts,
                             period=period, fail_on="error", exit_code=code)
     return AuditResult(tables.findings, tables.classifications, tables.reconciliation, summary, ingest,
                        bundle, code, None, {})

@@ -16,7 +16,7 @@ from decimal import Decimal
 
 from test_engine_support import D, audit, entry, line, one, ticket
 
-from audit.engine.summary import exit_code_for
+from audit.engine.summary import exit_code_for, frame_facts
 
 TICKETS = [
     ticket("T-1", "webdesign", "extended"),
@@ -112,18 +112,22 @@ def test_default_tier_classifies_the_rest(tmp_path):
     assert tm["message"].endswith("no rule matched, default_tier extended applies")
 
 
+def _facts(res):
+    return frame_facts(res.findings, res.classifications, res.reconciliation)
+
+
 def test_severity_changed_changes_the_exit_code(tmp_path):
     base = run(tmp_path)
-    assert exit_code_for(base.findings, "error") == 1
+    assert exit_code_for(_facts(base), "error") == 1
     res = run(tmp_path, {"findings.yaml": [
         ("units_mismatch:       {severity: error}", "units_mismatch:       {severity: warning}"),
         ("extended_unbilled:    {severity: error}", "extended_unbilled:    {severity: info}"),
     ]})
     assert outcome(res) == BASELINE
     assert one(res.findings, kind="units_mismatch")["severity"] == "warning"
-    assert exit_code_for(res.findings, "error") == 0
-    assert exit_code_for(res.findings, "warning") == 1
-    assert exit_code_for(res.findings, "never") == 0
+    assert exit_code_for(_facts(res), "error") == 0
+    assert exit_code_for(_facts(res), "warning") == 1
+    assert exit_code_for(_facts(res), "never") == 0
 
 
 def test_kind_left_out_is_not_raised(tmp_path):

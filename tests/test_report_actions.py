@@ -20,7 +20,7 @@ from fixtures.report.make_fixture import XSS_SCRIPT, make_fixture
 from test_engine_support import CUSTOMERS, SERVICES, D, edited_policy, entry, line, ticket
 
 from audit.engine import run_engine
-from audit.engine.summary import sla_block
+from audit.engine.summary import frame_facts, sla_block
 from audit.engine.testing import load_rows
 from audit.policy.loader import load_policy
 from reports.actions import BILLING_ACTIONS, action_list, action_rows, actions_csv
@@ -137,7 +137,8 @@ def test_signals_and_sla_credits_stay_out_of_the_billing_totals(result, actions)
     assert al.invoice_eur == D("8.75") and al.credit_eur == D("0.00")  # T-W only
     assert (al.checks, al.check_eur) == (1, D("52.50"))
     # the SLA credits owed are summary.json's (docs/outputs.md, sla.credits_owed_eur)
-    owed = sla_block(pl.DataFrame({"as_of": []}, schema={"as_of": pl.Datetime("us", "UTC")}), result.findings)
+    facts = frame_facts(result.findings, result.classifications, result.reconciliation)
+    owed = sla_block(pl.DataFrame({"as_of": []}, schema={"as_of": pl.Datetime("us", "UTC")}), facts)
     assert al.sla_credit_eur == -Decimal(owed["credits_owed_eur"]) == D("-250.00")
     k2 = next(c for c in al.customers if c.customer_id == "K-2")
     assert (k2.invoice_eur, k2.credit_eur, k2.sla_credit_eur) == (D("0.00"), D("0.00"), D("-250.00"))

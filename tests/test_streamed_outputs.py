@@ -109,15 +109,17 @@ def test_months_are_exported_in_spans_of_bounded_rows(counts, limit, spans):
     assert render._spans(counts, limit) == spans
 
 
-def test_a_stream_keeps_the_asked_columns_of_every_row():
+def test_a_table_query_streams_its_spans_in_order_and_runs_once_over_all_months():
     con = duckdb.connect()
-    got = []
-    frame = render._stream(
-        con, "t", "SELECT range AS n, 'text ' || range AS message, '2026-01' AS month FROM range(100)"
-        " WHERE $first IS NULL AND $last IS NULL ORDER BY n",
-        [(None, None)], lambda name, schema, batches: got.extend(batches), ("month", "n"))
-    assert frame.columns == ["month", "n"] and frame.height == 100 and sum(b.num_rows for b in got) == 100
-    assert frame["n"].to_list() == list(range(100))
+    sql = ("SELECT range AS n, '2026-0' || (1 + range // 40) AS month FROM range(100)"
+           " WHERE month BETWEEN $first AND $last ORDER BY n")
+    spans = [("2026-01", "2026-01"), ("2026-02", "2026-03")]
+    table = render.TableQuery(con, sql, spans)
+    schema, batches = table.batches()
+    rows = pa.Table.from_batches(list(batches), schema=schema)
+    assert rows.column("n").to_pylist() == list(range(100))
+    assert table.all_months() == {"first": "2026-01", "last": "2026-03"}
+    assert con.sql(sql, params=table.all_months()).fetchall() == list(zip(range(100), rows.column("month").to_pylist(), strict=True))
 
 
 @pytest.fixture(scope="module")

@@ -50,11 +50,12 @@ _VIEWS = {"ticket_facts", "ticket_info", "entry_facts", "line_facts", "recon_ful
 
 @dataclass
 class EngineResult:
-    """The engine's result tables (already restricted to the requested period)."""
+    """The engine's result tables (already restricted to the requested period); None for a
+    table ``export`` handed to a sink instead."""
 
-    findings: pl.DataFrame
-    classifications: pl.DataFrame
-    reconciliation: pl.DataFrame
+    findings: pl.DataFrame | None
+    classifications: pl.DataFrame | None
+    reconciliation: pl.DataFrame | None
     #: SLA targets per month × contract × priority × target (None without an ``sla`` section);
     #: see :func:`audit.engine.sla.sla_compliance`.
     sla: pl.DataFrame | None = None

@@ -14,7 +14,9 @@ Relations created: ``tm_text`` (entry arithmetic per billable ticket-month), ``r
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import duckdb
 import polars as pl
@@ -25,7 +27,6 @@ from audit.engine.findings import FINDING_COLUMNS, SOURCES, enabled_kinds
 from audit.engine.policy_tables import section_loc
 from audit.engine.sla import create_sla_text, sla_compliance
 from audit.engine.sql import lit, on_spark, shared_relation
-from audit.outputs import plain_schema
 from audit.policy.model import Bundle
 from audit.texts import LANGUAGES as TEXT_LANGUAGES
 from audit.texts import Lang, column
@@ -401,41 +402,49 @@ def _by_span(con: duckdb.DuckDBPyConnection, sql: str, spans: list[Span]) -> pl.
 #: at a time): the Parquet writer's row group, so a batch is mostly written as it comes.
 BATCH_ROWS = 65_536
 
-#: ``sink(name, schema, batches)``: takes a result table's rows as Arrow batches, in order
-#: (:class:`audit.outputs.ParquetSink` writes them to ``<name>.parquet``).
-Sink = Callable[[str, pa.Schema, Iterator[pa.RecordBatch]], None]
+
+@dataclass(frozen=True)
+class TableQuery:
+    """One result table as :func:`export` hands it to a :class:`Sink`: its SQL (filtering on
+    ``month BETWEEN $first AND $last`` and sorted), the spans of months to run it over, and the
+    connection. A sink either streams it span by span (:meth:`batches`) or, where the engine
+    writes files itself, runs it once over every month (:meth:`all_months`)."""
+
+    con: Any
+    sql: str
+    spans: list[Span]
+
+    def all_months(self) -> dict[str, str | None]:
+        """The parameters of one statement over every span."""
+        return _span_params((self.spans[0][0], self.spans[-1][1]))
+
+    def batches(self) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+        """The rows span by span (as :func:`_by_span`) in Arrow batches, in order: the schema,
+        and the batches (each span's result is read when the previous one is done)."""
+        def reader(span: Span) -> pa.RecordBatchReader:
+            result = self.con.sql(self.sql, params=_span_params(span))
+            if hasattr(result, "to_arrow_reader"):
+                return result.to_arrow_reader(BATCH_ROWS)
+            return result.to_arrow_table().to_reader(max_chunksize=BATCH_ROWS)  # Spark
+
+        first = reader(self.spans[0])
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            for r in itertools.chain([first], (reader(span) for span in self.spans[1:])):
+                with r:  # closed when read: DuckDB frees the span's result only then
+                    yield from r
+
+        return first.schema, batches()
 
 
-def _stream(con: duckdb.DuckDBPyConnection, name: str, sql: str, spans: list[Span], sink: Sink,
-            keep: tuple[str, ...]) -> pl.DataFrame:
-    """``sql`` span by span (as :func:`_by_span`) handed to ``sink`` batch by batch; returns
-    the columns ``keep`` of every row (what the caller still reads, without the texts)."""
-    def reader(span: Span) -> pa.RecordBatchReader:
-        result = con.sql(sql, params=_span_params(span))
-        if hasattr(result, "to_arrow_reader"):
-            return result.to_arrow_reader(BATCH_ROWS)
-        return result.to_arrow_table().to_reader(max_chunksize=BATCH_ROWS)  # Spark
+class Sink(Protocol):
+    """Receives the result tables of :func:`export` instead of it returning them
+    (:class:`audit.outputs.ParquetSink` writes ``<name>.parquet`` from the batches;
+    :class:`audit.spark.outputs.DatasetSink` has Spark write a Parquet dataset)."""
 
-    first = reader(spans[0])
-    kept: list[pa.RecordBatch] = []
-    schema = plain_schema(pa.schema([first.schema.field(c) for c in keep]))
+    files: dict[str, Any]
 
-    def batches() -> Iterator[pa.RecordBatch]:
-        readers = itertools.chain([first], (reader(span) for span in spans[1:]))
-        for r in readers:
-            with r:  # closed when read: DuckDB frees the span's result only then
-                for batch in r:
-                    # copies: a column of DuckDB's batch holds the memory of the whole batch
-                    # (every text in it) for as long as it lives
-                    part = batch.select(list(keep)).cast(schema)
-                    kept.append(pa.RecordBatch.from_arrays(
-                        [pa.concat_arrays([c]) for c in part.columns], schema=schema))
-                    yield batch
-
-    sink(name, first.schema, batches())
-    frame = pl.from_arrow(pa.Table.from_batches(kept, schema=schema), rechunk=False)
-    assert isinstance(frame, pl.DataFrame)
-    return frame
+    def write(self, name: str, table: TableQuery) -> None: ...
 
 
 def text_columns(base: str, languages: tuple[str, ...] = TEXT_LANGUAGES) -> tuple[str, ...]:
@@ -476,14 +485,14 @@ def findings_query(period: str | None, month_param: bool = False,
 
 def export(con: duckdb.DuckDBPyConnection, period: str | None, *, drop: bool = False,
            languages: tuple[str, ...] = TEXT_LANGUAGES, sink: Sink | None = None,
-           keep: Mapping[str, tuple[str, ...]] | None = None,
            texts_read: Callable[[], None] | None = None) -> dict[str, pl.DataFrame | None]:
     """The result tables for ``period``, sorted as docs/semantics.md says.
 
     ``drop=True`` frees each table's relations as soon as it is exported (peak memory).
-    ``sink``: findings, classifications and reconciliation are handed to ``sink`` batch by
-    batch instead of being returned whole, and only their columns ``keep[name]`` are returned
-    (a large run writes its texts to Parquet without ever holding them all). ``texts_read``
+    ``sink``: findings, classifications and reconciliation are handed to ``sink`` instead of
+    being returned (None in their place): a large run writes its texts to Parquet without ever
+    holding them all, and its summary comes from :func:`audit.engine.summary.summary_facts`,
+    computed before this. ``texts_read``
     is called once the findings are exported: the loaded tables only their messages read can
     go then."""
 
@@ -496,10 +505,11 @@ def export(con: duckdb.DuckDBPyConnection, period: str | None, *, drop: bool = F
         return _spans(con.execute(f"SELECT month, count(*) FROM {table} WHERE {_in_period(period)}"
                                   " GROUP BY month ORDER BY month").fetchall())
 
-    def table(name: str, sql: str, source: str) -> pl.DataFrame:
+    def table(name: str, sql: str, source: str) -> pl.DataFrame | None:
         if sink is None:
             return _by_span(con, sql, spans(source))
-        return _stream(con, name, sql, spans(source), sink, (keep or {})[name])
+        sink.write(name, TableQuery(con, sql, spans(source)))
+        return None
 
     sla = sla_compliance(con, period)
     findings = table("findings", findings_query(period, month_param=True, languages=languages),

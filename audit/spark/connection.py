@@ -122,9 +122,12 @@ class SparkConnection:
     #: The SQL dialect the engine may ask about (``getattr(con, "dialect", "duckdb")``).
     dialect = "spark"
 
-    def __init__(self, spark, cleanup=None) -> None:
+    def __init__(self, spark, cleanup=None, *, local_files: bool = False) -> None:
         self.spark = spark
         self._cleanup = cleanup
+        #: whether Spark's executors read and write this machine's files (local Spark): then
+        #: they write the result tables into the output set themselves (audit.spark.outputs)
+        self.local_files = local_files
         self.macros = Macros()
         #: temp views this connection created (only these are dropped or listed)
         self._views: set[str] = set()

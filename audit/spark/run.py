@@ -35,7 +35,8 @@ def spark_connection(*, master: str | None = None, remote: str | None = None,
     """A :class:`SparkConnection` with no tables yet (Spark reads the exports itself:
     :mod:`audit.spark.ingest`)."""
     return SparkConnection(spark_session(master, remote, shuffle_partitions=shuffle_partitions,
-                                         conf=conf, progress=progress))
+                                         conf=conf, progress=progress),
+                           local_files=sees_local_files(master, remote))
 
 
 def to_spark(con, *, master: str | None = None, remote: str | None = None,
@@ -51,7 +52,7 @@ def to_spark(con, *, master: str | None = None, remote: str | None = None,
     staging = tempfile.mkdtemp(prefix="support-audit-spark-") \
         if sees_local_files(master, remote) else None
     sc = SparkConnection(spark, cleanup=(lambda: shutil.rmtree(staging, ignore_errors=True))
-                         if staging else None)
+                         if staging else None, local_files=staging is not None)
     try:
         for name in loaded_tables(con):
             table = plain_strings(con.sql(f'SELECT * FROM "{name}"').to_arrow_table())

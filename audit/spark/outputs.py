@@ -1,0 +1,73 @@
+"""Result tables written by Spark: ``findings.parquet/``, ``classifications.parquet/`` and
+``reconciliation.parquet/`` as Parquet datasets (docs/scale-out.md, "Outputs on Spark").
+
+On local Spark the executors write each table into the output set's staging directory
+themselves: nothing of it is collected to the driver. The table's SQL sorts it by its
+documented keys (a range-partitioned sort), so part ``n`` holds the rows after part ``n-1``; the
+part files are renamed ``part-00000.parquet``, ``part-00001.parquet`` … in that order (Spark's
+names carry a job id) and Spark's bookkeeping files are removed, so that reading the parts in
+name order gives the table in order, as ``findings.parquet`` written by DuckDB would be. The
+column types are those of the DuckDB-written file (integers 64-bit, instants as microseconds in
+UTC, money as ``DECIMAL(18, 2)``), so every reader (the report, the CSV writer, ``report
+--from``, polars, DuckDB, pandas) reads either the same way.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+#: Spark's Parquet writer settings for result tables: instants as the standard microsecond
+#: type (Spark's default INT96 is deprecated and read as a different type).
+_SQL_CONF = {"spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS"}
+
+
+def _plain_types(df):
+    """``df`` with every integer column as ``bigint`` (DuckDB's files have 64-bit integers)."""
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    small = (T.ByteType, T.ShortType, T.IntegerType)
+    return df.select(*[F.col(f"`{f.name}`").cast("bigint").alias(f.name)
+                       if isinstance(f.dataType, small) else F.col(f"`{f.name}`")
+                       for f in df.schema.fields])
+
+
+def finish_dataset(tmp: Path, path: Path) -> Path:
+    """Spark's output directory ``tmp`` as the dataset ``path``: the part files renamed
+    ``part-NNNNN.parquet`` in partition order, everything else (``_SUCCESS``, checksums)
+    removed, then ``tmp`` moved to ``path``."""
+    parts = sorted(p for p in tmp.iterdir() if p.name.startswith("part-") and p.suffix == ".parquet")
+    for p in tmp.iterdir():
+        if p not in parts:
+            p.unlink()
+    for i, part in enumerate(parts):
+        part.rename(tmp / f"part-{i:05d}.parquet")
+    tmp.rename(path)
+    return path
+
+
+class DatasetSink:
+    """A :class:`~audit.engine.render.Sink` for local Spark: each result table is written by
+    Spark as the Parquet dataset ``out_dir/<name>.parquet/``; ``files`` lists the datasets."""
+
+    def __init__(self, out_dir: str | Path):
+        self.out = Path(out_dir)
+        self.files: dict[str, Path] = {}
+
+    def write(self, name: str, table: Any) -> None:
+        """Write ``table`` (:class:`audit.engine.render.TableQuery`) over all its months in one
+        Spark job."""
+        con = table.con
+        for key, value in _SQL_CONF.items():
+            con.spark.conf.set(key, value)
+        path = self.out / f"{name}.parquet"
+        tmp = self.out / f".{name}.parquet.writing"  # hidden: no output set lists it
+        shutil.rmtree(tmp, ignore_errors=True)
+        df = _plain_types(con.sql(table.sql, table.all_months()).df)
+        try:
+            df.write.option("compression", "zstd").parquet(tmp.resolve().as_uri())
+            self.files[name] = finish_dataset(tmp, path)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)

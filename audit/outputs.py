@@ -382,6 +382,31 @@ def _copy(con: Any, schema: pa.Schema, source: str, path: Path,
         con.execute(f"COPY ({select}) TO {_sql_string(str(tmp))} ({options})")
 
 
+def _copy_pieces(con: Any, schema: pa.Schema, sources: list[str], path: Path,
+                 cell: Callable[[pa.DataType, str], str | None],
+                 options: Callable[[bool], str], order: str = "") -> None:
+    """The rows of each SQL table expression of ``sources`` in turn (each sorted by ``order``
+    if given), written by DuckDB one after the other and joined into ``path`` atomically;
+    ``options(first)``: the COPY options of the first piece and of the others (a CSV header
+    once). One source is written straight to ``path``."""
+    if len(sources) == 1:
+        _copy(con, schema, sources[0], path, cell, options(True), order)
+        return
+    with atomic_path(path) as tmp, open(tmp, "wb") as out:
+        part = tmp.with_name(f"{tmp.name}.part")
+        try:
+            for i, source in enumerate(sources):
+                _copy(con, schema, source, part, cell, options(i == 0), order)
+                with open(part, "rb") as piece:
+                    shutil.copyfileobj(piece, out, 1 << 20)
+        finally:
+            part.unlink(missing_ok=True)
+
+
+def _csv_options(header: bool) -> str:
+    return f"{CSV_OPTIONS}, HEADER {'true' if header else 'false'}"
+
+
 def write_csv_query(con: Any, schema: pa.Schema, source: Callable[[int, int], str], path: Path,
                     *, order: str, rows: int, chunk: int) -> None:
     """CSV like :func:`write_csv` (text cells neutralised) of ``rows`` rows numbered by the
@@ -389,16 +414,8 @@ def write_csv_query(con: Any, schema: pa.Schema, source: Callable[[int, int], st
     expression of the rows ``lo <= order < hi``: DuckDB writes ``chunk`` rows at a time, so
     its sort (and any join in ``source``) holds one chunk, not the table; the pieces are
     joined into ``path`` atomically."""
-    with atomic_path(path) as tmp, open(tmp, "wb") as out:
-        part = tmp.with_name(f"{tmp.name}.part")
-        try:
-            for lo in range(0, max(rows, 1), chunk):
-                options = f"{CSV_OPTIONS}, HEADER {'true' if lo == 0 else 'false'}"  # one header
-                _copy(con, schema, source(lo, lo + chunk), part, _csv_cell, options, order)
-                with open(part, "rb") as piece:
-                    shutil.copyfileobj(piece, out, 1 << 20)
-        finally:
-            part.unlink(missing_ok=True)
+    sources = [source(lo, lo + chunk) for lo in range(0, max(rows, 1), chunk)]
+    _copy_pieces(con, schema, sources, path, _csv_cell, _csv_options, order)
 
 
 #: The CSV/JSON Lines writer's DuckDB memory cap when the run sets none: it streams from Parquet
@@ -425,17 +442,19 @@ class _DuckWriter:
         self.con = connect(threads=1, memory_limit=memory_limit)
 
     def copy(self, source: Path, path: Path, cell: Callable[[pa.DataType, str], str | None],
-             options: str) -> None:
-        files = ", ".join(_sql_string(str(f)) for f in parquet_files(source))
-        _copy(self.con, parquet_schema(source), f"read_parquet([{files}])", path, cell, options)
+             options: Callable[[bool], str]) -> None:
+        # a dataset's parts one after the other: DuckDB's scan of several files, even on one
+        # thread, may write the last rows of a file after the first rows of the next
+        files = [f"read_parquet({_sql_string(str(f))})" for f in parquet_files(source)]
+        _copy_pieces(self.con, parquet_schema(source), files, path, cell, options)
 
     def csv(self, source: Path, path: Path) -> None:
         """CSV like :func:`write_csv`: UTF-8, ``,``, ``\\n``, a header, ``"`` quoting where needed."""
-        self.copy(source, path, _csv_cell, f"{CSV_OPTIONS}, HEADER true")
+        self.copy(source, path, _csv_cell, _csv_options)
 
     def jsonl(self, source: Path, path: Path) -> None:
         """JSON Lines: one object per row, keys in column order."""
-        self.copy(source, path, _json_cell, "FORMAT json")
+        self.copy(source, path, _json_cell, lambda _first: "FORMAT json")
 
     def close(self) -> None:
         self.con.close()

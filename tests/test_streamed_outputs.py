@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import json
 from pathlib import Path
 
 import duckdb
@@ -96,6 +97,30 @@ def test_csv_of_a_file_with_many_row_groups_keeps_the_file_order(tmp_path, monke
     ids = [int(line.split(",", 1)[0]) for line in
            (tmp_path / "findings.csv").read_text(encoding="utf-8").splitlines()[1:]]
     assert ids == list(range(n))
+
+
+def test_csv_and_json_lines_of_a_dataset_keep_the_order_of_its_parts(tmp_path):
+    """A table Spark wrote as a dataset (audit/spark/outputs.py): large parts of one row group
+    each. DuckDB's scan of the parts as one source wrote the last 49 rows of a part after rows
+    of the next (seen at 10 M entries); each part is now written in turn."""
+    source, start = tmp_path / "findings.parquet", 0
+    source.mkdir()
+    for i, n in enumerate((276_529, 277_256, 5_000)):
+        rows = _table(n).set_column(0, "id", pa.array(range(start, start + n), pa.int64()))
+        pq.write_table(rows, source / f"part-{i:05d}.parquet", row_group_size=1 << 20)
+        start += n
+    writer = outputs._DuckWriter("300MB")
+    try:
+        writer.csv(source, tmp_path / "findings.csv")
+        writer.jsonl(source, tmp_path / "findings.jsonl")
+    finally:
+        writer.close()
+    lines = (tmp_path / "findings.csv").read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "id,text,eur"  # one header
+    assert [int(line.split(",", 1)[0]) for line in lines[1:]] == list(range(start))
+    with (tmp_path / "findings.jsonl").open(encoding="utf-8") as fh:
+        assert [json.loads(line)["id"] for line in fh] == list(range(start))
+    assert not list(tmp_path.glob("*.part")) and not list(tmp_path.glob("*.tmp"))
 
 
 @pytest.mark.parametrize(("counts", "limit", "spans"), [

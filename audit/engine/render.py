@@ -16,6 +16,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Protocol
 
 import duckdb
@@ -26,7 +27,7 @@ from audit.engine.classify import opened_month_sql
 from audit.engine.findings import FINDING_COLUMNS, SOURCES, enabled_kinds
 from audit.engine.policy_tables import section_loc
 from audit.engine.sla import create_sla_text, sla_compliance
-from audit.engine.sql import lit, on_spark, shared_relation
+from audit.engine.sql import in_period, lit, on_spark, shared_relation
 from audit.policy.model import Bundle
 from audit.texts import LANGUAGES as TEXT_LANGUAGES
 from audit.texts import Lang, column
@@ -43,10 +44,6 @@ RECONCILIATION_COLUMNS = (
     "entries", "tracked_seconds", "expected_units", "expected_eur", "billed_units", "billed_eur",
     "invoice_ids", "delta_eur", "explanation",
 )
-
-
-def _in_period(period: str | None, column: str = "month") -> str:
-    return f"{column} = {lit(period)}" if period else "true"
 
 
 def _calc_sql(b, L: Lang) -> tuple[str, str, str, str]:
@@ -115,7 +112,7 @@ def create_tm_text(con: duckdb.DuckDBPyConnection, bundle: Bundle, period: str |
                e.unit_price
         FROM entry_facts e
         SEMI JOIN (SELECT ticket_id, month FROM recon
-                   WHERE billable AND entries > 0 AND {_in_period(period)}) w USING (ticket_id, month)
+                   WHERE billable AND entries > 0 AND {in_period(period)}) w USING (ticket_id, month)
         ORDER BY e.month
         """
     )
@@ -211,7 +208,7 @@ def create_recon_full(con: duckdb.DuckDBPyConnection, period: str | None,
         f"""
         CREATE OR REPLACE TABLE recon_inv AS
         WITH d AS (
-            SELECT ticket_id, month FROM recon WHERE positive_invoices > 1 AND {_in_period(period)}
+            SELECT ticket_id, month FROM recon WHERE positive_invoices > 1 AND {in_period(period)}
         ),
         per_invoice AS (
             SELECT l.ticket_id, l.month, l.invoice_id, sum(l.quantity) AS units, sum(l.amount) AS eur
@@ -277,7 +274,7 @@ def create_finding_messages(con: duckdb.DuckDBPyConnection, bundle: Bundle, peri
                           for L in langs)
         parts.append(
             f"SELECT f.finding_id, f.month, {texts} FROM {_MESSAGE_SOURCES[k.source]}"
-            f" WHERE {match} AND {_in_period(period, 'f.month')}"
+            f" WHERE {match} AND {in_period(period, 'f.month')}"
         )
     empty = ", ".join(f"'' AS {column('message', L.code)}" for L in langs)
     union = "\nUNION ALL\n".join(parts) or (
@@ -307,7 +304,7 @@ def create_classifications(con: duckdb.DuckDBPyConnection, bundle: Bundle, perio
             SELECT tc.ticket_id, {opened_month_sql("tc")}, 0, CASE WHEN tc.billable IS NOT NULL THEN 0 END
             FROM ticket_class tc ANTI JOIN recon r USING (ticket_id)
         ),
-        m AS (SELECT * FROM months WHERE {_in_period(period)}),
+        m AS (SELECT * FROM months WHERE {in_period(period)}),
         per_agent AS (
             SELECT e.ticket_id, e.agent, sum(e.seconds) AS secs
             FROM entry_facts e {"SEMI JOIN m USING (ticket_id)" if period else ""}
@@ -384,6 +381,10 @@ def _spans(counts: list[tuple[str, int]], limit: int = SPAN_ROWS) -> list[Span]:
     return spans or [(None, None)]
 
 
+#: Every month a run can hold (``month`` is ``YYYY-MM`` text).
+ALL_MONTHS: Span = ("0000-01", "9999-12")
+
+
 def _span_params(span: Span) -> dict[str, str | None]:
     return {"first": span[0], "last": span[1]}
 
@@ -412,11 +413,13 @@ class TableQuery:
 
     con: Any
     sql: str
-    spans: list[Span]
+    #: the spans of months to stream it in (they are counted when asked for)
+    spans: Callable[[], list[Span]]
+    period: str | None
 
     def all_months(self) -> dict[str, str | None]:
-        """The parameters of one statement over every span."""
-        return _span_params((self.spans[0][0], self.spans[-1][1]))
+        """The parameters of one statement over every month of the period (no count needed)."""
+        return _span_params((self.period, self.period) if self.period else ALL_MONTHS)
 
     def batches(self) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
         """The rows span by span (as :func:`_by_span`) in Arrow batches, in order: the schema,
@@ -427,10 +430,11 @@ class TableQuery:
                 return result.to_arrow_reader(BATCH_ROWS)
             return result.to_arrow_table().to_reader(max_chunksize=BATCH_ROWS)  # Spark
 
-        first = reader(self.spans[0])
+        spans = self.spans()
+        first = reader(spans[0])
 
         def batches() -> Iterator[pa.RecordBatch]:
-            for r in itertools.chain([first], (reader(span) for span in self.spans[1:])):
+            for r in itertools.chain([first], (reader(span) for span in spans[1:])):
                 with r:  # closed when read: DuckDB frees the span's result only then
                     yield from r
 
@@ -471,7 +475,7 @@ def findings_query(period: str | None, month_param: bool = False,
                                     for c in ("en", *languages)))
 
     def where(col: str) -> str:
-        return f"{col} BETWEEN $first AND $last" if month_param else _in_period(period, col)
+        return f"{col} BETWEEN $first AND $last" if month_param else in_period(period, col)
 
     return f"""SELECT {cols}
         FROM (SELECT findings.*, {texts}, c.name AS customer_name
@@ -502,13 +506,13 @@ def export(con: duckdb.DuckDBPyConnection, period: str | None, *, drop: bool = F
                 con.execute(f"DROP TABLE IF EXISTS {name}")
 
     def spans(table: str) -> list[Span]:
-        return _spans(con.execute(f"SELECT month, count(*) FROM {table} WHERE {_in_period(period)}"
+        return _spans(con.execute(f"SELECT month, count(*) FROM {table} WHERE {in_period(period)}"
                                   " GROUP BY month ORDER BY month").fetchall())
 
     def table(name: str, sql: str, source: str) -> pl.DataFrame | None:
         if sink is None:
             return _by_span(con, sql, spans(source))
-        sink.write(name, TableQuery(con, sql, spans(source)))
+        sink.write(name, TableQuery(con, sql, partial(spans, source), period))
         return None
 
     sla = sla_compliance(con, period)

@@ -23,6 +23,11 @@ from audit.sql import DIALECT, ident, lit  # noqa: F401 - the engine's SQL vocab
 OPEN_END = dt.date(9999, 12, 31)
 
 
+def in_period(period: str | None, column: str = "month") -> str:
+    """The SQL condition that ``column`` is the month ``period`` (``true`` for all months)."""
+    return f"{column} = {lit(period)}" if period else "true"
+
+
 #: More rows than this enter a values table as one Arrow table (still no value spliced into SQL).
 BULK_ROWS = 256
 

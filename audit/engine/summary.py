@@ -15,8 +15,8 @@ import polars as pl
 
 from audit import __version__
 from audit.engine.findings import TICKET_MONTH_KINDS
+from audit.engine.sql import in_period, lit
 from audit.policy.model import SEVERITY_ORDER, SLA_KINDS, Bundle
-from audit.sql import lit
 
 CENT = Decimal("0.01")
 UNCLASSIFIED = "unclassified"
@@ -101,19 +101,16 @@ def _facts(con: Any, queries: dict[str, str]) -> SummaryFacts:
 def summary_facts(con: Any, period: str | None) -> SummaryFacts:
     """:class:`SummaryFacts` of the engine's relations for ``period`` (after ``render_texts``,
     before ``export`` frees them): the rows ``export`` writes, aggregated where they are."""
-    def month(col: str) -> str:
-        return f"{col} = {lit(period)}" if period else "true"
-
     return _facts(con, _fact_queries(
         findings=f"""(SELECT f.kind, f.severity, f.status, f.delta_eur, f.at_stake_eur, f.month,
                              f.customer_id, c.name AS customer_name, f.ticket_id
                       FROM findings f LEFT JOIN customers c ON c.customer_id = f.customer_id
-                      WHERE {month("f.month")}) f""",
+                      WHERE {in_period(period, "f.month")}) f""",
         classifications="classifications",
         # the exported reconciliation: ticket-months of classified tickets (recon_full's join)
         reconciliation=f"""(SELECT r.month, r.expected_eur, r.billed_eur
                             FROM recon r SEMI JOIN ticket_class tc USING (ticket_id)
-                            WHERE {month("r.month")}) r""",
+                            WHERE {in_period(period, "r.month")}) r""",
     ))
 
 
@@ -130,15 +127,6 @@ def frame_facts(findings: pl.DataFrame, classifications: pl.DataFrame,
         return _facts(con, _fact_queries("findings", "classifications", "reconciliation"))
     finally:
         con.close()
-
-
-#: The columns of each result table that :func:`frame_facts` reads.
-SUMMARY_COLUMNS = {
-    "findings": ("kind", "status", "severity", "delta_eur", "at_stake_eur", "month", "customer_id",
-                 "customer_name", "ticket_id"),
-    "classifications": ("ticket_id", "month", "policy_tier", "tracked_seconds"),
-    "reconciliation": ("month", "expected_eur", "billed_eur"),
-}
 
 
 def exit_code_for(facts: SummaryFacts, fail_on: str) -> int:

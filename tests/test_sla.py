@@ -339,6 +339,22 @@ def test_overdue_open_tickets_at_the_as_of_instant_and_waivers(tmp_path: Path) -
     assert audit(policy(tmp_path, waivers=waivers), tickets, as_of=local("2026-03-02 17:59")).height == 0
 
 
+def test_a_long_span_lists_its_first_and_last_days_and_says_how_many_are_left_out(tmp_path: Path) -> None:
+    # basic (resolution 6000) opened Mon 02.03.2026 08:00, never answered; as of Fri 20.03.
+    # 18:00 that is 15 business days of 600 min (no holiday in March in TH) = 9000 > 6000.
+    # The message lists the first 10 days, "… 2 more" (Mon 16.03., Tue 17.03.), the last 3.
+    found = audit(policy(tmp_path), [ticket("T-L", "K-S", "2026-03-02 08:00:00")],
+                  as_of=local("2026-03-20 18:00"))
+    f = only(found, kind="sla_overdue_open", rule_id="sla.targets[basic].*.resolution")
+    assert f["measured_minutes"] == Decimal("9000.00")
+    first = ", ".join(f"{d} 08:00–18:00 600 min" for d in (
+        "Mon 02.03.", "Tue 03.03.", "Wed 04.03.", "Thu 05.03.", "Fri 06.03.",
+        "Mon 09.03.", "Tue 10.03.", "Wed 11.03.", "Thu 12.03.", "Fri 13.03."))
+    last = ", ".join(f"{d} 08:00–18:00 600 min" for d in ("Wed 18.03.", "Thu 19.03.", "Fri 20.03."))
+    assert f"business time: {first}, … 2 more, {last} = 9000 min > 6000 min" in f["message"]
+    assert "16.03." not in f["message"] and "17.03." not in f["message"]
+
+
 # --------------------------------------------------------------------------------------------
 # The command line: --as-of, explain --ticket, a bad policy
 

@@ -438,6 +438,17 @@ def _weekday(L: Lang, x: str) -> str:
     return f"CASE isodow({x}) " + " ".join(f"WHEN {i} THEN {lit(n)}" for i, n in enumerate(names, start=1)) + " END"
 
 
+def _interval_text(L: Lang, tz: str, start: str, end: str, whole_end: str) -> str:
+    """A business interval's entry in a message, ``Mo 02.03. 09:00–12:00 180 min``: from
+    ``start`` to ``end`` (instants) in the time zone ``tz``; ``whole_end``: the interval ends at
+    ``end`` (not cut by the span), when a midnight end reads ``24:00``."""
+    local = f"timezone({tz}, {start})"
+    return f"""{_weekday(L, local)} || ' ' || strftime({local}, '%d.%m. %H:%M') || '–'
+               || CASE WHEN {whole_end} AND strftime(timezone({tz}, {end}), '%H:%M') = '00:00'
+                       THEN '24:00' ELSE strftime(timezone({tz}, {end}), '%H:%M') END || ' '
+               || {L.minutes(f"date_diff('second', {start}, {end})")}"""
+
+
 def _stamp(L: Lang, x: str) -> str:
     """An instant ``x`` as local weekday, date and time of its calendar (``s.timezone``)."""
     local = f"timezone(s.timezone, {x})"
@@ -479,26 +490,39 @@ def create_sla_text(con: duckdb.DuckDBPyConnection, bundle: Bundle, period: str 
                     f" rule_id VARCHAR, message VARCHAR{extra})")
         return
     month = f"s.month = {lit(period)}" if period else "true"
-    span = "greatest(k.start_at, s.opened_at)"
+    # an interval's entry for a span: clipped to the span where the span starts or ends inside
+    # it; an interval the span covers whole reads the same for every span, so its text is
+    # made once per calendar (iv_text) and only the clipped first and last ones per span
+    clipped = {L.code: _interval_text(L, "s.timezone", "greatest(k.start_at, s.opened_at)",
+                                      "least(k.end_at, s.end_at)", "k.end_at <= s.end_at")
+               for L in langs}
+    whole = ", ".join(
+        f"{_interval_text(L, 'c.timezone', 'i.start_at', 'i.end_at', 'true')} AS item{L.suffix}"
+        for L in langs)
     item = {
-        L.code: f"""CASE WHEN k.day IS NULL THEN
-                   {_weekday(L, f"timezone(s.timezone, {span})")} || ' '
-                   || strftime(timezone(s.timezone, {span}), '%d.%m. %H:%M') || '–'
-                   || CASE WHEN k.end_at <= s.end_at AND strftime(timezone(s.timezone, k.end_at), '%H:%M') = '00:00'
-                           THEN '24:00' ELSE strftime(timezone(s.timezone, least(k.end_at, s.end_at)), '%H:%M') END || ' '
-                   || {L.minutes(f"date_diff('second', {span}, least(k.end_at, s.end_at))")}
-                   ELSE {_weekday(L, 'k.day')} || ' ' || strftime(k.day, '%d.%m.')
-                   || {L.t('sla.closed', reason=f"k.reason{L.suffix}")} END"""
+        L.code: f"""CASE WHEN k.day IS NOT NULL
+                         THEN {_weekday(L, 'k.day')} || ' ' || strftime(k.day, '%d.%m.')
+                              || {L.t('sla.closed', reason=f"k.reason{L.suffix}")}
+                         WHEN k.start_at >= s.opened_at AND k.end_at <= s.end_at THEN t.item{L.suffix}
+                         ELSE {clipped[L.code]} END"""
         for L in langs
     }
     reasons = ", ".join(f"d.reason{L.suffix}" for L in langs)
     no_reasons = ", ".join(f"CAST(NULL AS VARCHAR) AS reason{L.suffix}" for L in langs)
     items = ", ".join(f"{item[L.code]} AS item{L.suffix}" for L in langs)
     more = _HEAD + _TAIL
+    # A message lists at most `more` entries: slot 1 … _HEAD the first ones, then, when there
+    # are more, "… n more" and the last _TAIL ones. One max() per slot (no ordered aggregate,
+    # which holds every group's rows to sort them).
+    def slot(L: Lang, pos: int) -> str:
+        text = f"item{L.suffix}"
+        if pos == _HEAD + 1:
+            text = (f"CASE WHEN n > {more} THEN {L.t('sla.more', n=f'CAST(n - {more} AS VARCHAR)')}"
+                    f" ELSE '' END || {text}")
+        return f"max(CASE WHEN pos = {pos} THEN {text} END)"
+
     listed = ", ".join(
-        f"""string_agg(CASE WHEN n > {more} AND rn = {_HEAD + 1}
-                             THEN {L.t('sla.more', n=f'CAST(n - {more} AS VARCHAR)')} ELSE '' END
-                        || item{L.suffix}, ', ' ORDER BY rn) AS days{L.suffix}"""
+        f"concat_ws(', ', {', '.join(slot(L, pos) for pos in range(1, more + 1))}) AS days{L.suffix}"
         for L in langs
     )
     messages = ", ".join(f"{_sla_message(L)} AS {column('message', L.code)}" for L in langs)
@@ -513,8 +537,9 @@ def create_sla_text(con: duckdb.DuckDBPyConnection, bundle: Bundle, period: str 
     con.execute(
         f"""
         CREATE OR REPLACE TABLE sla_text AS
-        WITH s AS (
-            SELECT s.*, c.timezone, coalesce(s.done_at, s.as_of) AS end_at
+        WITH s AS MATERIALIZED (  -- sid: a number for each finding, the key of the steps below
+            SELECT s.*, c.timezone, coalesce(s.done_at, s.as_of) AS end_at,
+                   row_number() OVER (ORDER BY s.ticket_id, s.kind, s.rule_id) AS sid
             FROM sla_facts s JOIN policy_sla_calendars c USING (calendar) WHERE {month}
         ),
         iv AS (
@@ -526,6 +551,10 @@ def create_sla_text(con: duckdb.DuckDBPyConnection, bundle: Bundle, period: str 
         cal_days AS (
             SELECT calendar, day, min(idx) AS first_idx, max(idx) AS last_idx
             FROM iv GROUP BY calendar, day
+        ),
+        iv_text AS (  -- each business interval's entry, for the spans that cover it whole
+            SELECT i.calendar, i.idx, {whole}
+            FROM iv i JOIN policy_sla_calendars c USING (calendar)
         ),
         dense AS (
             SELECT calendar, unnest(generate_series(CAST(lo AS TIMESTAMP), CAST(hi AS TIMESTAMP),
@@ -541,43 +570,45 @@ def create_sla_text(con: duckdb.DuckDBPyConnection, bundle: Bundle, period: str 
             FROM dense d LEFT JOIN cal_days cd ON cd.calendar = d.calendar AND cd.day = CAST(d.d AS DATE)
         ),
         ends AS (
-            SELECT s.ticket_id, s.kind, s.rule_id, s.calendar, s.opened_at, s.end_at,
+            SELECT s.sid, s.calendar, s.opened_at, s.end_at,
                    greatest(CAST(timezone(s.timezone, s.opened_at) AS DATE), l.lo) AS d_o,
                    least(CAST(timezone(s.timezone, s.end_at) AS DATE), l.hi) AS d_e
             FROM s JOIN lim l USING (calendar)
         ),
         firsts AS (
-            SELECT e.ticket_id, e.kind, e.rule_id, min(i.idx) AS idx
+            SELECT e.sid, min(i.idx) AS idx
             FROM ends e JOIN iv i ON i.calendar = e.calendar AND i.day = e.d_o AND i.end_at > e.opened_at
-            GROUP BY e.ticket_id, e.kind, e.rule_id
+            GROUP BY e.sid
         ),
         lasts AS (
-            SELECT e.ticket_id, e.kind, e.rule_id, max(i.idx) AS idx
+            SELECT e.sid, max(i.idx) AS idx
             FROM ends e JOIN iv i ON i.calendar = e.calendar AND i.day = e.d_e AND i.start_at < e.end_at
-            GROUP BY e.ticket_id, e.kind, e.rule_id
+            GROUP BY e.sid
         ),
         bounds AS (  -- the business intervals a span overlaps are the numbers first_idx .. last_idx
-            SELECT e.ticket_id, e.kind, e.rule_id, e.calendar,
+            SELECT e.sid, e.calendar,
                    coalesce(f.idx, nx.next_idx) AS first_idx, coalesce(la.idx, pv.prev_idx) AS last_idx
             FROM ends e
-            LEFT JOIN firsts f ON f.ticket_id = e.ticket_id AND f.kind = e.kind AND f.rule_id = e.rule_id
-            LEFT JOIN lasts la ON la.ticket_id = e.ticket_id AND la.kind = e.kind AND la.rule_id = e.rule_id
+            LEFT JOIN firsts f ON f.sid = e.sid
+            LEFT JOIN lasts la ON la.sid = e.sid
             LEFT JOIN day_idx nx ON nx.calendar = e.calendar AND nx.day = CAST(e.d_o + INTERVAL 1 DAY AS DATE)
             LEFT JOIN day_idx pv ON pv.calendar = e.calendar AND pv.day = CAST(e.d_e - INTERVAL 1 DAY AS DATE)
         ),
         picked AS (  -- only the first and the last intervals can be listed
-            SELECT b.ticket_id, b.kind, b.rule_id, b.calendar, b.first_idx, b.first_idx + o.k AS idx
+            SELECT b.sid, b.calendar, b.first_idx, b.first_idx + o.k AS idx
             FROM bounds b CROSS JOIN ({head}) o(k) WHERE b.first_idx + o.k <= b.last_idx
             UNION
-            SELECT b.ticket_id, b.kind, b.rule_id, b.calendar, b.first_idx, b.last_idx - o.k
+            SELECT b.sid, b.calendar, b.first_idx, b.last_idx - o.k
             FROM bounds b CROSS JOIN ({tail}) o(k) WHERE b.last_idx - o.k >= b.first_idx
         ),
         spans AS (
-            SELECT p.ticket_id, p.kind, p.rule_id, i.start_at AS sort_at, i.start_at, i.end_at,
-                   CAST(NULL AS DATE) AS day, {no_reasons}, p.idx - p.first_idx + 1 AS intervals_upto
+            SELECT p.sid, p.calendar, p.idx, i.start_at AS sort_at,
+                   i.start_at, i.end_at, CAST(NULL AS DATE) AS day, {no_reasons},
+                   p.idx - p.first_idx + 1 AS intervals_upto
             FROM picked p JOIN iv i ON i.calendar = p.calendar AND i.idx = p.idx
             UNION ALL
-            SELECT s.ticket_id, s.kind, s.rule_id, timezone(s.timezone, CAST(d.day AS TIMESTAMP)),
+            SELECT s.sid, s.calendar, CAST(NULL AS BIGINT),
+                   timezone(s.timezone, CAST(d.day AS TIMESTAMP)),
                    CAST(NULL AS TIMESTAMPTZ), CAST(NULL AS TIMESTAMPTZ), d.day, {reasons},
                    CASE WHEN b.first_idx IS NULL OR b.last_idx IS NULL OR b.last_idx < b.first_idx THEN 0
                         ELSE least(greatest(coalesce(pv.prev_idx, CASE WHEN d.day > l.lo THEN b.last_idx ELSE 0 END),
@@ -585,7 +616,7 @@ def create_sla_text(con: duckdb.DuckDBPyConnection, bundle: Bundle, period: str 
             FROM s JOIN policy_sla_closed d ON d.calendar = s.calendar
                 AND d.day BETWEEN CAST(timezone(s.timezone, s.opened_at) AS DATE)
                               AND CAST(timezone(s.timezone, s.end_at) AS DATE)
-            LEFT JOIN bounds b ON b.ticket_id = s.ticket_id AND b.kind = s.kind AND b.rule_id = s.rule_id
+            LEFT JOIN bounds b ON b.sid = s.sid
             LEFT JOIN lim l ON l.calendar = s.calendar
             LEFT JOIN day_idx pv ON pv.calendar = s.calendar AND pv.day = CAST(d.day - INTERVAL 1 DAY AS DATE)
             WHERE EXISTS (SELECT 1 FROM policy_sla_frames f  -- a closed day that would be open
@@ -593,25 +624,27 @@ def create_sla_text(con: duckdb.DuckDBPyConnection, bundle: Bundle, period: str 
         ),
         numbered AS (
             SELECT spans.*,
-                   intervals_upto + count(day) OVER (PARTITION BY ticket_id, kind, rule_id
+                   intervals_upto + count(day) OVER (PARTITION BY sid
                                                      ORDER BY sort_at, day NULLS FIRST, reason
                                                      ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS rn,
-                   coalesce(b.n_intervals, 0) + count(day) OVER (PARTITION BY ticket_id, kind, rule_id) AS n
+                   coalesce(b.n_intervals, 0) + count(day) OVER (PARTITION BY sid) AS n
             FROM spans
-            LEFT JOIN (SELECT ticket_id, kind, rule_id,
+            LEFT JOIN (SELECT sid,
                               CASE WHEN last_idx >= first_idx THEN last_idx - first_idx + 1 ELSE 0 END AS n_intervals
-                       FROM bounds) b USING (ticket_id, kind, rule_id)
+                       FROM bounds) b USING (sid)
         ),
         kept AS (
-            SELECT k.ticket_id, k.kind, k.rule_id, k.n, k.rn, {items}
+            SELECT k.sid, k.n, CASE WHEN k.n > {more} AND k.rn > {_HEAD}
+                                    THEN k.rn - k.n + {more} ELSE k.rn END AS pos, {items}
             FROM numbered k
-            JOIN s ON s.ticket_id = k.ticket_id AND s.kind = k.kind AND s.rule_id = k.rule_id
+            JOIN s ON s.sid = k.sid
+            LEFT JOIN iv_text t ON t.calendar = k.calendar AND t.idx = k.idx
             WHERE k.rn <= {_HEAD} OR k.rn > k.n - {_TAIL} OR k.n <= {more}
         ),
         listed AS (
-            SELECT ticket_id, kind, rule_id, {listed}
+            SELECT sid, {listed}
             FROM kept
-            GROUP BY ticket_id, kind, rule_id
+            GROUP BY sid
         ),
         pauses AS (
             SELECT p.ticket_id, string_agg(p.status || ' ' || strftime(timezone(c.timezone, p.ps), '%d.%m. %H:%M')
@@ -623,7 +656,7 @@ def create_sla_text(con: duckdb.DuckDBPyConnection, bundle: Bundle, period: str 
         SELECT s.ticket_id, s.kind, s.rule_id, {messages}
         FROM s
         JOIN policy_sla_calendars c USING (calendar)
-        LEFT JOIN listed l ON l.ticket_id = s.ticket_id AND l.kind = s.kind AND l.rule_id = s.rule_id
+        LEFT JOIN listed l ON l.sid = s.sid
         LEFT JOIN pauses p ON p.ticket_id = s.ticket_id AND s.target = 'resolution'
         """
     )

@@ -100,6 +100,13 @@ def test_every_file_a_user_reads_is_byte_identical(runs):
     assert (base / "again.html").read_bytes() == (duck.out_dir / "report.html").read_bytes()
 
 
+def test_the_session_keeps_its_own_parquet_settings(runs):  # noqa: ARG001 - after the runs
+    from pyspark.sql import SparkSession
+
+    spark = SparkSession.getActiveSession()
+    assert spark.conf.get("spark.sql.parquet.outputTimestampType", None) in (None, "INT96")
+
+
 def test_the_manifest_lists_every_part_and_the_set_verifies(runs):
     from audit.outputset import open_output_set
 

@@ -59,15 +59,21 @@ class DatasetSink:
     def write(self, name: str, table: Any) -> None:
         """Write ``table`` (:class:`audit.engine.render.TableQuery`) over all its months in one
         Spark job."""
-        con = table.con
-        for key, value in _SQL_CONF.items():
-            con.spark.conf.set(key, value)
+        conf = table.con.spark.conf
         path = self.out / f"{name}.parquet"
         tmp = self.out / f".{name}.parquet.writing"  # hidden: no output set lists it
         shutil.rmtree(tmp, ignore_errors=True)
-        df = _plain_types(con.sql(table.sql, table.all_months()).df)
+        df = _plain_types(table.con.sql(table.sql, table.all_months()).df)
+        before = {key: conf.get(key, None) for key in _SQL_CONF}
         try:
+            for key, value in _SQL_CONF.items():  # for this write only: the session may be the user's
+                conf.set(key, value)
             df.write.option("compression", "zstd").parquet(tmp.resolve().as_uri())
             self.files[name] = finish_dataset(tmp, path)
         finally:
+            for key, value in before.items():
+                if value is None:
+                    conf.unset(key)
+                else:
+                    conf.set(key, value)
             shutil.rmtree(tmp, ignore_errors=True)

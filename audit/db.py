@@ -136,18 +136,19 @@ def fetch_row(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = No
     return rows[0]
 
 
-def carry(source: Any, query: str, target: Any, name: str) -> None:
+def carry(source: Any, query: str, target: Any, name: str, *, append: bool = False) -> None:
     """The rows of ``query`` on the connection ``source`` as the temp table ``name`` on
-    ``target``: one statement when they are the same connection, else the rows through Arrow
-    (the Spark loader's two connections, :func:`audit.ingest.load.load_tables`; a target only
-    needs ``register``/``execute``/``unregister``, which a Spark connection has too)."""
+    ``target`` (``append``: added to the existing table ``name``): one statement when they are
+    the same connection, else the rows through Arrow (the Spark loader's two connections,
+    :func:`audit.ingest.load.load_tables`; a target only needs
+    ``register``/``execute``/``unregister``, which a Spark connection has too)."""
+    into = f'INSERT INTO "{name}"' if append else f'CREATE OR REPLACE TEMP TABLE "{name}" AS'
     if source is target:
-        target.execute(f'CREATE OR REPLACE TEMP TABLE "{name}" AS {query}')
+        target.execute(f"{into} {query}")
         return
     rows = source.sql(query).to_arrow_table()
     target.register("_carried", rows)
     try:
-        target.execute(f'CREATE OR REPLACE TEMP TABLE "{name}" AS SELECT * FROM _carried')
+        target.execute(f"{into} SELECT * FROM _carried")
     finally:
         target.unregister("_carried")
-

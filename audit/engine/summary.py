@@ -39,8 +39,6 @@ class SummaryFacts:
     findings: tuple[tuple[str, str, str, int, Decimal | None, Decimal | None], ...]
     #: ``(policy_tier or "unclassified", tickets, tracked seconds)`` of the classifications
     tiers: tuple[tuple[str, int, int | None], ...]
-    #: tickets classified in the period
-    audited: int
     #: the months of the classifications and the reconciliation
     months: tuple[str, ...]
     #: the reconciliation's ``(under-billed, over-billed, expected, billed)`` euros
@@ -67,7 +65,6 @@ def _fact_queries(findings: str, classifications: str, reconciliation: str) -> d
         "tiers": f"""SELECT coalesce(policy_tier, {lit(UNCLASSIFIED)}) AS tier,
                             count(DISTINCT ticket_id), sum(tracked_seconds)
                      FROM {c} GROUP BY coalesce(policy_tier, {lit(UNCLASSIFIED)})""",
-        "audited": f"SELECT count(DISTINCT ticket_id) FROM {c}",
         "months": f"SELECT month FROM {c} UNION SELECT month FROM {r}",
         "recon": f"""SELECT sum(CASE WHEN d > 0 THEN d END), sum(CASE WHEN d < 0 THEN d END),
                             sum(expected_eur), sum(billed_eur)
@@ -89,7 +86,6 @@ def _facts(con: Any, queries: dict[str, str]) -> SummaryFacts:
     return SummaryFacts(
         findings=tuple(sorted(rows("findings"), key=lambda r: r[:3])),
         tiers=tuple(sorted(rows("tiers"), key=lambda r: r[0])),
-        audited=int(rows("audited")[0][0]),
         months=tuple(sorted(m for (m,) in rows("months") if m is not None)),
         recon=rows("recon")[0],
         sla_by_month=tuple(sorted(rows("sla_by_month"), key=lambda r: r[:2])),
@@ -184,7 +180,8 @@ def _tickets_and_hours(facts: SummaryFacts, bundle: Bundle) -> tuple[dict, dict]
         t: str((Decimal(int(s_by.get(t, 0) or 0)) / 3600).quantize(CENT, rounding=ROUND_HALF_EVEN))
         for t in tiers
     }
-    return {"audited": facts.audited, "by_policy_tier": by_tier}, hours
+    # a ticket has one policy tier in every month: the tickets audited are the tiers' sum
+    return {"audited": sum(int(n) for _t, n, _s in facts.tiers), "by_policy_tier": by_tier}, hours
 
 
 def build_summary(

@@ -497,14 +497,11 @@ class _TableLoader:
         name = table.name
         lines = self.store.lines_of(name)
         key = ident(table.key)
-        qkeys = ident(_quarantined_keys(name))
         if self.split:  # the lines to the tables, their keys back to the quarantine
             carry(self.local, f"SELECT DISTINCT line FROM {lines}", self.con, "_ingest_qlines")
             lines = "(SELECT line FROM _ingest_qlines)"
         carry(self.con, f"SELECT DISTINCT {key} FROM {staging} WHERE _line IN {lines} "
-              f"AND {key} IS NOT NULL", self.local, "_ingest_qkeys_new")
-        self.local.execute(f"INSERT INTO {qkeys} SELECT * FROM _ingest_qkeys_new")
-        self.local.execute("DROP TABLE _ingest_qkeys_new")
+              f"AND {key} IS NOT NULL", self.local, _quarantined_keys(name), append=True)
         self.con.execute(f"DELETE FROM {staging} WHERE _line IN {lines}")
         if self.split:
             self.con.execute("DROP TABLE IF EXISTS _ingest_qlines")

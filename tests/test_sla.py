@@ -478,3 +478,25 @@ def test_empty_clock_values_in_a_present_column_are_judged(capsys, tmp_path: Pat
     summary, sla = _summary_and_sla_findings(capsys, data, tmp_path / "out")
     assert sla.filter(pl.col("kind") == "sla_overdue_open").height > 0
     assert not any("SLA targets were not audited" in w for w in summary["warnings"])
+
+
+def test_the_messages_written_a_part_of_the_findings_at_a_time_are_the_same(monkeypatch) -> None:
+    # DuckDB writes the SLA messages SLA_TEXT_PART findings per statement (peak memory): cut
+    # into parts of 7, the sample's SLA findings read exactly as when written in one statement
+    from audit.api import run_audit
+    from audit.engine import sla
+
+    def sla_findings() -> pl.DataFrame:
+        found = run_audit(POLICIES, ROOT / "sample_data", gx="off", fail_on="never").findings
+        return found.filter(pl.col("kind").str.starts_with("sla_")).sort("finding_id")
+
+    whole = sla_findings()
+    parts: list[str] = []
+    statement = sla._sla_text_sql
+    monkeypatch.setattr(sla, "_sla_text_sql", lambda start, where, langs: parts.append(where)
+                        or statement(start, where, langs))
+    monkeypatch.setattr(sla, "SLA_TEXT_PART", 7)
+    cut = sla_findings()
+    assert whole.height > 60 and len(parts) == -(-whole.height // 7)
+    assert cut.equals(whole)
+    assert cut.get_column("message").str.contains("business time").all()

@@ -123,30 +123,61 @@ def test_csv_and_json_lines_of_a_dataset_keep_the_order_of_its_parts(tmp_path):
     assert not list(tmp_path.glob("*.part")) and not list(tmp_path.glob("*.tmp"))
 
 
+def _months(*sizes: tuple[str, int]) -> list[tuple[str, str | None, int]]:
+    """Row counts of months with one customer each."""
+    return [(month, "c1", n) for month, n in sizes]
+
+
 @pytest.mark.parametrize(("counts", "limit", "spans"), [
-    ([], 10, [(None, None)]),
-    ([("2026-01", 3)], 10, [("2026-01", "2026-01")]),
-    ([("2026-01", 3), ("2026-02", 4), ("2026-03", 5)], 10, [("2026-01", "2026-02"), ("2026-03", "2026-03")]),
-    ([("2026-01", 30), ("2026-02", 4), ("2026-03", 5)], 10, [("2026-01", "2026-01"), ("2026-02", "2026-03")]),
-    ([("2026-01", 3), ("2026-02", 7), ("2026-03", 5)], 10, [("2026-01", "2026-02"), ("2026-03", "2026-03")]),
+    ([], 10, [(None, None, None, None)]),
+    (_months(("2026-01", 3)), 10, [("2026-01", "2026-01", None, None)]),
+    (_months(("2026-01", 3), ("2026-02", 4), ("2026-03", 5)), 10,
+     [("2026-01", "2026-02", None, None), ("2026-03", "2026-03", None, None)]),
+    (_months(("2026-01", 30), ("2026-02", 4), ("2026-03", 5)), 10,
+     [("2026-01", "2026-01", None, None), ("2026-02", "2026-03", None, None)]),
+    (_months(("2026-01", 3), ("2026-02", 7), ("2026-03", 5)), 10,
+     [("2026-01", "2026-02", None, None), ("2026-03", "2026-03", None, None)]),
+    # a month over the limit is cut into ranges of customers; one customer over it stays whole;
+    # the rows without a customer (NULL sorts last) go with the last range
+    ([("2026-01", "a", 4), ("2026-02", "a", 6), ("2026-02", "b", 3), ("2026-02", "c", 2),
+      ("2026-02", "d", 12), ("2026-02", "e", 1), ("2026-02", None, 9), ("2026-03", "a", 2)], 10,
+     [("2026-01", "2026-01", None, None), ("2026-02", "2026-02", None, "c"),
+      ("2026-02", "2026-02", "c", "d"), ("2026-02", "2026-02", "d", "e"),
+      ("2026-02", "2026-02", "e", None), ("2026-03", "2026-03", None, None)]),
 ])
-def test_months_are_exported_in_spans_of_bounded_rows(counts, limit, spans):
+def test_rows_are_exported_in_spans_of_bounded_rows(counts, limit, spans):
     assert render._spans(counts, limit) == spans
+
+
+@pytest.mark.parametrize("limit", [1, 3, 10, 100])
+def test_the_spans_cover_every_row_once_in_order(limit):
+    con = duckdb.connect()
+    con.execute("""CREATE TABLE t AS SELECT range AS n, '2026-0' || (1 + range // 40) AS month,
+                   CASE WHEN range % 7 = 0 THEN NULL ELSE 'c' || (range % 5) END AS customer_id
+                   FROM range(100)""")
+    counts = con.execute("SELECT month, customer_id, count(*) FROM t GROUP BY ALL"
+                         " ORDER BY month, customer_id NULLS LAST").fetchall()
+    sql = (f"SELECT n FROM t WHERE {render.span_filter('month', 'customer_id')}"
+           " ORDER BY month, customer_id NULLS LAST, n")
+    got = [n for span in render._spans(counts, limit)
+           for (n,) in con.execute(sql, render._span_params(span)).fetchall()]
+    assert got == [n for (n,) in con.execute("SELECT n FROM t ORDER BY month, customer_id NULLS LAST, n").fetchall()]
+    assert len(render._spans(counts, limit)) > (1 if limit < 40 else 0)
 
 
 def test_a_table_query_streams_its_spans_in_order_and_runs_once_over_all_months():
     con = duckdb.connect()
-    sql = ("SELECT range AS n, '2026-0' || (1 + range // 40) AS month FROM range(100)"
-           " WHERE month BETWEEN $first AND $last ORDER BY n")
-    spans = [("2026-01", "2026-01"), ("2026-02", "2026-03")]
+    sql = ("SELECT range AS n, '2026-0' || (1 + range // 40) AS month, 'c' AS customer_id FROM range(100)"
+           f" WHERE {render.span_filter('month', 'customer_id')} ORDER BY n")
+    spans = [("2026-01", "2026-01", None, None), ("2026-02", "2026-03", None, None)]
     table = render.TableQuery(con, sql, lambda: spans, None)
     schema, batches = table.batches()
     rows = pa.Table.from_batches(list(batches), schema=schema)
     assert rows.column("n").to_pylist() == list(range(100))
     months = rows.column("month").to_pylist()
-    assert con.sql(sql, params=table.all_months()).fetchall() == list(zip(range(100), months, strict=True))
-    may = render.TableQuery(con, sql, lambda: [("2026-02", "2026-02")], "2026-02")
-    assert [n for n, _m in con.sql(sql, params=may.all_months()).fetchall()] == list(range(40, 80))
+    assert con.sql(sql, params=table.all_months()).fetchall() == [(n, m, "c") for n, m in zip(range(100), months, strict=True)]
+    may = render.TableQuery(con, sql, lambda: [("2026-02", "2026-02", None, None)], "2026-02")
+    assert [r[0] for r in con.sql(sql, params=may.all_months()).fetchall()] == list(range(40, 80))
 
 
 @pytest.fixture(scope="module")
@@ -154,6 +185,7 @@ def runs(tmp_path_factory):
     """The sample audited twice: with the defaults, and with tiny spans, batches and row groups
     (every table streamed in many pieces)."""
     base = tmp_path_factory.mktemp("streamed")
+    spans: list[render.Span] = []  # those of the second run: months cut into customer ranges
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SOURCE_DATE_EPOCH", "1780000000")
         default = run_audit(ROOT / "policies", ROOT / "sample_data", base / "default", gx="off",
@@ -161,8 +193,11 @@ def runs(tmp_path_factory):
         mp.setattr(outputs, "ROW_GROUP_ROWS", 50)
         mp.setattr(render, "BATCH_ROWS", 7)
         mp.setattr(render, "SPAN_ROWS", 40)
+        cut = render._spans
+        mp.setattr(render, "_spans", lambda counts, limit: spans.extend(cut(counts, limit)) or cut(counts, limit))
         pieces = run_audit(ROOT / "policies", ROOT / "sample_data", base / "pieces", gx="off",
                            fail_on="never", formats=("parquet", "csv", "json"))
+    assert any(lo is not None for _f, _l, lo, _h in spans) and len(spans) > 20
     return default, pieces
 
 

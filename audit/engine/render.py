@@ -166,7 +166,7 @@ def create_tm_text(con: duckdb.DuckDBPyConnection, bundle: Bundle, period: str |
     cols = ", ".join(f"{column('calc', L.code)} VARCHAR" for L in langs)
     con.execute(f"CREATE OR REPLACE TABLE tm_text (ticket_id VARCHAR, month VARCHAR, {cols})")
     for span in spans:
-        con.execute(f"INSERT INTO tm_text {query}", _span_params(span))
+        con.execute(f"INSERT INTO tm_text {query}", {"first": span[0], "last": span[1]})
     for name in ("tm_entries", "entry_text"):
         con.execute(f"DROP TABLE {name}")
 
@@ -249,36 +249,44 @@ _MESSAGE_SOURCES = {
                      " JOIN signal_ticket s ON s.ticket_id = f.ticket_id",
     "signal_month": "findings f JOIN ticket_info tc ON tc.ticket_id = f.ticket_id"
                     " JOIN signal_month s ON s.ticket_id = f.ticket_id AND s.month = f.month",
-    "sla": "findings f JOIN sla_text s ON s.ticket_id = f.ticket_id AND s.kind = f.kind AND s.rule_id = f.rule_id",
+    "sla": "sla_text s",  # stored with the finding's keys (audit.engine.sla.create_sla_text)
 }
 assert set(_MESSAGE_SOURCES) == set(SOURCES)
+#: Where a kind's messages take the finding's id, kind, rule, month and customer from, when not
+#: from the findings (``f``): the stored SLA texts carry them, so a span reads its own texts
+#: and no join is made.
+_KEYS = {"sla": "s"}
 
 
 def create_finding_messages(con: duckdb.DuckDBPyConnection, bundle: Bundle, period: str | None,
                             langs: list[Lang] | None = None) -> None:
-    """Create the view ``finding_messages(finding_id, month, message, message_de …)`` for the
+    """Create the view ``finding_messages(finding_id, month, customer_id, message, message_de …)`` for the
     findings of the period, one text column per language of ``langs``.
 
     A view, like ``recon_full``: the messages are computed while the findings are exported,
-    a month at a time (the export filters the view on ``month``, which reaches every kind's
-    scan of the findings), so a large run never holds every finding's texts at once. On Spark
+    a span at a time (the export filters the view on ``month`` and ``customer_id``, which
+    reaches every kind's scan of the findings), so a large run never holds every finding's
+    texts at once. On Spark
     it is a table, computed once (:func:`~audit.engine.sql.shared_relation`)."""
     langs = langs or [Lang("en")]
     english = next(L for L in langs if L.code == "en")
     parts = []
     for k in enabled_kinds(bundle):
-        match = f"f.kind = {lit(k.kind)}"
+        f = _KEYS.get(k.source, "f")
+        match = f"{f}.kind = {lit(k.kind)}"
         if k.rule is not None:  # several signals may share a kind: tell them apart by rule
-            match += f" AND f.rule_id = {lit(k.rule[0])}"
+            match += f" AND {f}.rule_id = {lit(k.rule[0])}"
         texts = ", ".join(f"({_kind_message(k, L, english)}) AS {column('message', L.code)}"
                           for L in langs)
         parts.append(
-            f"SELECT f.finding_id, f.month, {texts} FROM {_MESSAGE_SOURCES[k.source]}"
-            f" WHERE {match} AND {in_period(period, 'f.month')}"
+            f"SELECT {f}.finding_id, {f}.month, {f}.customer_id, {texts}"
+            f" FROM {_MESSAGE_SOURCES[k.source]}"
+            f" WHERE {match} AND {in_period(period, f + '.month')}"
         )
     empty = ", ".join(f"'' AS {column('message', L.code)}" for L in langs)
     union = "\nUNION ALL\n".join(parts) or (
-        f"SELECT CAST(NULL AS VARCHAR) AS finding_id, CAST(NULL AS VARCHAR) AS month, {empty} WHERE false")
+        "SELECT CAST(NULL AS VARCHAR) AS finding_id, CAST(NULL AS VARCHAR) AS month,"
+        f" CAST(NULL AS VARCHAR) AS customer_id, {empty} WHERE false")
     con.execute(f"CREATE OR REPLACE {shared_relation(con)} finding_messages AS {union}")
 
 
@@ -354,44 +362,78 @@ def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None)
     return frame
 
 
-#: A span of months ``(first, last)``: the rows one export query reads, sorts and hands on.
-Span = tuple[str | None, str | None]
+#: A span: the rows one export query reads, sorts and hands on — the months ``first`` to
+#: ``last`` (``(first, last, None, None)``), or, of a month that alone has more than
+#: :data:`SPAN_ROWS` rows, a range of its customers ``(month, month, lo, hi)``: from ``lo``
+#: (None: the first) up to ``hi``, excluded (None: to the last, with the rows without a
+#: customer, which sort last). Every table sorts by month, then customer.
+Span = tuple[str | None, str | None, str | None, str | None]
 
 #: About how many rows one export query covers: consecutive months are taken together up to
-#: this many rows (a month alone may have more). One query per span: a small run is exported
-#: in one pass (each text's joins built once), a large one a few months at a time (what is
-#: sorted and held at once stays bounded).
-SPAN_ROWS = 250_000
+#: this many rows, a larger month is cut into ranges of customers. One query per span: a small
+#: run is exported in one pass (each text's joins built once), a large one a few months or a
+#: few thousand customers at a time (what is sorted and held at once stays bounded).
+SPAN_ROWS = 100_000
 
 
-def _spans(counts: list[tuple[str, int]], limit: int = SPAN_ROWS) -> list[Span]:
-    """Consecutive months (with their row counts, in order) grouped into spans of at most
-    ``limit`` rows, a month that alone has more in a span of its own; ``[(None, None)]`` (no
-    rows, the columns still) when there are no months."""
+def span_filter(month: str, customer: str) -> str:
+    """SQL: the rows of the span given as the parameters ``$first``, ``$last``, ``$lo`` and
+    ``$hi`` (:func:`_span_params`), by their ``month`` and ``customer`` columns."""
+    return (f"{month} BETWEEN $first AND $last"
+            f" AND ($lo IS NULL OR {customer} >= $lo OR {customer} IS NULL)"
+            f" AND ($hi IS NULL OR {customer} < $hi)")
+
+
+def _spans(counts: list[tuple[str, str | None, int]], limit: int) -> list[Span]:
+    """The spans of a table whose rows per month and customer are ``counts`` (in the tables'
+    order: month, then customer with NULL last): consecutive months together up to ``limit``
+    rows, a month with more alone, cut into ranges of customers of up to ``limit`` rows (a
+    customer with more alone); ``[(None, None, None, None)]`` (no rows, the columns still)
+    when there are no months."""
+    months: dict[str, list[tuple[str | None, int]]] = {}
+    for month, customer, n in counts:
+        months.setdefault(month, []).append((customer, n))
+    sizes = [(month, sum(n for _c, n in rows)) for month, rows in months.items()]
     spans: list[Span] = []
     first, rows = None, 0
-    for i, (month, n) in enumerate(counts):
+    for i, (month, n) in enumerate(sizes):
+        if n > limit:  # after a span closed: the next month did not fit beside it
+            spans.extend(_customer_spans(month, months[month], limit))
+            continue
         if first is None:
             first, rows = month, 0
         rows += n
-        nxt = counts[i + 1][1] if i + 1 < len(counts) else None
+        nxt = sizes[i + 1][1] if i + 1 < len(sizes) else None
         if nxt is None or rows + nxt > limit:
-            spans.append((first, month))
+            spans.append((first, month, None, None))
             first = None
-    return spans or [(None, None)]
+    return spans or [(None, None, None, None)]
+
+
+def _customer_spans(month: str, customers: list[tuple[str | None, int]], limit: int) -> list[Span]:
+    """One ``month`` cut into ranges of its ``customers`` (with their row counts, in order) of
+    up to ``limit`` rows; the rows without a customer (last) go with the last range."""
+    bounds: list[str] = []  # the first customer of each range after the first
+    rows = 0
+    for customer, n in customers:
+        if rows and rows + n > limit and customer is not None:
+            bounds.append(customer)
+            rows = 0
+        rows += n
+    return [(month, month, lo, hi) for lo, hi in zip([None, *bounds], [*bounds, None], strict=True)]
 
 
 #: Every month a run can hold (``month`` is ``YYYY-MM`` text).
-ALL_MONTHS: Span = ("0000-01", "9999-12")
+ALL_MONTHS: Span = ("0000-01", "9999-12", None, None)
 
 
 def _span_params(span: Span) -> dict[str, str | None]:
-    return {"first": span[0], "last": span[1]}
+    return dict(zip(("first", "last", "lo", "hi"), span, strict=True))
 
 
 def _by_span(con: duckdb.DuckDBPyConnection, sql: str, spans: list[Span]) -> pl.DataFrame:
-    """``sql`` (which filters on ``month BETWEEN $first AND $last`` and sorts within it) run
-    span by span, in order.
+    """``sql`` (which filters on :func:`span_filter` and sorts within it) run span by span, in
+    order.
 
     Every output sorts by month first, so the concatenation is the sorted whole; but only one
     span's rows are sorted and converted at a time, which keeps the peak memory of a 10 M-entry
@@ -407,7 +449,7 @@ BATCH_ROWS = 65_536
 @dataclass(frozen=True)
 class TableQuery:
     """One result table as :func:`export` hands it to a :class:`Sink`: its SQL (filtering on
-    ``month BETWEEN $first AND $last`` and sorted), the spans of months to run it over, and the
+    :func:`span_filter` and sorted), the spans to run it over, and the
     connection. A sink either streams it span by span (:meth:`batches`) or, where the engine
     writes files itself, runs it once over every month (:meth:`all_months`)."""
 
@@ -419,7 +461,7 @@ class TableQuery:
 
     def all_months(self) -> dict[str, str | None]:
         """The parameters of one statement over every month of the period (no count needed)."""
-        return _span_params((self.period, self.period) if self.period else ALL_MONTHS)
+        return _span_params((self.period, self.period, None, None) if self.period else ALL_MONTHS)
 
     def batches(self) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
         """The rows span by span (as :func:`_by_span`) in Arrow batches, in order: the schema,
@@ -461,7 +503,7 @@ def findings_query(period: str | None, month_param: bool = False,
     """SQL of the exported findings (docs/outputs.md columns, messages with the expiry note,
     then one ``message_<lang>`` per further language).
 
-    ``month_param``: the months ``$first`` to ``$last`` (parameters) instead of ``period``."""
+    ``month_param``: the span in parameters (:func:`span_filter`) instead of ``period``."""
     def message(code: str) -> str:
         name = column("message", code)
         note = Lang(code).t("waiver_expired", id="f.expired_id", date="f.expired_on")
@@ -474,16 +516,18 @@ def findings_query(period: str | None, month_param: bool = False,
     texts = ", ".join(dict.fromkeys(f"finding_messages.{column('message', c)}"
                                     for c in ("en", *languages)))
 
-    def where(col: str) -> str:
-        return f"{col} BETWEEN $first AND $last" if month_param else in_period(period, col)
+    def where(table: str) -> str:
+        if month_param:
+            return span_filter(f"{table}month", f"{table}customer_id")
+        return in_period(period, f"{table}month")
 
     return f"""SELECT {cols}
         FROM (SELECT findings.*, {texts}, c.name AS customer_name
               FROM findings
-              LEFT JOIN (SELECT * FROM finding_messages WHERE {where("month")}) finding_messages
+              LEFT JOIN (SELECT * FROM finding_messages WHERE {where("")}) finding_messages
                   USING (finding_id)
               LEFT JOIN customers c ON c.customer_id = findings.customer_id
-              WHERE {where("findings.month")}) f
+              WHERE {where("findings.")}) f
         ORDER BY f.month, f.customer_id, f.ticket_id, f.kind, f.line_id NULLS FIRST, f.finding_id"""
 
 
@@ -506,8 +550,10 @@ def export(con: duckdb.DuckDBPyConnection, period: str | None, *, drop: bool = F
                 con.execute(f"DROP TABLE IF EXISTS {name}")
 
     def spans(table: str) -> list[Span]:
-        return _spans(con.execute(f"SELECT month, count(*) FROM {table} WHERE {in_period(period)}"
-                                  " GROUP BY month ORDER BY month").fetchall())
+        return _spans(con.execute(
+            f"SELECT month, customer_id, count(*) FROM {table} WHERE {in_period(period)}"
+            " GROUP BY month, customer_id ORDER BY month, customer_id NULLS LAST").fetchall(),
+            SPAN_ROWS)  # read when called (tests set it)
 
     def table(name: str, sql: str, source: str) -> pl.DataFrame | None:
         if sink is None:
@@ -524,7 +570,7 @@ def export(con: duckdb.DuckDBPyConnection, period: str | None, *, drop: bool = F
     classifications = table(
         "classifications",
         f"""SELECT {", ".join(CLASSIFICATION_COLUMNS)} FROM classifications
-            WHERE month BETWEEN $first AND $last
+            WHERE {span_filter("month", "customer_id")}
             ORDER BY month, customer_id, ticket_id""",
         "classifications",
     )
@@ -532,9 +578,9 @@ def export(con: duckdb.DuckDBPyConnection, period: str | None, *, drop: bool = F
     reconciliation = table(
         "reconciliation",
         f"""SELECT {", ".join(RECONCILIATION_COLUMNS + text_columns("explanation", languages))}
-            FROM recon_full WHERE month BETWEEN $first AND $last
+            FROM recon_full WHERE {span_filter("month", "customer_id")}
             ORDER BY month, customer_id, ticket_id""",
-        "recon",
+        "recon JOIN ticket_class USING (ticket_id)",  # the customer is the ticket's
     )
     done("tm_text", "recon_inv", "ticket_class")
     return {"findings": findings, "classifications": classifications, "reconciliation": reconciliation,

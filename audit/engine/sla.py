@@ -34,7 +34,7 @@ import polars as pl
 
 from audit.contract import PRIORITIES
 from audit.engine.policy_tables import where
-from audit.engine.sql import create_values_table, lit
+from audit.engine.sql import create_values_table, lit, on_spark
 from audit.policy.model import WEEKDAYS, Bundle, frame_minutes
 from audit.texts import Lang, column, languages
 
@@ -408,7 +408,8 @@ def create_facts(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
         SELECT c.ticket_id, c.customer_id, c.kind, c.target, c.rule_id, c.policy_file, c.policy_line,
                c.month, c.calendar, c.contract, c.priority, c.opened_at, c.done_at, c.as_of,
                c.target_min, c.measured_secs, c.paused_secs, c.due_at, c.credit AS per_breach,
-               CAST({capped} AS DECIMAL(18, 2)) AS credit
+               CAST({capped} AS DECIMAL(18, 2)) AS credit,
+               row_number() OVER (ORDER BY c.month, c.ticket_id, c.kind, c.rule_id) AS sid
         FROM c
         """
     )
@@ -422,13 +423,15 @@ def _empty_facts(con: duckdb.DuckDBPyConnection) -> None:
             policy_file VARCHAR, policy_line BIGINT, month VARCHAR, calendar VARCHAR, contract VARCHAR,
             priority VARCHAR, opened_at TIMESTAMPTZ, done_at TIMESTAMPTZ, as_of TIMESTAMPTZ,
             target_min BIGINT, measured_secs BIGINT, paused_secs BIGINT, due_at TIMESTAMPTZ,
-            per_breach DECIMAL(18, 2), credit DECIMAL(18, 2))
+            per_breach DECIMAL(18, 2), credit DECIMAL(18, 2), sid BIGINT)
         """
     )
 
 
 #: At most this many day entries are listed in a message (the first ones and the last ones).
 _HEAD, _TAIL = 10, 3
+#: SLA findings whose messages DuckDB writes in one statement (:func:`create_sla_text`).
+SLA_TEXT_PART = 50_000
 
 
 def _weekday(L: Lang, x: str) -> str:
@@ -479,17 +482,31 @@ def _sla_message(L: Lang) -> str:
 
 def create_sla_text(con: duckdb.DuckDBPyConnection, bundle: Bundle, period: str | None,
                     langs: list[Lang] | None = None) -> None:
-    """``sla_text(ticket_id, kind, rule_id, message, message_<lang> …)``: the calendar arithmetic
-    of every SLA finding of ``period`` in each text language (audit.texts) — each business day's
+    """``sla_text(finding_id, ticket_id, kind, rule_id, month, customer_id, message,
+    message_<lang> …)``: the calendar arithmetic of every SLA finding of ``period`` (the SLA facts
+    the findings report) in each text language (audit.texts) — each business day's
     counted span in local time, the holidays and closing days in between, the pauses, the sum
     against the target, the due instant, the credit."""
     langs = langs or languages(bundle)
     extra = "".join(f", {column('message', L.code)} VARCHAR" for L in langs if L.code != "en")
     if bundle.sla is None or not _exists(con, "policy_sla_calendars"):
-        con.execute("CREATE OR REPLACE TABLE sla_text (ticket_id VARCHAR, kind VARCHAR,"
-                    f" rule_id VARCHAR, message VARCHAR{extra})")
+        con.execute("CREATE OR REPLACE TABLE sla_text (finding_id VARCHAR, ticket_id VARCHAR, kind VARCHAR,"
+                    f" rule_id VARCHAR, month VARCHAR, customer_id VARCHAR, message VARCHAR{extra})")
         return
     month = f"s.month = {lit(period)}" if period else "true"
+    # DuckDB writes the messages SLA_TEXT_PART findings at a time, by their number (sid, in
+    # the order month, ticket, kind, rule: a month is one range): a statement's working set is
+    # several kB per finding, its result about 1.4 kB. Spark writes them in one job and spills.
+    lo, hi = con.execute(f"SELECT min(sid), max(sid) FROM sla_facts s WHERE {month}").fetchone()
+    ranges = [month] if lo is None or on_spark(con) else [
+        f"s.sid BETWEEN {a} AND {min(a + SLA_TEXT_PART - 1, hi)}" for a in range(lo, hi + 1, SLA_TEXT_PART)]
+    for i, facts in enumerate(ranges):
+        start = "CREATE OR REPLACE TABLE sla_text AS" if i == 0 else "INSERT INTO sla_text"
+        con.execute(_sla_text_sql(start, facts, langs))
+
+
+def _sla_text_sql(start: str, where: str, langs: list[Lang]) -> str:
+    """The statement of :func:`create_sla_text` for the SLA facts ``where`` says (over ``s``)."""
     # an interval's entry for a span: clipped to the span where the span starts or ends inside
     # it; an interval the span covers whole reads the same for every span, so its text is
     # made once per calendar (iv_text) and only the clipped first and last ones per span
@@ -534,13 +551,13 @@ def create_sla_text(con: duckdb.DuckDBPyConnection, bundle: Bundle, period: str 
     # day (equi-joins, no join of every span with every interval it covers), and only the
     # intervals that can be listed are fetched and formatted. Closed days (holidays) are few
     # and all taken; an entry's place is its interval number plus the closed days before it.
-    con.execute(
-        f"""
-        CREATE OR REPLACE TABLE sla_text AS
-        WITH s AS MATERIALIZED (  -- sid: a number for each finding, the key of the steps below
-            SELECT s.*, c.timezone, coalesce(s.done_at, s.as_of) AS end_at,
-                   row_number() OVER (ORDER BY s.ticket_id, s.kind, s.rule_id) AS sid
-            FROM sla_facts s JOIN policy_sla_calendars c USING (calendar) WHERE {month}
+    return f"""
+        {start}
+        WITH s AS MATERIALIZED (  -- the findings' facts; their number sid keys the steps below
+            SELECT s.*, f.finding_id, c.timezone, coalesce(s.done_at, s.as_of) AS end_at
+            FROM sla_facts s JOIN policy_sla_calendars c USING (calendar)
+            JOIN findings f ON f.ticket_id = s.ticket_id AND f.kind = s.kind AND f.rule_id = s.rule_id
+            WHERE {where}
         ),
         iv AS (
             SELECT calendar, day, start_at, end_at,
@@ -651,15 +668,14 @@ def create_sla_text(con: duckdb.DuckDBPyConnection, bundle: Bundle, period: str 
                                            || '–' || strftime(timezone(c.timezone, p.pe), '%d.%m. %H:%M'), ', '
                                            ORDER BY p.ps) AS spans
             FROM sla_pauses p JOIN sla_base b USING (ticket_id) JOIN policy_sla_calendars c USING (calendar)
-            WHERE p.secs > 0 GROUP BY p.ticket_id
+            WHERE p.secs > 0 AND p.ticket_id IN (SELECT ticket_id FROM s) GROUP BY p.ticket_id
         )
-        SELECT s.ticket_id, s.kind, s.rule_id, {messages}
+        SELECT s.finding_id, s.ticket_id, s.kind, s.rule_id, s.month, s.customer_id, {messages}
         FROM s
         JOIN policy_sla_calendars c USING (calendar)
         LEFT JOIN listed l ON l.sid = s.sid
         LEFT JOIN pauses p ON p.ticket_id = s.ticket_id AND s.target = 'resolution'
         """
-    )
 
 
 def _exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:

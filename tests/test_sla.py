@@ -496,7 +496,13 @@ def test_the_messages_written_a_part_of_the_findings_at_a_time_are_the_same(monk
     monkeypatch.setattr(sla, "_sla_text_sql", lambda start, where, langs: parts.append(where)
                         or statement(start, where, langs))
     monkeypatch.setattr(sla, "SLA_TEXT_PART", 7)
+    # and the stored messages compressed after every part (a large run: every 512 MiB)
+    compressed: list[tuple[int, int]] = []
+    compact = sla.compact
+    monkeypatch.setattr(sla, "COMPACT_FROM", 0)
+    monkeypatch.setattr(sla, "compact", lambda con, at_least: compressed.append(compact(con, at_least)))
     cut = sla_findings()
-    assert whole.height > 60 and len(parts) == -(-whole.height // 7)
+    assert whole.height > 60 and len(parts) == -(-whole.height // 7) == len(compressed)
+    assert all(c is not None for c in compressed)
     assert cut.equals(whole)
     assert cut.get_column("message").str.contains("business time").all()

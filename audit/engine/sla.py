@@ -33,6 +33,7 @@ import duckdb
 import polars as pl
 
 from audit.contract import PRIORITIES
+from audit.db import COMPACT_FROM, compact, stored_bytes
 from audit.engine.policy_tables import where
 from audit.engine.sql import create_values_table, lit, on_spark
 from audit.policy.model import WEEKDAYS, Bundle, frame_minutes
@@ -500,9 +501,16 @@ def create_sla_text(con: duckdb.DuckDBPyConnection, bundle: Bundle, period: str 
     lo, hi = con.execute(f"SELECT min(sid), max(sid) FROM sla_facts s WHERE {month}").fetchone()
     ranges = [month] if lo is None or on_spark(con) else [
         f"s.sid BETWEEN {a} AND {min(a + SLA_TEXT_PART - 1, hi)}" for a in range(lo, hi + 1, SLA_TEXT_PART)]
+    stored = stored_bytes(con) if len(ranges) > 1 else 0
     for i, facts in enumerate(ranges):
         start = "CREATE OR REPLACE TABLE sla_text AS" if i == 0 else "INSERT INTO sla_text"
         con.execute(_sla_text_sql(start, facts, langs))
+        if len(ranges) > 1:
+            # DuckDB keeps new rows plain until a checkpoint compresses them (audit.db.compact):
+            # once the messages written since the last one hold COMPACT_FROM bytes, a
+            # checkpoint compresses them (not after every part: each one costs a second or more)
+            sizes = compact(con, stored + COMPACT_FROM)
+            stored = stored if sizes is None else sizes[1]
 
 
 def _sla_text_sql(start: str, where: str, langs: list[Lang]) -> str:

@@ -20,6 +20,7 @@ import os
 import re
 import secrets
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +110,22 @@ def compact(con: duckdb.DuckDBPyConnection, at_least: int | None = None) -> tupl
         return None
     con.execute("CHECKPOINT")
     return before, stored_bytes(con)
+
+
+def compact_as_it_grows(con: duckdb.DuckDBPyConnection) -> Callable[[], None]:
+    """For a table written in parts: a function to call after each part, which compresses the
+    stored tables (:func:`compact`) once they hold :data:`COMPACT_FROM` bytes more than at the
+    start or at the last compression — not after every part: each checkpoint costs a second or
+    more at 10 M entries, and DuckDB keeps new rows plain until one."""
+    stored = stored_bytes(con)
+
+    def after_part() -> None:
+        nonlocal stored
+        sizes = compact(con, stored + COMPACT_FROM)
+        if sizes is not None:
+            stored = sizes[1]
+
+    return after_part
 
 
 def lock_down(con: duckdb.DuckDBPyConnection) -> None:

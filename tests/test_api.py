@@ -121,6 +121,29 @@ def test_compressing_the_stored_tables_between_stages_changes_no_result(full, mo
     assert compacted.summary == full.summary
 
 
+@needs_sample
+def test_the_findings_written_in_two_parts_are_those_of_one_statement(full, monkeypatch):
+    # DuckDB writes the SLA findings in a statement of their own and compresses the findings
+    # as they grow (peak memory at 10 M entries); Spark writes them in one statement. Both give
+    # the same findings.
+    from test_engine_support import count_parts
+
+    from audit.engine import findings
+
+    parts = count_parts(monkeypatch, findings)
+    monkeypatch.setattr(audit.db, "COMPACT_FROM", 0)  # a checkpoint after every part
+    in_parts = run_audit(POLICIES, SAMPLE, gx="off")
+    assert len(parts) == 2
+    monkeypatch.setattr(findings, "on_spark", lambda con: True)  # one statement, as on Spark
+    parts.clear()
+    in_one = run_audit(POLICIES, SAMPLE, gx="off")
+    assert parts == []
+    for result in (in_parts, in_one):
+        assert result.findings.equals(full.findings)
+        assert result.summary == full.summary
+    assert full.findings.get_column("kind").n_unique() > 10
+
+
 @pytest.mark.parametrize("stage", ["period", "compact", "rules", "texts"])
 def test_a_failing_stage_after_the_load_closes_the_connection(monkeypatch, stage):
     """Whatever fails between the load and the end of the export, the DuckDB connection (and

@@ -141,3 +141,18 @@ def kinds(df: pl.DataFrame, ticket_id: str | None = None) -> list[str]:
     if ticket_id is not None:
         df = df.filter(pl.col("ticket_id") == ticket_id)
     return sorted(df.get_column("kind").to_list())
+
+
+def count_parts(monkeypatch, module) -> list[None]:
+    """A list that grows by one for each part ``module`` (an engine module writing a table in
+    parts through :func:`audit.db.compact_as_it_grows`) writes; the compression after each
+    part still runs."""
+    parts: list[None] = []
+    grows = module.compact_as_it_grows
+
+    def counted(con):
+        after_part = grows(con)
+        return lambda: parts.append(after_part())
+
+    monkeypatch.setattr(module, "compact_as_it_grows", counted)
+    return parts

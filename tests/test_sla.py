@@ -16,8 +16,11 @@ from zoneinfo import ZoneInfo
 import duckdb
 import polars as pl
 import pytest
+from test_engine_support import count_parts
 
+from audit import db as audit_db
 from audit.engine import run_engine
+from audit.engine.spans import cut_spans
 from audit.engine.testing import load_rows
 from audit.policy.loader import load_policy
 
@@ -481,7 +484,7 @@ def test_empty_clock_values_in_a_present_column_are_judged(capsys, tmp_path: Pat
 
 
 def test_the_messages_written_a_part_of_the_findings_at_a_time_are_the_same(monkeypatch) -> None:
-    # DuckDB writes the SLA messages SLA_TEXT_PART findings per statement (peak memory): cut
+    # DuckDB writes the SLA messages of SLA_TEXT_PART findings per statement (peak memory): cut
     # into parts of 7, the sample's SLA findings read exactly as when written in one statement
     from audit.api import run_audit
     from audit.engine import sla
@@ -493,16 +496,20 @@ def test_the_messages_written_a_part_of_the_findings_at_a_time_are_the_same(monk
     whole = sla_findings()
     parts: list[str] = []
     statement = sla._sla_text_sql
-    monkeypatch.setattr(sla, "_sla_text_sql", lambda start, where, langs: parts.append(where)
-                        or statement(start, where, langs))
+    monkeypatch.setattr(sla, "_sla_text_sql", lambda start, where, langs, **kw: parts.append(where)
+                        or statement(start, where, langs, **kw))
     monkeypatch.setattr(sla, "SLA_TEXT_PART", 7)
     # and the stored messages compressed after every part (a large run: every 512 MiB)
-    compressed: list[tuple[int, int]] = []
-    compact = sla.compact
-    monkeypatch.setattr(sla, "COMPACT_FROM", 0)
-    monkeypatch.setattr(sla, "compact", lambda con, at_least: compressed.append(compact(con, at_least)))
+    compressed: list[tuple[int, int] | None] = []
+    compact = audit_db.compact
+    monkeypatch.setattr(audit_db, "COMPACT_FROM", 0)
+    monkeypatch.setattr(audit_db, "compact", lambda con, at_least=None: compressed.append(
+        compact(con, at_least)) or compressed[-1])
+    after_parts = count_parts(monkeypatch, sla)
     cut = sla_findings()
-    assert whole.height > 60 and len(parts) == -(-whole.height // 7) == len(compressed)
-    assert all(c is not None for c in compressed)
+    # the parts are spans of the export's order (month, customer) of up to 7 findings
+    counts = whole.group_by("month", "customer_id").len().sort("month", "customer_id").rows()
+    assert len(parts) == len(cut_spans(counts, 7)) == len(after_parts) > whole.height // 7
+    assert len(compressed) > len(after_parts) and all(c is not None for c in compressed)
     assert cut.equals(whole)
     assert cut.get_column("message").str.contains("business time").all()

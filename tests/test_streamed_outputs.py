@@ -19,6 +19,7 @@ import audit.engine.render as render
 import audit.outputs as outputs
 import reports.actions as actions_module
 from audit.api import run_audit
+from audit.engine.spans import Span, cut_spans, span_filter, span_params
 from audit.outputs import ParquetSink, write_parquet, write_parquet_batches
 from reports.actions import (
     action_list,
@@ -146,7 +147,7 @@ def _months(*sizes: tuple[str, int]) -> list[tuple[str, str | None, int]]:
       ("2026-02", "2026-02", "e", None), ("2026-03", "2026-03", None, None)]),
 ])
 def test_rows_are_exported_in_spans_of_bounded_rows(counts, limit, spans):
-    assert render._spans(counts, limit) == spans
+    assert cut_spans(counts, limit) == spans
 
 
 @pytest.mark.parametrize("limit", [1, 3, 10, 100])
@@ -157,18 +158,18 @@ def test_the_spans_cover_every_row_once_in_order(limit):
                    FROM range(100)""")
     counts = con.execute("SELECT month, customer_id, count(*) FROM t GROUP BY ALL"
                          " ORDER BY month, customer_id NULLS LAST").fetchall()
-    sql = (f"SELECT n FROM t WHERE {render.span_filter('month', 'customer_id')}"
+    sql = (f"SELECT n FROM t WHERE {span_filter('month', 'customer_id')}"
            " ORDER BY month, customer_id NULLS LAST, n")
-    got = [n for span in render._spans(counts, limit)
-           for (n,) in con.execute(sql, render._span_params(span)).fetchall()]
+    got = [n for span in cut_spans(counts, limit)
+           for (n,) in con.execute(sql, span_params(span)).fetchall()]
     assert got == [n for (n,) in con.execute("SELECT n FROM t ORDER BY month, customer_id NULLS LAST, n").fetchall()]
-    assert len(render._spans(counts, limit)) > (1 if limit < 40 else 0)
+    assert len(cut_spans(counts, limit)) > (1 if limit < 40 else 0)
 
 
 def test_a_table_query_streams_its_spans_in_order_and_runs_once_over_all_months():
     con = duckdb.connect()
     sql = ("SELECT range AS n, '2026-0' || (1 + range // 40) AS month, 'c' AS customer_id FROM range(100)"
-           f" WHERE {render.span_filter('month', 'customer_id')} ORDER BY n")
+           f" WHERE {span_filter('month', 'customer_id')} ORDER BY n")
     spans = [("2026-01", "2026-01", None, None), ("2026-02", "2026-03", None, None)]
     table = render.TableQuery(con, sql, lambda: spans, None)
     schema, batches = table.batches()
@@ -185,7 +186,7 @@ def runs(tmp_path_factory):
     """The sample audited twice: with the defaults, and with tiny spans, batches and row groups
     (every table streamed in many pieces)."""
     base = tmp_path_factory.mktemp("streamed")
-    spans: list[render.Span] = []  # those of the second run: months cut into customer ranges
+    spans: list[Span] = []  # those of the second run: months cut into customer ranges
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SOURCE_DATE_EPOCH", "1780000000")
         default = run_audit(ROOT / "policies", ROOT / "sample_data", base / "default", gx="off",
@@ -193,8 +194,8 @@ def runs(tmp_path_factory):
         mp.setattr(outputs, "ROW_GROUP_ROWS", 50)
         mp.setattr(render, "BATCH_ROWS", 7)
         mp.setattr(render, "SPAN_ROWS", 40)
-        cut = render._spans
-        mp.setattr(render, "_spans", lambda counts, limit: spans.extend(cut(counts, limit)) or cut(counts, limit))
+        cut = render.cut_spans
+        mp.setattr(render, "cut_spans", lambda counts, limit: spans.extend(cut(counts, limit)) or cut(counts, limit))
         pieces = run_audit(ROOT / "policies", ROOT / "sample_data", base / "pieces", gx="off",
                            fail_on="never", formats=("parquet", "csv", "json"))
     assert any(lo is not None for _f, _l, lo, _h in spans) and len(spans) > 20

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import duckdb
 import polars as pl
 
+from audit.db import compact
 from audit.engine.billing import create_billing
 from audit.engine.classify import create_ticket_class, create_ticket_facts
 from audit.engine.findings import create_findings
@@ -32,7 +33,7 @@ from audit.engine.render import export, render_texts
 from audit.engine.signals import create_signal_facts
 from audit.engine.sla import RELATIONS as SLA_RELATIONS
 from audit.engine.sla import create_sla
-from audit.engine.sql import install_macros
+from audit.engine.sql import install_macros, on_spark
 from audit.policy.model import Bundle
 
 #: Every relation the engine creates, in creation order.
@@ -72,9 +73,20 @@ def evaluate(con: duckdb.DuckDBPyConnection, bundle: Bundle, *, as_of: dt.dateti
     create_ticket_facts(con)
     create_ticket_class(con, bundle)
     create_billing(con, bundle)
+    _compact(con)
     create_sla(con, bundle, as_of)  # before the signals: they may read the SLA clocks
+    _compact(con)
     create_signal_facts(con, bundle)
     create_findings(con, bundle)
+
+
+def _compact(con: duckdb.DuckDBPyConnection) -> None:
+    """Between steps of :func:`evaluate` on DuckDB: compress the stored tables once they are
+    large (:func:`audit.db.compact`; nothing below 512 MiB, so a small audit pays nothing). At
+    10 M entries with the SLA judged, the reconciliation and the SLA facts were 2.5 GB plain
+    when the findings were written beside them."""
+    if not on_spark(con):
+        compact(con)
 
 
 def render_results(con: duckdb.DuckDBPyConnection, bundle: Bundle, period: str | None = None, *,

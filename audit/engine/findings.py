@@ -2,9 +2,10 @@
 
 A kind is one :class:`Kind`: the relation it is raised over (``ticket``: ``ticket_class tc``;
 ``recon``: ``recon r``; ``line``: ``line_facts l``, ``line_price`` with ``tc`` and the price period ``p``), its condition,
-its numbers, and its message template. :func:`create_findings` runs the numbers of every enabled
-kind as one ``UNION ALL``, adds the ticket's customer and tiers (:data:`TICKET_COLUMNS`) with one
-join, stamps the stable ``finding_id`` and matches the waivers; the message templates
+its numbers, and its message template. :func:`create_findings` runs the numbers of the enabled
+kinds as a ``UNION ALL`` (on DuckDB two: the SLA kinds apart, each stored sorted by month and
+customer), adds the ticket's customer and tiers (:data:`TICKET_COLUMNS`) with one join, stamps
+the stable ``finding_id`` and matches the waivers; the message templates
 are applied later by :mod:`audit.engine.render` (texts are presentation, and only the findings
 that are exported need them). A kind the policy leaves out (or disables) is not queried.
 
@@ -22,9 +23,10 @@ from functools import partial
 
 import duckdb
 
+from audit.db import compact_as_it_grows
 from audit.engine.classify import is_late, opened_month_sql, signal_column
 from audit.engine.policy_tables import section_loc, where
-from audit.engine.sql import lit
+from audit.engine.sql import lit, on_spark
 from audit.policy.model import SLA_KINDS, Bundle
 from audit.texts import Lang, column, localized
 
@@ -397,30 +399,47 @@ def create_findings(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
     expired, for the message's note).
     """
     kinds = enabled_kinds(bundle)
-    if kinds:
-        union = "\nUNION ALL\n".join(f"({k.select()})" for k in kinds)
-    else:  # nothing enabled: an empty relation of the right shape
-        empty = Kind("", "info", "ticket", "false", None,
-                     {c: "CAST(NULL AS VARCHAR)" for c in ("rule_id", "policy_file", "policy_line")})
-        union = empty.select()
+    if not kinds:  # nothing enabled: an empty relation of the right shape
+        kinds = [Kind("", "info", "ticket", "false", None,
+                      {c: "CAST(NULL AS VARCHAR)" for c in ("rule_id", "policy_file", "policy_line")})]
     waived = _waived_select(bundle)
-    # The union is materialised once: fed straight into the table, its many small pipelines
-    # made the ordered insert measurably slower (bench/, 1 M entries). The tickets joined to it
-    # are first narrowed to those with a finding: a hash table of a quarter of the tickets
-    # instead of all of them (findings −7 % at 1 M entries).
-    con.execute(
-        f"""
-        CREATE OR REPLACE TABLE findings AS
-        WITH raw AS MATERIALIZED ({union}),
-        ided AS (
-            SELECT 'F-' || substr(sha256(concat_ws('|',  -- one string built, not six
-                       raw.kind, coalesce(raw.ticket_id, ''), coalesce(raw.month, ''),
-                       coalesce(raw.line_id, ''), coalesce(raw.entry_id, ''),
-                       coalesce(raw.rule_id, ''))), 1, 16) AS finding_id,
-                   raw.*, {", ".join(f"tc.{c}" for c in TICKET_COLUMNS)}
-            FROM raw JOIN (SELECT * FROM ticket_class WHERE ticket_id IN (SELECT ticket_id FROM raw)) tc
-                USING (ticket_id)
+    # DuckDB writes the SLA findings in a statement of their own: they grow with the open
+    # tickets, not with the work billed (at 10 M entries with the SLA judged 4 M of 7 M
+    # findings), and one statement for all held its materialised union beside the whole result,
+    # about 2 GB plain until a checkpoint compresses it (docs/benchmarks.md). Every further
+    # statement costs (at 1 M entries, one per kind took a second more than one for all), so
+    # the other kinds stay together. Spark writes them all in one job.
+    # DuckDB stores each part sorted as the export reads it (month, then customer): a span of
+    # the export then finds its findings together (the scan skips the rest) instead of
+    # reading all of them again.
+    order = "" if on_spark(con) else "ORDER BY f.month, f.customer_id"
+    parts = [kinds] if on_spark(con) else [
+        part for part in ([k for k in kinds if k.kind not in SLA_KINDS],
+                          [k for k in kinds if k.kind in SLA_KINDS]) if part]
+    after_part = compact_as_it_grows(con) if len(parts) > 1 else None
+    for i, part in enumerate(parts):
+        start = "CREATE OR REPLACE TABLE findings AS" if i == 0 else "INSERT INTO findings"
+        union = "\nUNION ALL\n".join(f"({k.select()})" for k in part)
+        # The union is materialised once: fed straight into the table, its many small
+        # pipelines made the ordered insert measurably slower (bench/, 1 M entries). The
+        # tickets joined to it are first narrowed to those with a finding: a hash table of a
+        # quarter of the tickets instead of all of them (findings −7 % at 1 M entries).
+        con.execute(
+            f"""
+            {start}
+            WITH raw AS MATERIALIZED ({union}),
+            ided AS (
+                SELECT 'F-' || substr(sha256(concat_ws('|',  -- one string built, not six
+                           raw.kind, coalesce(raw.ticket_id, ''), coalesce(raw.month, ''),
+                           coalesce(raw.line_id, ''), coalesce(raw.entry_id, ''),
+                           coalesce(raw.rule_id, ''))), 1, 16) AS finding_id,
+                       raw.*, {", ".join(f"tc.{c}" for c in TICKET_COLUMNS)}
+                FROM raw JOIN (SELECT * FROM ticket_class WHERE ticket_id IN (SELECT ticket_id FROM raw)) tc
+                    USING (ticket_id)
+            )
+            {waived}
+            {order}
+            """
         )
-        {waived}
-        """
-    )
+        if after_part is not None:
+            after_part()

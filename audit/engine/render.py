@@ -27,6 +27,7 @@ from audit.engine.classify import opened_month_sql
 from audit.engine.findings import FINDING_COLUMNS, SOURCES, enabled_kinds
 from audit.engine.policy_tables import section_loc
 from audit.engine.sla import create_sla_text, sla_compliance
+from audit.engine.spans import ALL_MONTHS, Span, counts_sql, cut_spans, span_filter, span_params
 from audit.engine.sql import in_period, lit, on_spark, shared_relation
 from audit.policy.model import Bundle
 from audit.texts import LANGUAGES as TEXT_LANGUAGES
@@ -362,73 +363,11 @@ def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None)
     return frame
 
 
-#: A span: the rows one export query reads, sorts and hands on — the months ``first`` to
-#: ``last`` (``(first, last, None, None)``), or, of a month that alone has more than
-#: :data:`SPAN_ROWS` rows, a range of its customers ``(month, month, lo, hi)``: from ``lo``
-#: (None: the first) up to ``hi``, excluded (None: to the last, with the rows without a
-#: customer, which sort last). Every table sorts by month, then customer.
-Span = tuple[str | None, str | None, str | None, str | None]
-
 #: About how many rows one export query covers: consecutive months are taken together up to
 #: this many rows, a larger month is cut into ranges of customers. One query per span: a small
 #: run is exported in one pass (each text's joins built once), a large one a few months or a
 #: few thousand customers at a time (what is sorted and held at once stays bounded).
 SPAN_ROWS = 100_000
-
-
-def span_filter(month: str, customer: str) -> str:
-    """SQL: the rows of the span given as the parameters ``$first``, ``$last``, ``$lo`` and
-    ``$hi`` (:func:`_span_params`), by their ``month`` and ``customer`` columns."""
-    return (f"{month} BETWEEN $first AND $last"
-            f" AND ($lo IS NULL OR {customer} >= $lo OR {customer} IS NULL)"
-            f" AND ($hi IS NULL OR {customer} < $hi)")
-
-
-def _spans(counts: list[tuple[str, str | None, int]], limit: int) -> list[Span]:
-    """The spans of a table whose rows per month and customer are ``counts`` (in the tables'
-    order: month, then customer with NULL last): consecutive months together up to ``limit``
-    rows, a month with more alone, cut into ranges of customers of up to ``limit`` rows (a
-    customer with more alone); ``[(None, None, None, None)]`` (no rows, the columns still)
-    when there are no months."""
-    months: dict[str, list[tuple[str | None, int]]] = {}
-    for month, customer, n in counts:
-        months.setdefault(month, []).append((customer, n))
-    sizes = [(month, sum(n for _c, n in rows)) for month, rows in months.items()]
-    spans: list[Span] = []
-    first, rows = None, 0
-    for i, (month, n) in enumerate(sizes):
-        if n > limit:  # after a span closed: the next month did not fit beside it
-            spans.extend(_customer_spans(month, months[month], limit))
-            continue
-        if first is None:
-            first, rows = month, 0
-        rows += n
-        nxt = sizes[i + 1][1] if i + 1 < len(sizes) else None
-        if nxt is None or rows + nxt > limit:
-            spans.append((first, month, None, None))
-            first = None
-    return spans or [(None, None, None, None)]
-
-
-def _customer_spans(month: str, customers: list[tuple[str | None, int]], limit: int) -> list[Span]:
-    """One ``month`` cut into ranges of its ``customers`` (with their row counts, in order) of
-    up to ``limit`` rows; the rows without a customer (last) go with the last range."""
-    bounds: list[str] = []  # the first customer of each range after the first
-    rows = 0
-    for customer, n in customers:
-        if rows and rows + n > limit and customer is not None:
-            bounds.append(customer)
-            rows = 0
-        rows += n
-    return [(month, month, lo, hi) for lo, hi in zip([None, *bounds], [*bounds, None], strict=True)]
-
-
-#: Every month a run can hold (``month`` is ``YYYY-MM`` text).
-ALL_MONTHS: Span = ("0000-01", "9999-12", None, None)
-
-
-def _span_params(span: Span) -> dict[str, str | None]:
-    return dict(zip(("first", "last", "lo", "hi"), span, strict=True))
 
 
 def _by_span(con: duckdb.DuckDBPyConnection, sql: str, spans: list[Span]) -> pl.DataFrame:
@@ -438,7 +377,7 @@ def _by_span(con: duckdb.DuckDBPyConnection, sql: str, spans: list[Span]) -> pl.
     Every output sorts by month first, so the concatenation is the sorted whole; but only one
     span's rows are sorted and converted at a time, which keeps the peak memory of a 10 M-entry
     export to a fraction."""
-    return pl.concat([_frame(con, sql, _span_params(s)) for s in spans], rechunk=False)
+    return pl.concat([_frame(con, sql, span_params(s)) for s in spans], rechunk=False)
 
 
 #: Rows per batch when a table is streamed to a sink (a span's sorted rows are read this many
@@ -461,13 +400,13 @@ class TableQuery:
 
     def all_months(self) -> dict[str, str | None]:
         """The parameters of one statement over every month of the period (no count needed)."""
-        return _span_params((self.period, self.period, None, None) if self.period else ALL_MONTHS)
+        return span_params((self.period, self.period, None, None) if self.period else ALL_MONTHS)
 
     def batches(self) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
         """The rows span by span (as :func:`_by_span`) in Arrow batches, in order: the schema,
         and the batches (each span's result is read when the previous one is done)."""
         def reader(span: Span) -> pa.RecordBatchReader:
-            result = self.con.sql(self.sql, params=_span_params(span))
+            result = self.con.sql(self.sql, params=span_params(span))
             if hasattr(result, "to_arrow_reader"):
                 return result.to_arrow_reader(BATCH_ROWS)
             return result.to_arrow_table().to_reader(max_chunksize=BATCH_ROWS)  # Spark
@@ -550,10 +489,8 @@ def export(con: duckdb.DuckDBPyConnection, period: str | None, *, drop: bool = F
                 con.execute(f"DROP TABLE IF EXISTS {name}")
 
     def spans(table: str) -> list[Span]:
-        return _spans(con.execute(
-            f"SELECT month, customer_id, count(*) FROM {table} WHERE {in_period(period)}"
-            " GROUP BY month, customer_id ORDER BY month, customer_id NULLS LAST").fetchall(),
-            SPAN_ROWS)  # read when called (tests set it)
+        return cut_spans(con.execute(counts_sql(table, in_period(period))).fetchall(),
+                         SPAN_ROWS)  # read when called (tests set it)
 
     def table(name: str, sql: str, source: str) -> pl.DataFrame | None:
         if sink is None:

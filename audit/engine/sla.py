@@ -33,8 +33,9 @@ import duckdb
 import polars as pl
 
 from audit.contract import PRIORITIES
-from audit.db import COMPACT_FROM, compact, stored_bytes
+from audit.db import compact_as_it_grows
 from audit.engine.policy_tables import where
+from audit.engine.spans import counts_sql, cut_spans, span_filter, span_params
 from audit.engine.sql import create_values_table, lit, on_spark
 from audit.policy.model import WEEKDAYS, Bundle, frame_minutes
 from audit.texts import Lang, column, languages
@@ -294,7 +295,7 @@ def create_base(con: duckdb.DuckDBPyConnection, bundle: Bundle, as_of: dt.dateti
     paused = ", ".join(lit(s) for s in sla.paused_statuses) or "NULL"
     con.execute(
         f"""
-        CREATE OR REPLACE TEMP TABLE sla_base AS
+        CREATE OR REPLACE TABLE sla_base AS
         WITH t AS (
             SELECT t.ticket_id, t.customer_id, t.priority, t.opened_at, t.first_response_at,
                    t.resolved_at, {as_of_sql} AS as_of, g.*
@@ -315,7 +316,7 @@ def create_base(con: duckdb.DuckDBPyConnection, bundle: Bundle, as_of: dt.dateti
     )
     con.execute(
         f"""
-        CREATE OR REPLACE TEMP TABLE sla_pauses AS
+        CREATE OR REPLACE TABLE sla_pauses AS
         WITH h AS (  -- only the tickets that were ever paused need their next changes
             SELECT ticket_id, status, changed_at,
                    lead(changed_at) OVER (PARTITION BY ticket_id ORDER BY changed_at, _line) AS until
@@ -409,8 +410,7 @@ def create_facts(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
         SELECT c.ticket_id, c.customer_id, c.kind, c.target, c.rule_id, c.policy_file, c.policy_line,
                c.month, c.calendar, c.contract, c.priority, c.opened_at, c.done_at, c.as_of,
                c.target_min, c.measured_secs, c.paused_secs, c.due_at, c.credit AS per_breach,
-               CAST({capped} AS DECIMAL(18, 2)) AS credit,
-               row_number() OVER (ORDER BY c.month, c.ticket_id, c.kind, c.rule_id) AS sid
+               CAST({capped} AS DECIMAL(18, 2)) AS credit
         FROM c
         """
     )
@@ -424,7 +424,7 @@ def _empty_facts(con: duckdb.DuckDBPyConnection) -> None:
             policy_file VARCHAR, policy_line BIGINT, month VARCHAR, calendar VARCHAR, contract VARCHAR,
             priority VARCHAR, opened_at TIMESTAMPTZ, done_at TIMESTAMPTZ, as_of TIMESTAMPTZ,
             target_min BIGINT, measured_secs BIGINT, paused_secs BIGINT, due_at TIMESTAMPTZ,
-            per_breach DECIMAL(18, 2), credit DECIMAL(18, 2), sid BIGINT)
+            per_breach DECIMAL(18, 2), credit DECIMAL(18, 2))
         """
     )
 
@@ -495,26 +495,28 @@ def create_sla_text(con: duckdb.DuckDBPyConnection, bundle: Bundle, period: str 
                     f" rule_id VARCHAR, month VARCHAR, customer_id VARCHAR, message VARCHAR{extra})")
         return
     month = f"s.month = {lit(period)}" if period else "true"
-    # DuckDB writes the messages SLA_TEXT_PART findings at a time, by their number (sid, in
-    # the order month, ticket, kind, rule: a month is one range): a statement's working set is
-    # several kB per finding, its result about 1.4 kB. Spark writes them in one job and spills.
-    lo, hi = con.execute(f"SELECT min(sid), max(sid) FROM sla_facts s WHERE {month}").fetchone()
-    ranges = [month] if lo is None or on_spark(con) else [
-        f"s.sid BETWEEN {a} AND {min(a + SLA_TEXT_PART - 1, hi)}" for a in range(lo, hi + 1, SLA_TEXT_PART)]
-    stored = stored_bytes(con) if len(ranges) > 1 else 0
-    for i, facts in enumerate(ranges):
+    # DuckDB writes the messages SLA_TEXT_PART findings at a time, in spans of the export's order
+    # (month, customer) and sorted so: a statement's working set is several kB per finding,
+    # its result about 1.4 kB, and each span of the export then finds its messages stored
+    # together instead of scanning every message. Spark writes them in one job and spills.
+    parts: list[tuple[str, dict | None]] = [(month, None)]
+    ordered = not on_spark(con)
+    if ordered:
+        counts = con.execute(counts_sql("sla_facts s", month)).fetchall()
+        parts = [(f"{month} AND {span_filter('s.month', 's.customer_id')}", span_params(span))
+                 for span in cut_spans(counts, SLA_TEXT_PART)]
+    # DuckDB keeps new rows plain until a checkpoint compresses them (audit.db.compact)
+    after_part = compact_as_it_grows(con) if len(parts) > 1 else None
+    for i, (facts, params) in enumerate(parts):
         start = "CREATE OR REPLACE TABLE sla_text AS" if i == 0 else "INSERT INTO sla_text"
-        con.execute(_sla_text_sql(start, facts, langs))
-        if len(ranges) > 1:
-            # DuckDB keeps new rows plain until a checkpoint compresses them (audit.db.compact):
-            # once the messages written since the last one hold COMPACT_FROM bytes, a
-            # checkpoint compresses them (not after every part: each one costs a second or more)
-            sizes = compact(con, stored + COMPACT_FROM)
-            stored = stored if sizes is None else sizes[1]
+        con.execute(_sla_text_sql(start, facts, langs, ordered=ordered), params)
+        if after_part is not None:
+            after_part()
 
 
-def _sla_text_sql(start: str, where: str, langs: list[Lang]) -> str:
-    """The statement of :func:`create_sla_text` for the SLA facts ``where`` says (over ``s``)."""
+def _sla_text_sql(start: str, where: str, langs: list[Lang], *, ordered: bool = False) -> str:
+    """The statement of :func:`create_sla_text` for the SLA facts ``where`` says (over ``s``);
+    ``ordered``: its rows sorted by month and customer."""
     # an interval's entry for a span: clipped to the span where the span starts or ends inside
     # it; an interval the span covers whole reads the same for every span, so its text is
     # made once per calendar (iv_text) and only the clipped first and last ones per span
@@ -562,7 +564,8 @@ def _sla_text_sql(start: str, where: str, langs: list[Lang]) -> str:
     return f"""
         {start}
         WITH s AS MATERIALIZED (  -- the findings' facts; their number sid keys the steps below
-            SELECT s.*, f.finding_id, c.timezone, coalesce(s.done_at, s.as_of) AS end_at
+            SELECT s.*, f.finding_id, c.timezone, coalesce(s.done_at, s.as_of) AS end_at,
+                   row_number() OVER (ORDER BY s.ticket_id, s.kind, s.rule_id) AS sid
             FROM sla_facts s JOIN policy_sla_calendars c USING (calendar)
             JOIN findings f ON f.ticket_id = s.ticket_id AND f.kind = s.kind AND f.rule_id = s.rule_id
             WHERE {where}
@@ -683,6 +686,7 @@ def _sla_text_sql(start: str, where: str, langs: list[Lang]) -> str:
         JOIN policy_sla_calendars c USING (calendar)
         LEFT JOIN listed l ON l.sid = s.sid
         LEFT JOIN pauses p ON p.ticket_id = s.ticket_id AND s.target = 'resolution'
+        {"ORDER BY s.month, s.customer_id" if ordered else ""}
         """
 
 

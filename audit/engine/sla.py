@@ -496,12 +496,12 @@ def create_sla_text(con: duckdb.DuckDBPyConnection, bundle: Bundle, period: str 
         return
     month = f"s.month = {lit(period)}" if period else "true"
     # DuckDB writes the messages SLA_TEXT_PART findings at a time, in spans of the export's order
-    # (month, customer) and sorted so: a statement's working set is several kB per finding,
-    # its result about 1.4 kB, and each span of the export then finds its messages stored
-    # together instead of scanning every message. Spark writes them in one job and spills.
+    # (month, customer): a statement's working set is several kB per finding, its result about
+    # 1.4 kB, and as the parts are stored one after the other, a span of the export finds its
+    # messages together (the scan skips the rest by the row groups' minimum and maximum)
+    # instead of reading every message. Spark writes them in one job and spills.
     parts: list[tuple[str, dict | None]] = [(month, None)]
-    ordered = not on_spark(con)
-    if ordered:
+    if not on_spark(con):
         counts = con.execute(counts_sql("sla_facts s", month)).fetchall()
         parts = [(f"{month} AND {span_filter('s.month', 's.customer_id')}", span_params(span))
                  for span in cut_spans(counts, SLA_TEXT_PART)]
@@ -509,14 +509,13 @@ def create_sla_text(con: duckdb.DuckDBPyConnection, bundle: Bundle, period: str 
     after_part = compact_as_it_grows(con) if len(parts) > 1 else None
     for i, (facts, params) in enumerate(parts):
         start = "CREATE OR REPLACE TABLE sla_text AS" if i == 0 else "INSERT INTO sla_text"
-        con.execute(_sla_text_sql(start, facts, langs, ordered=ordered), params)
+        con.execute(_sla_text_sql(start, facts, langs), params)
         if after_part is not None:
             after_part()
 
 
-def _sla_text_sql(start: str, where: str, langs: list[Lang], *, ordered: bool = False) -> str:
-    """The statement of :func:`create_sla_text` for the SLA facts ``where`` says (over ``s``);
-    ``ordered``: its rows sorted by month and customer."""
+def _sla_text_sql(start: str, where: str, langs: list[Lang]) -> str:
+    """The statement of :func:`create_sla_text` for the SLA facts ``where`` says (over ``s``)."""
     # an interval's entry for a span: clipped to the span where the span starts or ends inside
     # it; an interval the span covers whole reads the same for every span, so its text is
     # made once per calendar (iv_text) and only the clipped first and last ones per span
@@ -686,7 +685,6 @@ def _sla_text_sql(start: str, where: str, langs: list[Lang], *, ordered: bool = 
         JOIN policy_sla_calendars c USING (calendar)
         LEFT JOIN listed l ON l.sid = s.sid
         LEFT JOIN pauses p ON p.ticket_id = s.ticket_id AND s.target = 'resolution'
-        {"ORDER BY s.month, s.customer_id" if ordered else ""}
         """
 
 

@@ -128,6 +128,18 @@ def compact_as_it_grows(con: duckdb.DuckDBPyConnection) -> Callable[[], None]:
     return after_part
 
 
+def write_in_parts(con: Any, table: str, parts: list[tuple[str, dict | None]]) -> None:
+    """Create ``table`` from the first query of ``parts`` and append the rows of the others
+    (each a query with its parameters), in order; with more than one part the stored tables are
+    compressed as they grow (:func:`compact_as_it_grows`)."""
+    after_part = compact_as_it_grows(con) if len(parts) > 1 else None
+    for i, (query, params) in enumerate(parts):
+        start = f"CREATE OR REPLACE TABLE {table} AS" if i == 0 else f"INSERT INTO {table}"
+        con.execute(f"{start}\n{query}", params)
+        if after_part is not None:
+            after_part()
+
+
 def lock_down(con: duckdb.DuckDBPyConnection) -> None:
     """Forbid file/network access and any later change of settings on ``con``.
 

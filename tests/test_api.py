@@ -130,7 +130,7 @@ def test_the_findings_written_in_two_parts_are_those_of_one_statement(full, monk
 
     from audit.engine import findings
 
-    parts = count_parts(monkeypatch, findings)
+    parts = count_parts(monkeypatch, "findings")
     monkeypatch.setattr(audit.db, "COMPACT_FROM", 0)  # a checkpoint after every part
     in_parts = run_audit(POLICIES, SAMPLE, gx="off")
     assert len(parts) == 2

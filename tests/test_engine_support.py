@@ -143,16 +143,20 @@ def kinds(df: pl.DataFrame, ticket_id: str | None = None) -> list[str]:
     return sorted(df.get_column("kind").to_list())
 
 
-def count_parts(monkeypatch, module) -> list[None]:
-    """A list that grows by one for each part ``module`` (an engine module writing a table in
-    parts through :func:`audit.db.compact_as_it_grows`) writes; the compression after each
-    part still runs."""
+def count_parts(monkeypatch, table: str) -> list[None]:
+    """A list that grows by one for each part of ``table`` the engine writes in parts
+    (:func:`audit.db.write_in_parts`, which the engine modules call through ``audit.db``); the
+    compression after each part still runs."""
+    import audit.db
+
     parts: list[None] = []
-    grows = module.compact_as_it_grows
+    write = audit.db.write_in_parts
 
-    def counted(con):
-        after_part = grows(con)
-        return lambda: parts.append(after_part())
+    def counted(con, name, queries):
+        if name == table and len(queries) > 1:
+            parts.extend(None for _ in queries)
+        return write(con, name, queries)
 
-    monkeypatch.setattr(module, "compact_as_it_grows", counted)
+    for module in ("audit.engine.findings", "audit.engine.sla"):
+        monkeypatch.setattr(f"{module}.write_in_parts", counted)
     return parts

@@ -496,8 +496,8 @@ def test_the_messages_written_a_part_of_the_findings_at_a_time_are_the_same(monk
     whole = sla_findings()
     parts: list[str] = []
     statement = sla._sla_text_sql
-    monkeypatch.setattr(sla, "_sla_text_sql", lambda start, where, langs: parts.append(where)
-                        or statement(start, where, langs))
+    monkeypatch.setattr(sla, "_sla_text_sql", lambda where, langs: parts.append(where)
+                        or statement(where, langs))
     monkeypatch.setattr(sla, "SLA_TEXT_PART", 7)
     # and the stored messages compressed after every part (a large run: every 512 MiB)
     compressed: list[tuple[int, int] | None] = []
@@ -505,7 +505,7 @@ def test_the_messages_written_a_part_of_the_findings_at_a_time_are_the_same(monk
     monkeypatch.setattr(audit_db, "COMPACT_FROM", 0)
     monkeypatch.setattr(audit_db, "compact", lambda con, at_least=None: compressed.append(
         compact(con, at_least)) or compressed[-1])
-    after_parts = count_parts(monkeypatch, sla)
+    after_parts = count_parts(monkeypatch, "sla_text")
     cut = sla_findings()
     # the parts are spans of the export's order (month, customer) of up to 7 findings
     counts = whole.group_by("month", "customer_id").len().sort("month", "customer_id").rows()

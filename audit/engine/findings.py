@@ -23,7 +23,7 @@ from functools import partial
 
 import duckdb
 
-from audit.db import compact_as_it_grows
+from audit.db import write_in_parts
 from audit.engine.classify import is_late, opened_month_sql, signal_column
 from audit.engine.policy_tables import section_loc, where
 from audit.engine.sql import lit, on_spark
@@ -408,38 +408,35 @@ def create_findings(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
     # findings), and one statement for all held its materialised union beside the whole result,
     # about 2 GB plain until a checkpoint compresses it (docs/benchmarks.md). Every further
     # statement costs (at 1 M entries, one per kind took a second more than one for all), so
-    # the other kinds stay together. Spark writes them all in one job.
-    # DuckDB stores each part sorted as the export reads it (month, then customer): a span of
-    # the export then finds its findings together (the scan skips the rest) instead of
-    # reading all of them again.
-    order = "" if on_spark(con) else "ORDER BY f.month, f.customer_id"
-    parts = [kinds] if on_spark(con) else [
+    # the other kinds stay together. Each part is stored sorted as the export reads it (month,
+    # then customer): a span of the export then finds its findings together (the scan skips
+    # the rest). Spark writes them all in one job, unsorted.
+    spark = on_spark(con)
+    order = "" if spark else "ORDER BY f.month, f.customer_id"
+    parts = [kinds] if spark else [
         part for part in ([k for k in kinds if k.kind not in SLA_KINDS],
                           [k for k in kinds if k.kind in SLA_KINDS]) if part]
-    after_part = compact_as_it_grows(con) if len(parts) > 1 else None
-    for i, part in enumerate(parts):
-        start = "CREATE OR REPLACE TABLE findings AS" if i == 0 else "INSERT INTO findings"
+    # The union is materialised once: fed straight into the table, its many small pipelines
+    # made the ordered insert measurably slower (bench/, 1 M entries). The tickets joined to it
+    # are first narrowed to those with a finding: a hash table of a quarter of the tickets
+    # instead of all of them (findings −7 % at 1 M entries).
+    tickets = ", ".join(f"tc.{c}" for c in TICKET_COLUMNS)
+
+    def statement(part: list[Kind]) -> str:
         union = "\nUNION ALL\n".join(f"({k.select()})" for k in part)
-        # The union is materialised once: fed straight into the table, its many small
-        # pipelines made the ordered insert measurably slower (bench/, 1 M entries). The
-        # tickets joined to it are first narrowed to those with a finding: a hash table of a
-        # quarter of the tickets instead of all of them (findings −7 % at 1 M entries).
-        con.execute(
-            f"""
-            {start}
+        return f"""
             WITH raw AS MATERIALIZED ({union}),
             ided AS (
                 SELECT 'F-' || substr(sha256(concat_ws('|',  -- one string built, not six
                            raw.kind, coalesce(raw.ticket_id, ''), coalesce(raw.month, ''),
                            coalesce(raw.line_id, ''), coalesce(raw.entry_id, ''),
                            coalesce(raw.rule_id, ''))), 1, 16) AS finding_id,
-                       raw.*, {", ".join(f"tc.{c}" for c in TICKET_COLUMNS)}
+                       raw.*, {tickets}
                 FROM raw JOIN (SELECT * FROM ticket_class WHERE ticket_id IN (SELECT ticket_id FROM raw)) tc
                     USING (ticket_id)
             )
             {waived}
             {order}
             """
-        )
-        if after_part is not None:
-            after_part()
+
+    write_in_parts(con, "findings", [(statement(part), None) for part in parts])

@@ -33,7 +33,7 @@ import duckdb
 import polars as pl
 
 from audit.contract import PRIORITIES
-from audit.db import compact_as_it_grows
+from audit.db import write_in_parts
 from audit.engine.policy_tables import where
 from audit.engine.spans import counts_sql, cut_spans, span_filter, span_params
 from audit.engine.sql import create_values_table, lit, on_spark
@@ -505,16 +505,10 @@ def create_sla_text(con: duckdb.DuckDBPyConnection, bundle: Bundle, period: str 
         counts = con.execute(counts_sql("sla_facts s", month)).fetchall()
         parts = [(f"{month} AND {span_filter('s.month', 's.customer_id')}", span_params(span))
                  for span in cut_spans(counts, SLA_TEXT_PART)]
-    # DuckDB keeps new rows plain until a checkpoint compresses them (audit.db.compact)
-    after_part = compact_as_it_grows(con) if len(parts) > 1 else None
-    for i, (facts, params) in enumerate(parts):
-        start = "CREATE OR REPLACE TABLE sla_text AS" if i == 0 else "INSERT INTO sla_text"
-        con.execute(_sla_text_sql(start, facts, langs), params)
-        if after_part is not None:
-            after_part()
+    write_in_parts(con, "sla_text", [(_sla_text_sql(facts, langs), params) for facts, params in parts])
 
 
-def _sla_text_sql(start: str, where: str, langs: list[Lang]) -> str:
+def _sla_text_sql(where: str, langs: list[Lang]) -> str:
     """The statement of :func:`create_sla_text` for the SLA facts ``where`` says (over ``s``)."""
     # an interval's entry for a span: clipped to the span where the span starts or ends inside
     # it; an interval the span covers whole reads the same for every span, so its text is
@@ -561,7 +555,6 @@ def _sla_text_sql(start: str, where: str, langs: list[Lang]) -> str:
     # intervals that can be listed are fetched and formatted. Closed days (holidays) are few
     # and all taken; an entry's place is its interval number plus the closed days before it.
     return f"""
-        {start}
         WITH s AS MATERIALIZED (  -- the findings' facts; their number sid keys the steps below
             SELECT s.*, f.finding_id, c.timezone, coalesce(s.done_at, s.as_of) AS end_at,
                    row_number() OVER (ORDER BY s.ticket_id, s.kind, s.rule_id) AS sid

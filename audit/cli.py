@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gc
 import os
+import re
 import sys
 import tempfile
 import time
@@ -523,6 +524,20 @@ def sample_data(seed: int, months: int, tickets: int, start: str, fmt: str, dirt
     click.echo(f"sample data: {out}")
 
 
+def disk_full(e: BaseException) -> str | None:
+    """What to say when DuckDB could not write a file because its disk is full (an output being
+    written, or what it spills beyond --memory-limit): not a bug, the machine's state."""
+    if type(e).__name__ != "IOException" or "No space left on device" not in str(e):
+        return None
+    from audit.outputset import show_path
+
+    written = re.search(r'Could not write file \\*"(.+?)\\*"', str(e))
+    where = f" ({show_path(written.group(1))})" if written else ""
+    return (f"the disk is full: DuckDB could not write a file{where}. Free some space, or write "
+            "--out to another file system; what DuckDB spills beyond --memory-limit goes to the "
+            "system's temp directory (TMPDIR)")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: runs the CLI and turns every error into a message and a documented exit code."""
     try:
@@ -556,6 +571,10 @@ def main(argv: list[str] | None = None) -> None:
             click.echo(terminal_safe(f"error: out of memory: {str(e).splitlines()[0]} (give DuckDB "
                                      "more with --memory-limit, e.g. 8GB, audit one --period at a "
                                      "time, or free memory)"), err=True)
+            sys.exit(EXIT_USAGE)
+        full = disk_full(e)
+        if full is not None:
+            click.echo(terminal_safe(f"error: {full}"), err=True)
             sys.exit(EXIT_USAGE)
         fd, log = tempfile.mkstemp(prefix="support-audit-crash-", suffix=".log")
         with os.fdopen(fd, "w") as fh:

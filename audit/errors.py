@@ -12,7 +12,8 @@ Exit codes (stable, documented in the README):
 2     the policy bundle is invalid (nothing reached DuckDB)
 3     the input data is unusable (missing file, missing required columns, unreadable)
 4     the command line is wrong or cannot be carried out (unknown option, bad value, an --out
-      that cannot be written, is full or is locked by another run)
+      that cannot be written, is full or is locked by another run; a disk DuckDB writes or
+      spills to that is full)
 5     internal error: a bug in support-audit; the message says where the details went
 ====  ===========================================================================
 """

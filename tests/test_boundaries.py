@@ -94,3 +94,27 @@ def test_an_internal_error_exits_5_and_leaves_its_traceback_in_a_log(tmp_path, c
     finally:
         log.unlink()
     assert not (out / "run.json").exists()  # a crashed run commits nothing
+
+
+def test_a_full_disk_is_exit_4_with_what_to_do_not_a_bug(tmp_path, capsys, monkeypatch):
+    # DuckDB's own words when its disk fills while it writes an output (seen at 10 M entries)
+    import duckdb
+
+    import audit.api
+
+    def full(*_a, **_k):
+        raise duckdb.IOException(
+            'IO Error: Async write failed for range [offset=236629634, size=78871915]: '
+            '{"exception_type":"IO","exception_message":"Could not write file '
+            '\\"/data/out/.staging-1/actions.csv.tmp\\": No space left on device","errno":"28"}')
+
+    monkeypatch.setattr(audit.api, "run_audit", full)
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as e:
+        main(["run", "--policy", str(POLICIES), "--data", str(SAMPLE), "--out", str(out), "-q"])
+    err = capsys.readouterr().err
+    assert e.value.code == 4
+    assert err.startswith("error: the disk is full: DuckDB could not write a file "
+                          "(/data/out/.staging-1/actions.csv.tmp). Free some space")
+    assert "TMPDIR" in err and "bug" not in err and "crash" not in err
+    assert not (out / "run.json").exists()

@@ -41,11 +41,11 @@ from audit.policy.model import Bundle
 #: (``audit.db.compact``, called between a run's stages); scratch tables of one step stay TEMP.
 RELATIONS = (
     "policy_tiers", "policy_rules", "policy_prices", "policy_waivers", "ticket_facts",
-    "ticket_class", "ticket_info", "entry_facts", "line_facts", "recon", *SLA_RELATIONS,
-    "signal_ticket", "signal_month", "findings", "tm_text", "recon_inv", "recon_full",
+    "ticket_class", "entry_facts", "line_facts", "recon", *SLA_RELATIONS,
+    "signal_ticket", "signal_month", "findings", "tm_text", "recon_inv", "recon_full", "ticket_info",
     "sla_text", "finding_messages", "classifications",
 )
-_VIEWS = {"ticket_facts", "ticket_info", "entry_facts", "line_facts", "recon_full", "sla_clock",
+_VIEWS = {"ticket_facts", "entry_facts", "line_facts", "recon_full", "sla_clock",
           "finding_messages"}
 
 
@@ -101,9 +101,9 @@ def render_results(con: duckdb.DuckDBPyConnection, bundle: Bundle, period: str |
 #: Views over the loaded tables, by the table they read.
 _VIEWS_OVER = {
     "time_entries": ("entry_facts",),
-    "tickets": ("ticket_facts", "ticket_info"),
+    "tickets": ("ticket_facts",),
     "services": ("ticket_facts",),
-    "customers": ("ticket_facts", "ticket_info", "recon_full"),
+    "customers": ("ticket_facts", "recon_full"),
     "invoice_lines": ("line_facts",),
 }
 

@@ -19,8 +19,7 @@ import sqlglot
 from sqlglot import exp
 
 from audit.engine.localtime import local_timestamp_sql
-from audit.engine.policy_tables import section_loc
-from audit.engine.sql import DIALECT, ident, lit, shared_relation
+from audit.engine.sql import DIALECT, ident, shared_relation
 from audit.errors import Location
 from audit.policy.expr import SIGNAL_FACTS
 from audit.policy.model import Bundle
@@ -136,9 +135,9 @@ def fires_sql(condition: exp.Expression) -> str:
 
 
 def create_ticket_class(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
-    """Create ``ticket_class`` (one row per ticket, narrow: it is read by every later stage) and
-    the view ``ticket_info`` (the same with the deciding rule's attributes, the customer's name
-    and the category, for messages and outputs).
+    """Create ``ticket_class`` (one row per ticket, narrow: it is read by every later stage; the
+    messages read it with the rule's and the customer's texts, ``ticket_info`` of
+    :mod:`audit.engine.render`).
 
     ``ticket_class``: ticket_id, customer_id, recorded_tier, policy_tier, billable (NULL when
     unclassified), rule_idx (into ``policy_rules``; NULL when unclassified), opened_month_start
@@ -190,19 +189,5 @@ def create_ticket_class(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
             d._rule_idx AS rule_idx,
             date_trunc('month', CAST({opened_local} AS DATE)) AS opened_month_start{fired}{price_list}
         FROM judged d
-        """
-    )
-    cls = section_loc(bundle, "classification")  # where an unclassified ticket points
-    con.execute(
-        f"""
-        CREATE OR REPLACE {shared_relation(con)} ticket_info AS
-        SELECT tc.*, r.rule_id, r.clause AS rule_clause, r.condition AS rule_condition,
-               coalesce(r.policy_file, {lit(cls.file)}) AS policy_file,
-               coalesce(r.policy_line, {lit(cls.line)}) AS policy_line,
-               c.name AS customer_name, t.category
-        FROM ticket_class tc
-        JOIN tickets t USING (ticket_id)
-        LEFT JOIN customers c ON c.customer_id = tc.customer_id
-        LEFT JOIN policy_rules r ON r.idx = tc.rule_idx
         """
     )

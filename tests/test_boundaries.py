@@ -73,18 +73,23 @@ def test_the_last_day_of_a_price_period_has_its_price(tmp_path):
     assert (utc["month"], utc["expected_eur"]) == ("2026-07", D("19.00"))
 
 
-def test_an_internal_error_exits_5_and_leaves_its_traceback_in_a_log(tmp_path, capsys, monkeypatch):
+def _run_raising(error: BaseException, out: Path, capsys, monkeypatch) -> tuple[int, str]:
+    """``run`` on the sample with the audit raising ``error``: (exit code, what it printed on stderr)."""
     import audit.api
 
-    def broken(*_a, **_k):
-        raise RuntimeError("deliberate bug for the test")
+    def raising(*_a, **_k):
+        raise error
 
-    monkeypatch.setattr(audit.api, "run_audit", broken)
-    out = tmp_path / "out"
+    monkeypatch.setattr(audit.api, "run_audit", raising)
     with pytest.raises(SystemExit) as e:
         main(["run", "--policy", str(POLICIES), "--data", str(SAMPLE), "--out", str(out), "-q"])
-    err = capsys.readouterr().err
-    assert e.value.code == 5
+    return e.value.code, capsys.readouterr().err
+
+
+def test_an_internal_error_exits_5_and_leaves_its_traceback_in_a_log(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "out"
+    code, err = _run_raising(RuntimeError("deliberate bug for the test"), out, capsys, monkeypatch)
+    assert code == 5
     assert "internal error: RuntimeError('deliberate bug for the test')" in err
     assert "This is a bug in support-audit" in err and "Traceback" not in err
     log = Path(re.search(r"the details are in (\S+support-audit-crash-\S+\.log)", err).group(1))
@@ -100,20 +105,13 @@ def test_a_full_disk_is_exit_4_with_what_to_do_not_a_bug(tmp_path, capsys, monke
     # DuckDB's own words when its disk fills while it writes an output (seen at 10 M entries)
     import duckdb
 
-    import audit.api
-
-    def full(*_a, **_k):
-        raise duckdb.IOException(
-            'IO Error: Async write failed for range [offset=236629634, size=78871915]: '
-            '{"exception_type":"IO","exception_message":"Could not write file '
-            '\\"/data/out/.staging-1/actions.csv.tmp\\": No space left on device","errno":"28"}')
-
-    monkeypatch.setattr(audit.api, "run_audit", full)
+    full = duckdb.IOException(
+        'IO Error: Async write failed for range [offset=236629634, size=78871915]: '
+        '{"exception_type":"IO","exception_message":"Could not write file '
+        '\\"/data/out/.staging-1/actions.csv.tmp\\": No space left on device","errno":"28"}')
     out = tmp_path / "out"
-    with pytest.raises(SystemExit) as e:
-        main(["run", "--policy", str(POLICIES), "--data", str(SAMPLE), "--out", str(out), "-q"])
-    err = capsys.readouterr().err
-    assert e.value.code == 4
+    code, err = _run_raising(full, out, capsys, monkeypatch)
+    assert code == 4
     assert err.startswith("error: the disk is full: DuckDB could not write a file "
                           "(/data/out/.staging-1/actions.csv.tmp). Free some space")
     assert "TMPDIR" in err and "bug" not in err and "crash" not in err

@@ -318,12 +318,12 @@ def create_finding_messages(con: duckdb.DuckDBPyConnection, bundle: Bundle, peri
     # to it once and each takes its kind's wording (CASE), where one part per kind joined the
     # source again for each kind (five kinds read the reconciliation with its texts; at 10 M
     # entries that was most of an export span's time).
-    by_source: dict[str, list] = {}
+    # (kinds whose sources join alike, "ticket" and "ticket_rule", share their part)
+    by_source: dict[tuple[str, str], list] = {}
     for k in enabled_kinds(bundle):
-        by_source.setdefault(k.source, []).append(k)
+        by_source.setdefault((_MESSAGE_SOURCES[k.source], _KEYS.get(k.source, "f")), []).append(k)
     parts = []
-    for source, kinds in by_source.items():
-        f = _KEYS.get(source, "f")
+    for (source, f), kinds in by_source.items():
 
         def match(k, f: str = f) -> str:
             if k.rule is None:
@@ -337,7 +337,7 @@ def create_finding_messages(con: duckdb.DuckDBPyConnection, bundle: Bundle, peri
             for L in langs)
         parts.append(
             f"SELECT {f}.finding_id, {f}.month, {f}.customer_id, {texts}"
-            f" FROM {_MESSAGE_SOURCES[source]}"
+            f" FROM {source}"
             f" WHERE ({' OR '.join(match(k) for k in kinds)}) AND {in_period(period, f + '.month')}"
         )
     empty = ", ".join(f"'' AS {column('message', L.code)}" for L in langs)
@@ -411,7 +411,7 @@ def render_texts(con: duckdb.DuckDBPyConnection, bundle: Bundle, period: str | N
     create_sla_text(con, bundle, period, langs)
     create_ticket_info(con, bundle, period)
     if release is not None:
-        release(("tickets",))  # its category is in ticket_info now
+        release(("tickets",))  # its category is in ticket_texts now
     create_finding_messages(con, bundle, period, langs)
 
 

@@ -234,7 +234,9 @@ def run(policy: Path, data: Path, out: Path, period: str | None, fail_on: str, g
                 from reports import render_report
 
                 progress("rendering the report")
-                report_path = out / render_report(tx.path, lang=lang, previous=previous).name
+                # the page embeds findings.csv when it is small: it waits for the writer then
+                report_path = out / render_report(tx.path, lang=lang, previous=previous,
+                                                  csv_written=writing.finish).name
         except BaseException:
             writing.finish(raise_errors=False)  # the report's error is the one to show
             raise

@@ -22,21 +22,30 @@ import datetime as dt
 import hashlib
 import json
 import os
+import stat
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from functools import cache, partial
 from pathlib import Path
 from typing import Any, Literal
 
 import polars as pl
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import Environment, FileSystemBytecodeCache, FileSystemLoader, StrictUndefined
+from jinja2.bccache import Bucket
 from markupsafe import Markup
 
 from audit.errors import UsageError
 from audit.outputs import atomic_path, atomic_write_text
 from audit.policy.model import SEVERITY_ORDER
-from reports.actions import action_list, explained, spool_action_rows, write_actions_csv
+from reports.actions import CSV_COLUMNS as ACTIONS_CSV_COLUMNS
+from reports.actions import (
+    SPOOL_GLOB,
+    action_list,
+    explained,
+    spool_action_rows,
+    write_actions_csv,
+)
 from reports.appendix import appendix_view
 from reports.bridge import bridge, bridge_figure, bridge_rows, tiles
 from reports.charts import build_charts
@@ -139,8 +148,51 @@ def css_string(text: str) -> Markup:
     return Markup('"' + "".join(out) + '"')
 
 
+class _TemplateCache(FileSystemBytecodeCache):
+    """Jinja's bytecode cache of the compiled templates (a template's entry is keyed by its
+    name and checked against its source's checksum and the Python version, so an edited
+    template or another Python compiles afresh). Caching is only ever a shortcut: an entry
+    that cannot be read or written is compiled instead, never an error."""
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        try:
+            super().load_bytecode(bucket)
+        except Exception:  # noqa: BLE001 - unreadable (cut short, another format): compile
+            bucket.reset()
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        try:
+            super().dump_bytecode(bucket)
+        except OSError:
+            pass
+
+
+def template_cache_dir(environ: Mapping[str, str] = os.environ) -> Path | None:
+    """Where the compiled templates are kept between runs: ``support-audit/templates`` in the
+    user's cache directory (``$XDG_CACHE_HOME``, else ``~/.cache``), created for this user
+    alone. None — every run compiles them, ~0.5 s — when ``SUPPORT_AUDIT_NO_CACHE`` is set
+    (to anything but empty) or there is no such directory that only this user can write to
+    (compiled code is only read from where no one else could have put it)."""
+    if environ.get("SUPPORT_AUDIT_NO_CACHE"):
+        return None
+    base = environ.get("XDG_CACHE_HOME") or ""
+    try:
+        root = Path(base) if os.path.isabs(base) else Path.home() / ".cache"
+        path = root / "support-audit" / "templates"
+        root.mkdir(parents=True, exist_ok=True)
+        for part in (path.parent, path):
+            part.mkdir(mode=0o700, exist_ok=True)
+            st = part.lstat()
+            if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o022:
+                return None
+    except (OSError, RuntimeError):  # RuntimeError: no home directory
+        return None
+    return path
+
+
 @cache
 def _environment() -> Environment:
+    cache_dir = template_cache_dir()
     env = Environment(
         loader=FileSystemLoader(HERE / "templates"),
         autoescape=True,
@@ -148,6 +200,7 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        bytecode_cache=_TemplateCache(str(cache_dir)) if cache_dir is not None else None,
     )
     env.filters["css_string"] = css_string
     return env
@@ -163,8 +216,8 @@ def _validate(lang: str | None, plotly: str, top_n: int) -> None:
 
 
 def _context(run: RunOutputs, fmt: Formatter, previous: dict[str, Any] | None, top_n: int,
-             when: dt.datetime, actions: pl.LazyFrame,
-             downloads: dict[str, str] | None = None) -> dict[str, Any]:
+             when: dt.datetime, actions: pl.LazyFrame) -> dict[str, Any]:
+    """The page's context; its ``downloads`` are set by the caller (:func:`_render`)."""
     tiers = run.tiers(fmt.lang)
     action_view = action_list(actions, limit=top_n, fill=lambda rows: explained(rows, run, fmt.lang))
     names = dict(tiers)
@@ -189,7 +242,7 @@ def _context(run: RunOutputs, fmt: Formatter, previous: dict[str, Any] | None, t
         "sla": sla_view(run, fmt),
         "appendix": appendix_view(run, fmt, tiers),
         "tier_names": dict(tiers),
-        "downloads": bool(downloads),
+        "downloads": False,
         "severity_rank": SEVERITY_ORDER,
         "page_data": {
             "charts": [{"id": "chart-bridge", **bridge_figure(steps, fmt)}]
@@ -199,7 +252,7 @@ def _context(run: RunOutputs, fmt: Formatter, previous: dict[str, Any] | None, t
                      "page": fmt.t("actions.page_js"), "subtotal": fmt.t("actions.subtotal_js"),
                      "no_agent": fmt.t("actions.no_agent")},
             "currency": fmt.currency,
-            "downloads": downloads,
+            "downloads": {},
         },
     }
 
@@ -222,28 +275,76 @@ def _downloads(out_dir: Path, actions: Path) -> dict[str, str]:
     return {k: v for k, v in files.items() if len(v) <= DOWNLOAD_LIMIT}
 
 
+def _csv_fewest_chars(files: list[Path], columns: int) -> int:
+    """The fewest characters a CSV of the rows of the Parquet ``files`` in ``columns`` columns
+    can have: a header and a line per row, each at least its separators and its newline."""
+    import pyarrow.parquet as pq
+
+    return (sum(pq.ParquetFile(f).metadata.num_rows for f in files) + 1) * columns
+
+
+def _may_download(out_dir: Path, spool: Path) -> bool:
+    """Whether either CSV could be small enough to embed (:func:`_downloads`), judged from the
+    row and column counts of the Parquet files they are written from, before they are
+    written: when neither can, the page is built while DuckDB writes actions.csv, and what
+    the page holds never depends on which finished first."""
+    import pyarrow.parquet as pq
+
+    from audit.outputs import parquet_files
+
+    parts = sorted(spool.glob(SPOOL_GLOB))
+    extra = [c for c in pq.read_schema(parts[0]).names if c.startswith("explanation_")]
+    fewest = _csv_fewest_chars(parts, len(ACTIONS_CSV_COLUMNS) + len(extra))
+    findings = parquet_files(out_dir / "findings.parquet")  # findings.csv: every column
+    if findings and findings[0].exists():
+        fewest = min(fewest, _csv_fewest_chars(findings, len(pq.read_schema(findings[0]).names)))
+    return fewest <= DOWNLOAD_LIMIT
+
+
 def _render(out_dir: Path, actions_path: Path, *, lang: str | None, previous: Path | None,
-            plotly: PlotlyMode, top_n: int, when: dt.datetime | None) -> str:
+            plotly: PlotlyMode, top_n: int, when: dt.datetime | None,
+            csv_written: Callable[[], None] | None = None) -> str:
     """The report page of one run; writes its actions.csv to ``actions_path`` on the way.
 
     The run is read lean (:func:`load_outputs` ``lean=True``, without its texts): the page
     reads the messages, explanations and other details of the rows it shows, and DuckDB joins
-    the explanations into actions.csv as it writes it, so a run with millions of findings
-    renders in bounded memory."""
+    the explanations into actions.csv as it writes it (on a thread of its own, beside the
+    page), so a run with millions of findings renders in bounded memory.
+
+    ``csv_written``: waits until the run's CSV files (findings.csv) are complete, when they
+    are still being written beside the report (``support-audit run``); it is called before
+    they are read for the page's downloads, so the page never depends on timing."""
+    from concurrent.futures import ThreadPoolExecutor
+
     _validate(lang, plotly, top_n)
     run = load_outputs(out_dir, lean=True)
     prev = read_summary(previous) if previous is not None else None
     policy = run.summary.get("policy") or {}
     fmt = Formatter(lang or policy.get("language") or "en", currency=policy.get("currency") or "EUR")
-    with tempfile.TemporaryDirectory(prefix="support-audit-actions-") as tmp:
+    # the pool is shut down (its writer waited for) before the spool directory is removed
+    with tempfile.TemporaryDirectory(prefix="support-audit-actions-") as tmp, \
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="actions-csv") as pool:
         spool = Path(tmp) / "actions"
         actions = spool_action_rows(spool, run.reconciliation, run.findings, fmt.lang,
                                     run.classifications, timezone=policy.get("timezone") or "UTC",
                                     credit_cap=_credit_cap(run), run=run)
-        write_actions_csv(spool, actions_path, run)
-        downloads = _downloads(out_dir, actions_path)
-        ctx = _context(run, fmt, prev, top_n, when or generated_at(), actions, downloads)
+        writing = pool.submit(write_actions_csv, spool, actions_path, run)
+        ctx = _context(run, fmt, prev, top_n, when or generated_at(), actions)
+        downloads: dict[str, str] = {}
+        if _may_download(out_dir, spool):  # a small run: wait for both files, then read them
+            writing.result()
+            if csv_written is not None:
+                csv_written()
+            downloads = _downloads(out_dir, actions_path)
+        ctx["downloads"] = bool(downloads)
+        ctx["page_data"]["downloads"] = downloads
+        html = _page(ctx, plotly)
+        writing.result()
+    return html
 
+
+def _page(ctx: dict[str, Any], plotly: PlotlyMode) -> str:
+    """The report page from its context (:func:`_context`)."""
     page_js = _static("report.js")
     if plotly == "inline":
         plotly_js, cdn = _plotly_js(), None
@@ -284,7 +385,8 @@ def report_filename(lang: str | None, policy_language: str | None) -> str:
 
 def render_report(out_dir: Path, *, lang: str | None = None, previous: Path | None = None,
                   plotly: PlotlyMode = "inline", top_n: int = 500,
-                  write_actions: bool = True, output: Path | None = None) -> Path:
+                  write_actions: bool = True, output: Path | None = None,
+                  csv_written: Callable[[], None] | None = None) -> Path:
     """Write the report (and ``out_dir/actions.csv``); return the report's absolute path.
 
     The report goes to ``output`` when given, else ``out_dir/report.html`` in the policy's
@@ -294,11 +396,13 @@ def render_report(out_dir: Path, *, lang: str | None = None, previous: Path | No
     ``plotly``: ``inline`` embeds plotly.js (offline, ~4.8 MB); ``cdn`` links it from
     cdn.plot.ly with Subresource Integrity (small file, needs the internet to draw charts).
     ``top_n``: findings listed in the page (largest money first); the rest are in findings.csv.
+    ``csv_written``: when the run's findings.csv is still being written beside the report, a
+    call that waits for it (:func:`_render`).
     Raises :class:`~audit.errors.DataError` (unusable run) or :class:`~audit.errors.UsageError`.
     """
     out_dir = Path(out_dir)
     render = partial(_render, out_dir, lang=lang, previous=previous, plotly=plotly, top_n=top_n,
-                     when=None)
+                     when=None, csv_written=csv_written)
     if write_actions:
         with atomic_path(out_dir / "actions.csv") as actions:  # in place once the page is made
             html = render(actions)

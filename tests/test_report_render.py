@@ -303,6 +303,66 @@ def test_writes_report_and_actions_csv_and_no_temp_files(tmp_path, monkeypatch):
     assert not [p for p in out.iterdir() if p.name.startswith(".")]
 
 
+def _downloads_of(html: str) -> dict:
+    raw = next(text for a, text in Page(html).scripts if a.get("type") == "application/json")
+    return json.loads(raw)["downloads"]
+
+
+def _write_findings_csv(out: Path) -> None:
+    from audit.outputs import _DuckWriter
+
+    writer = _DuckWriter()
+    try:
+        writer.csv(out / "findings.parquet", out / "findings.csv")
+    finally:
+        writer.close()
+
+
+def test_page_embeds_a_findings_csv_that_is_written_beside_it(tmp_path, monkeypatch):
+    """``run`` writes findings.csv while the report renders: the page waits for it before it
+    reads the files it embeds, so it holds the file however late the writer finishes."""
+    out = make_fixture(tmp_path)
+    calls = []
+
+    def written() -> None:  # the CSV writer finishing only when asked
+        calls.append(1)
+        _write_findings_csv(out)
+
+    html = _render(out, monkeypatch, lang="en", csv_written=written)
+    downloads = _downloads_of(html)
+    assert calls == [1]
+    assert downloads["findings"] == (out / "findings.csv").read_text(encoding="utf-8")
+    assert downloads["actions"] == (out / "actions.csv").read_text(encoding="utf-8")
+    assert downloads["findings"].startswith("finding_id,")
+
+
+def test_a_run_too_big_to_embed_renders_without_waiting_for_its_csv(tmp_path, monkeypatch):
+    """When the row and column counts say that neither CSV can be embedded, the page is built
+    while actions.csv is written and never waits for findings.csv; actions.csv is the same."""
+    out = make_fixture(tmp_path)
+    _write_findings_csv(out)
+    small = _render(out, monkeypatch, lang="en")
+    actions = (out / "actions.csv").read_bytes()
+    assert _downloads_of(small).keys() == {"actions", "findings"}
+
+    def never() -> None:
+        raise AssertionError("waited for findings.csv")
+
+    def fewest(text: str) -> int:  # a header and a line per row, a character per column each
+        rows = list(csv.reader(io.StringIO(text)))
+        return len(rows) * len(rows[0])
+
+    bound = min(fewest(actions.decode("utf-8")), fewest((out / "findings.csv").read_text("utf-8")))
+    monkeypatch.setattr("reports.render.DOWNLOAD_LIMIT", bound - 1)
+    big = _render(out, monkeypatch, lang="en", csv_written=never)
+    assert _downloads_of(big) == {}
+    assert (out / "actions.csv").read_bytes() == actions
+    # at the bound itself the smaller file may fit: the page waits and embeds what fits
+    monkeypatch.setattr("reports.render.DOWNLOAD_LIMIT", bound)
+    with pytest.raises(AssertionError, match="waited for findings.csv"):
+        _render(out, monkeypatch, lang="en", csv_written=never)
+
+
 def test_write_actions_false_leaves_actions_csv_alone(tmp_path):
     out = make_fixture(tmp_path)
     render_report(out, lang="en", write_actions=False)
@@ -412,3 +472,61 @@ def test_renders_the_output_of_a_real_audit_run(tmp_path, monkeypatch):
     assert (actions["T-2"]["action"], actions["T-2"]["customer_name"]) == ("credit", "'=HYPERLINK(1)")
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>alert(1)" not in html
     assert "premium" in html[html.index('id="quality"'):]  # the quarantined ticket, with its reason
+
+
+@pytest.fixture
+def template_cache(tmp_path, monkeypatch):
+    """A fresh template environment whose compiled templates go to ``tmp_path/cache``."""
+    from reports import render
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("SUPPORT_AUDIT_NO_CACHE", raising=False)
+    render._environment.cache_clear()
+    yield tmp_path / "cache" / "support-audit" / "templates"
+    render._environment.cache_clear()
+
+
+def test_compiled_templates_are_kept_for_the_next_run(tmp_path, monkeypatch, template_cache):
+    import jinja2
+
+    from reports import render
+
+    out = make_fixture(tmp_path / "run")
+    first = _render(out, monkeypatch, lang="en")
+    entries = sorted(template_cache.iterdir())
+    assert entries and all(p.name.endswith(".cache") for p in entries)
+    assert (template_cache.stat().st_mode & 0o777) == 0o700
+    assert (template_cache.parent.stat().st_mode & 0o777) == 0o700
+
+    def no_compiling(*args, **kwargs):
+        raise AssertionError("compiled a template the cache holds")
+
+    render._environment.cache_clear()  # as a new process: nothing compiled in memory
+    monkeypatch.setattr(jinja2.Environment, "compile", no_compiling)
+    assert _render(out, monkeypatch, lang="en") == first
+
+
+def test_a_broken_cache_entry_is_compiled_afresh(tmp_path, monkeypatch, template_cache):
+    from reports import render
+
+    out = make_fixture(tmp_path / "run")
+    first = _render(out, monkeypatch, lang="en")
+    for entry in template_cache.iterdir():
+        entry.write_bytes(entry.read_bytes()[:40])  # cut short
+    render._environment.cache_clear()
+    assert _render(out, monkeypatch, lang="en") == first
+
+
+def test_no_template_cache_where_others_could_write_or_when_switched_off(tmp_path, template_cache):
+    from reports.render import template_cache_dir
+
+    assert template_cache_dir({"XDG_CACHE_HOME": str(tmp_path / "cache")}) == template_cache
+    assert template_cache_dir({"XDG_CACHE_HOME": str(tmp_path / "cache"),
+                               "SUPPORT_AUDIT_NO_CACHE": "1"}) is None
+    shared = tmp_path / "shared"
+    (shared / "support-audit" / "templates").mkdir(parents=True)
+    (shared / "support-audit").chmod(0o777)
+    assert template_cache_dir({"XDG_CACHE_HOME": str(shared)}) is None
+    (shared / "support-audit").chmod(0o700)
+    (shared / "support-audit" / "templates").chmod(0o775)
+    assert template_cache_dir({"XDG_CACHE_HOME": str(shared)}) is None

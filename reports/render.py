@@ -38,14 +38,15 @@ from markupsafe import Markup
 from audit.errors import UsageError
 from audit.outputs import atomic_path, atomic_write_text
 from audit.policy.model import SEVERITY_ORDER
-from reports.actions import CSV_COLUMNS as ACTIONS_CSV_COLUMNS
 from reports.actions import (
+    ACTIONS_CHUNK,
     SPOOL_GLOB,
     action_list,
     explained,
     spool_action_rows,
     write_actions_csv,
 )
+from reports.actions import CSV_COLUMNS as ACTIONS_CSV_COLUMNS
 from reports.appendix import appendix_view
 from reports.bridge import bridge, bridge_figure, bridge_rows, tiles
 from reports.charts import build_charts
@@ -275,29 +276,29 @@ def _downloads(out_dir: Path, actions: Path) -> dict[str, str]:
     return {k: v for k, v in files.items() if len(v) <= DOWNLOAD_LIMIT}
 
 
-def _csv_fewest_chars(files: list[Path], columns: int) -> int:
-    """The fewest characters a CSV of the rows of the Parquet ``files`` in ``columns`` columns
-    can have: a header and a line per row, each at least its separators and its newline."""
+def _parquet_rows(files: list[Path]) -> int:
     import pyarrow.parquet as pq
 
-    return (sum(pq.ParquetFile(f).metadata.num_rows for f in files) + 1) * columns
+    return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
 
 
 def _may_download(out_dir: Path, spool: Path) -> bool:
     """Whether either CSV could be small enough to embed (:func:`_downloads`), judged from the
     row and column counts of the Parquet files they are written from, before they are
-    written: when neither can, the page is built while DuckDB writes actions.csv, and what
-    the page holds never depends on which finished first."""
+    written: a CSV has at least a character per column on its header and on each row (a
+    separator or the newline). When neither can fit, the page is built without waiting for
+    them, and what the page holds never depends on which writer finished first."""
     import pyarrow.parquet as pq
 
     from audit.outputs import parquet_files
 
     parts = sorted(spool.glob(SPOOL_GLOB))
     extra = [c for c in pq.read_schema(parts[0]).names if c.startswith("explanation_")]
-    fewest = _csv_fewest_chars(parts, len(ACTIONS_CSV_COLUMNS) + len(extra))
+    fewest = (_parquet_rows(parts) + 1) * (len(ACTIONS_CSV_COLUMNS) + len(extra))
     findings = parquet_files(out_dir / "findings.parquet")  # findings.csv: every column
     if findings and findings[0].exists():
-        fewest = min(fewest, _csv_fewest_chars(findings, len(pq.read_schema(findings[0]).names)))
+        columns = len(pq.read_schema(findings[0]).names)
+        fewest = min(fewest, (_parquet_rows(findings) + 1) * columns)
     return fewest <= DOWNLOAD_LIMIT
 
 
@@ -308,8 +309,9 @@ def _render(out_dir: Path, actions_path: Path, *, lang: str | None, previous: Pa
 
     The run is read lean (:func:`load_outputs` ``lean=True``, without its texts): the page
     reads the messages, explanations and other details of the rows it shows, and DuckDB joins
-    the explanations into actions.csv as it writes it (on a thread of its own, beside the
-    page), so a run with millions of findings renders in bounded memory.
+    the explanations into actions.csv as it writes it, so a run with millions of findings
+    renders in bounded memory. A list of at most :data:`~reports.actions.ACTIONS_CHUNK` rows
+    is written on a thread of its own while the page is built.
 
     ``csv_written``: waits until the run's CSV files (findings.csv) are complete, when they
     are still being written beside the report (``support-audit run``); it is called before
@@ -329,6 +331,10 @@ def _render(out_dir: Path, actions_path: Path, *, lang: str | None, previous: Pa
                                     run.classifications, timezone=policy.get("timezone") or "UTC",
                                     credit_cap=_credit_cap(run), run=run)
         writing = pool.submit(write_actions_csv, spool, actions_path, run)
+        if _parquet_rows(sorted(spool.glob(SPOOL_GLOB))) > ACTIONS_CHUNK:
+            # a long list is written before the page is built: the writer's memory and the
+            # page's would add up (10M time entries: 4.5 GiB side by side, 4.0 one after the other)
+            writing.result()
         ctx = _context(run, fmt, prev, top_n, when or generated_at(), actions)
         downloads: dict[str, str] = {}
         if _may_download(out_dir, spool):  # a small run: wait for both files, then read them

@@ -10,6 +10,7 @@ import io
 import json
 import re
 import shutil
+import time
 from decimal import Decimal
 from html.parser import HTMLParser
 from pathlib import Path
@@ -21,6 +22,8 @@ from plotly.offline import get_plotlyjs, get_plotlyjs_version
 
 from audit.errors import DataError, UsageError
 from reports import render_report
+from reports.actions import write_actions_csv
+from reports.render import _context as render_context
 from reports.render import generated_at, json_for_script
 
 EPOCH = "1775000000"  # 2026-03-31 23:33:20 UTC
@@ -361,6 +364,29 @@ def test_a_run_too_big_to_embed_renders_without_waiting_for_its_csv(tmp_path, mo
     monkeypatch.setattr("reports.render.DOWNLOAD_LIMIT", bound)
     with pytest.raises(AssertionError, match="waited for findings.csv"):
         _render(out, monkeypatch, lang="en", csv_written=never)
+
+
+def test_a_long_action_list_is_written_before_the_page_with_the_same_bytes(tmp_path, monkeypatch):
+    """A list longer than one chunk of the CSV writer is written before the page is built (their
+    memory would add up); both files are the same as when they are made side by side."""
+    out = make_fixture(tmp_path)
+    _write_findings_csv(out)
+    beside = _render(out, monkeypatch, lang="en")
+    actions = (out / "actions.csv").read_bytes()
+    order = []
+    monkeypatch.setattr("reports.render.ACTIONS_CHUNK", 1)
+
+    def slow_writer(*args):  # a writer beside the page would finish after the page started
+        time.sleep(0.5)
+        write_actions_csv(*args)
+        order.append("csv")
+
+    monkeypatch.setattr("reports.render.write_actions_csv", slow_writer)
+    monkeypatch.setattr("reports.render._context",
+                        lambda *a, _c=render_context: (order.append("page"), _c(*a))[1])
+    assert _render(out, monkeypatch, lang="en") == beside
+    assert order == ["csv", "page"]
+    assert (out / "actions.csv").read_bytes() == actions
 
 
 def test_write_actions_false_leaves_actions_csv_alone(tmp_path):

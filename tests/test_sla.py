@@ -7,6 +7,7 @@ project's public test suite (cited), never from the engine's own output.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import shutil
 from decimal import Decimal
 from pathlib import Path
@@ -389,6 +390,36 @@ def test_as_of_on_the_command_line(capsys, tmp_path: Path) -> None:
     overdue = findings.filter(pl.col("kind") == "sla_overdue_open")
     assert overdue.height == mid["overdue_open"]["findings"]
     assert all("still open at Wed 2026-07-15 00:00" in m for m in overdue["message"])
+    tickets = sorted(overdue["ticket_id"].unique())
+    assert mid["overdue_open"]["ticket_count"] == len(tickets) > 0
+    assert mid["overdue_open"]["tickets"] == tickets[:100]
+
+
+def test_summary_and_report_name_the_first_overdue_tickets_and_count_them_all(
+        capsys, tmp_path: Path, monkeypatch) -> None:
+    """At 10M entries two million tickets may be overdue: summary.json names the first
+    OVERDUE_LISTED by id and counts every one; the page lists those and says how many more are
+    in findings.csv."""
+    import json
+
+    from audit.engine import summary
+
+    monkeypatch.setattr(summary, "OVERDUE_LISTED", 2)
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1775000000")
+    code, _, _ = _cli(capsys, "run", "--policy", str(POLICIES), "--data", str(SAMPLE), "--out",
+                      str(tmp_path / "out"), "--lang", "en", "--fail-on", "never", "-q")
+    assert code == 0
+    overdue = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))["sla"]["overdue_open"]
+    findings = pl.read_parquet(tmp_path / "out" / "findings.parquet")
+    every = sorted(findings.filter(pl.col("kind") == "sla_overdue_open")["ticket_id"].unique())
+    assert overdue["ticket_count"] == len(every) > 2
+    assert overdue["tickets"] == every[:2]
+    html = (tmp_path / "out" / "report.en.html").read_text(encoding="utf-8")
+    listed = re.search(r'<p id="sla-overdue">(.*?)</p>', html).group(1)
+    assert re.findall(r"<code>(.*?)</code>", listed) == every[:2]
+    assert (f'<p class="more-note" id="sla-overdue-more">{len(every) - 2} more in findings.csv '
+            "(“Open ticket past its SLA due time”, sla_overdue_open)</p>") in html
+    assert f"Overdue open tickets ({len(every)})" in html
 
 
 def test_explain_shows_the_sla_clocks(capsys) -> None:

@@ -47,8 +47,15 @@ class SummaryFacts:
     sla_by_month: tuple[tuple[str, str, int], ...]
     #: ``(customer_id, customer_name, breaches, sum delta_eur)`` of open SLA findings owing a credit
     credits: tuple[tuple[str, str | None, int, Decimal], ...]
-    #: the tickets with an ``sla_overdue_open`` finding
+    #: the first :data:`OVERDUE_LISTED` tickets (by id) with an ``sla_overdue_open`` finding
     overdue_tickets: tuple[str, ...]
+    #: how many tickets have an ``sla_overdue_open`` finding
+    overdue_count: int
+
+
+#: The overdue open tickets summary.json names (the first, by id) and the report lists; every one
+#: of them is a finding of kind ``sla_overdue_open`` in findings.csv. A count says how many.
+OVERDUE_LISTED = 100
 
 
 def _fact_queries(findings: str, classifications: str, reconciliation: str) -> dict[str, str]:
@@ -75,7 +82,10 @@ def _fact_queries(findings: str, classifications: str, reconciliation: str) -> d
         "credits": f"""SELECT customer_id, customer_name, count(*), sum(delta_eur) FROM {f}
                        WHERE kind IN ({sla}) AND status = 'open' AND delta_eur < 0
                        GROUP BY customer_id, customer_name""",
-        "overdue_tickets": f"SELECT DISTINCT ticket_id FROM {f} WHERE kind = 'sla_overdue_open'",
+        "overdue_tickets": f"""SELECT DISTINCT ticket_id FROM {f} WHERE kind = 'sla_overdue_open'
+                               ORDER BY ticket_id LIMIT {OVERDUE_LISTED}""",
+        "overdue_count": f"""SELECT count(DISTINCT ticket_id) FROM {f}
+                             WHERE kind = 'sla_overdue_open'""",
     }
 
 
@@ -91,6 +101,7 @@ def _facts(con: Any, queries: dict[str, str]) -> SummaryFacts:
         sla_by_month=tuple(sorted(rows("sla_by_month"), key=lambda r: r[:2])),
         credits=tuple(sorted(rows("credits"), key=lambda r: (r[0] is not None, r[0] or ""))),
         overdue_tickets=tuple(sorted(t for (t,) in rows("overdue_tickets"))),
+        overdue_count=int(rows("overdue_count")[0][0]),
     )
 
 
@@ -299,5 +310,6 @@ def sla_block(sla: pl.DataFrame, facts: SummaryFacts) -> dict[str, Any]:
         "credits_owed_eur": money(sum((Decimal(c["credit_eur"]) for c in credits), Decimal(0))),
         "overdue_open": {"findings": sum(int(n) for _m, kind, n in facts.sla_by_month
                                          if kind == "sla_overdue_open"),
-                         "tickets": list(facts.overdue_tickets)},
+                         "tickets": list(facts.overdue_tickets),
+                         "ticket_count": facts.overdue_count},
     }

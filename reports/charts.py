@@ -141,8 +141,8 @@ def _figure(traces: list[dict], layout: dict) -> tuple[dict, int]:
 
 
 def _money_by_kind(fmt: Formatter, findings: pl.DataFrame) -> Chart:
-    per = (
-        findings.filter(pl.col("delta_eur").is_not_null())
+    per = (  # lazy: only the three columns are read, nothing of the findings is copied
+        findings.lazy().filter(pl.col("delta_eur").is_not_null())
         .group_by("kind")
         .agg(
             pl.col("delta_eur").filter(pl.col("status") == "open").sum().alias("open_eur"),
@@ -150,6 +150,7 @@ def _money_by_kind(fmt: Formatter, findings: pl.DataFrame) -> Chart:
             (pl.col("status") == "open").sum().alias("open_n"),
             (pl.col("status") == "waived").sum().alias("waived_n"),
         )
+        .collect()
         .to_dicts()
     )
     per = [r for r in per if r["open_eur"] != 0 or r["waived_eur"] != 0]
@@ -189,7 +190,7 @@ def _money_bars(fmt: Formatter, cats: list[str],
 def _top_customers(fmt: Formatter, recon: pl.DataFrame) -> Chart:
     delta = pl.col("delta_eur")
     per = (
-        recon.filter(delta.is_not_null() & (delta != 0))
+        recon.lazy().filter(delta.is_not_null() & (delta != 0))
         .group_by("customer_id")
         .agg(
             pl.col("customer_name").min(),
@@ -199,6 +200,7 @@ def _top_customers(fmt: Formatter, recon: pl.DataFrame) -> Chart:
         .with_columns(pl.col("under").fill_null(0), pl.col("over").fill_null(0))
         .sort(pl.col("under") - pl.col("over"), "customer_id", descending=[True, False])
         .head(TOP_CUSTOMERS)
+        .collect()
         .to_dicts()
     )
     cats = [plotly_text(f"{r['customer_name']} ({r['customer_id']})", 30) for r in per]
@@ -280,7 +282,7 @@ def _units(fmt: Formatter, recon: pl.DataFrame, months: list[str]) -> Chart:
 
 def _agents(fmt: Formatter, classes: pl.DataFrame) -> Chart:
     # Each ticket once, in its first month (classifications has one row per ticket-month).
-    tickets = classes.filter(
+    tickets = classes.lazy().filter(
         (pl.col("month") == pl.col("month").min().over("ticket_id"))
         & pl.col("agent").is_not_null() & pl.col("policy_tier").is_not_null()
     )
@@ -288,6 +290,7 @@ def _agents(fmt: Formatter, classes: pl.DataFrame) -> Chart:
         tickets.group_by("agent")
         .agg(pl.len().alias("n"),
              (pl.col("recorded_tier") != pl.col("policy_tier")).sum().alias("wrong"))
+        .collect()
         .to_dicts()
     )
     for r in per:

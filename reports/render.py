@@ -171,7 +171,7 @@ class _TemplateCache(FileSystemBytecodeCache):
 def template_cache_dir(environ: Mapping[str, str] = os.environ) -> Path | None:
     """Where the compiled templates are kept between runs: ``support-audit/templates`` in the
     user's cache directory (``$XDG_CACHE_HOME``, else ``~/.cache``), created for this user
-    alone. None — every run compiles them, ~0.5 s — when ``SUPPORT_AUDIT_NO_CACHE`` is set
+    alone. None — every run compiles them, ~0.4 s — when ``SUPPORT_AUDIT_NO_CACHE`` is set
     (to anything but empty) or there is no such directory that only this user can write to
     (compiled code is only read from where no one else could have put it)."""
     if environ.get("SUPPORT_AUDIT_NO_CACHE"):

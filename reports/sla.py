@@ -15,6 +15,9 @@ from reports.i18n import Formatter
 from reports.load import RunOutputs
 
 KINDS = ("sla_first_response_breach", "sla_resolution_breach", "sla_overdue_open")
+#: Overdue open tickets the page names: as many as summary.json names
+#: (``audit.engine.summary.OVERDUE_LISTED``, not imported: the engine's imports are heavy).
+OVERDUE_LISTED = 100
 
 
 def sla_view(run: RunOutputs, fmt: Formatter) -> dict[str, Any] | None:
@@ -46,8 +49,9 @@ def sla_view(run: RunOutputs, fmt: Formatter) -> dict[str, Any] | None:
     ]
     as_of = block.get("as_of")
     overdue = block.get("overdue_open") or {}
-    tickets = list(overdue.get("tickets") or [])
-    count = int(overdue.get("ticket_count", len(tickets)))
+    named = list(overdue.get("tickets") or [])  # a run before ticket_count named every one
+    count = int(overdue.get("ticket_count", len(named)))
+    tickets = named[:OVERDUE_LISTED]
     return {
         "as_of": fmt.datetime_utc(dt.datetime.fromisoformat(as_of)) if as_of else "–",
         "compliance": rows,
@@ -57,6 +61,5 @@ def sla_view(run: RunOutputs, fmt: Formatter) -> dict[str, Any] | None:
         "credits_total": fmt.money(block.get("credits_owed_eur") or "0.00"),
         "overdue_count": fmt.number(count),
         "overdue_tickets": tickets,
-        # summary.json names the first OVERDUE_LISTED (a run before it: every one, no count)
         "overdue_more": fmt.number(count - len(tickets)) if count > len(tickets) else None,
     }

@@ -544,3 +544,24 @@ def test_the_messages_written_a_part_of_the_findings_at_a_time_are_the_same(monk
     assert len(compressed) > len(after_parts) and all(c is not None for c in compressed)
     assert cut.equals(whole)
     assert cut.get_column("message").str.contains("business time").all()
+
+
+def test_the_page_names_at_most_as_many_overdue_tickets_as_summary_json() -> None:
+    """A run written before ``ticket_count`` named every overdue ticket: the page still lists
+    the first OVERDUE_LISTED and counts the rest."""
+    from types import SimpleNamespace
+
+    from audit.engine.summary import OVERDUE_LISTED
+    from reports import sla
+    from reports.i18n import Formatter
+
+    assert sla.OVERDUE_LISTED == OVERDUE_LISTED
+    every = [f"T-{i:06d}" for i in range(OVERDUE_LISTED + 7)]
+    old = SimpleNamespace(summary={"sla": {"overdue_open": {"findings": 250, "tickets": every}}})
+    view = sla.sla_view(old, Formatter("en"))
+    assert view["overdue_tickets"] == every[:OVERDUE_LISTED]
+    assert (view["overdue_count"], view["overdue_more"]) == (str(OVERDUE_LISTED + 7), "7")
+    new = SimpleNamespace(summary={"sla": {"overdue_open": {
+        "findings": 3, "tickets": every[:2], "ticket_count": 2}}})
+    view = sla.sla_view(new, Formatter("en"))
+    assert (view["overdue_tickets"], view["overdue_count"], view["overdue_more"]) == (every[:2], "2", None)

@@ -546,6 +546,26 @@ def test_the_messages_written_a_part_of_the_findings_at_a_time_are_the_same(monk
     assert cut.get_column("message").str.contains("business time").all()
 
 
+def test_the_findings_written_a_span_of_sla_facts_at_a_time_are_the_same(monkeypatch) -> None:
+    # DuckDB writes the SLA findings SLA_FINDINGS_PART of their facts per statement (peak
+    # memory at 10M): cut into spans of 5, every finding of the sample is as in one statement
+    from audit.api import run_audit
+    from audit.engine import findings as engine_findings
+
+    def every_finding() -> pl.DataFrame:
+        return run_audit(POLICIES, ROOT / "sample_data", gx="off", fail_on="never").findings.sort("finding_id")
+
+    whole = every_finding()
+    monkeypatch.setattr(engine_findings, "SLA_FINDINGS_PART", 5)
+    parts = count_parts(monkeypatch, "findings")
+    cut = every_finding()
+    sla = whole.filter(pl.col("kind").str.starts_with("sla_"))
+    counts = sla.group_by("month", "customer_id").len().sort("month", "customer_id").rows()
+    # the other kinds in one statement, then the SLA kinds a span of the export's order each
+    assert len(parts) == 1 + len(cut_spans(counts, 5)) and sla.height > 5 * 10
+    assert cut.equals(whole)
+
+
 def test_the_page_names_at_most_as_many_overdue_tickets_as_summary_json() -> None:
     """A run written before ``ticket_count`` named every overdue ticket: the page still lists
     the first OVERDUE_LISTED and counts the rest."""

@@ -26,6 +26,7 @@ import duckdb
 from audit.db import write_in_parts
 from audit.engine.classify import is_late, opened_month_sql, signal_column
 from audit.engine.policy_tables import section_loc, where
+from audit.engine.spans import counts_sql, cut_spans, span_filter, span_params
 from audit.engine.sql import lit, on_spark
 from audit.policy.model import SLA_KINDS, Bundle
 from audit.texts import Lang, column, localized
@@ -81,6 +82,11 @@ SOURCES = {
 }
 
 
+#: SLA facts whose findings DuckDB writes in one statement (:func:`create_findings`): at 10 M
+#: entries with every ticket overdue, 4 parts of the 4 M; a 1 M-entry run stays one statement.
+SLA_FINDINGS_PART = 1_000_000
+
+
 @dataclass(frozen=True)
 class Kind:
     """One finding kind as the engine raises it (see the module docstring)."""
@@ -101,8 +107,9 @@ class Kind:
             return self.message(L)
         return self.message
 
-    def select(self) -> str:
-        """The SELECT that raises this kind's findings (without message)."""
+    def select(self, where: str | None = None) -> str:
+        """The SELECT that raises this kind's findings (without message); ``where``: a further
+        condition on its source's rows."""
         relation, common = SOURCES[self.source]
         values = {"kind": lit(self.kind), "severity": lit(self.severity)}
         if self.rule is not None:
@@ -118,7 +125,7 @@ class Kind:
         values["policy_line"] = f"CAST({values['policy_line']} AS BIGINT)"
         return (
             "SELECT " + ", ".join(f"{values[c]} AS {c}" for c in RAW_COLUMNS)
-            + f"\nFROM {relation}\nWHERE {self.where}"
+            + f"\nFROM {relation}\nWHERE {self.where}" + (f" AND {where}" if where else "")
         )
 
 
@@ -403,27 +410,35 @@ def create_findings(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
         kinds = [Kind("", "info", "ticket", "false", None,
                       {c: "CAST(NULL AS VARCHAR)" for c in ("rule_id", "policy_file", "policy_line")})]
     waived = _waived_select(bundle)
-    # DuckDB writes the SLA findings in a statement of their own: they grow with the open
+    # DuckDB writes the SLA findings in statements of their own: they grow with the open
     # tickets, not with the work billed (at 10 M entries with the SLA judged 4 M of 7 M
-    # findings), and one statement for all held its materialised union beside the whole result,
-    # about 2 GB plain until a checkpoint compresses it (docs/benchmarks.md). Every further
-    # statement costs (at 1 M entries, one per kind took a second more than one for all), so
-    # the other kinds stay together. Each part is stored sorted as the export reads it (month,
-    # then customer): a span of the export then finds its findings together (the scan skips
-    # the rest). Spark writes them all in one job, unsorted.
+    # findings). One statement for all held its materialised union beside the whole result,
+    # about 2 GB plain until a checkpoint compresses it, and one for the SLA kinds alone still
+    # took 2.8 GB of working memory, the run's peak (docs/benchmarks.md); so they are written
+    # SLA_FINDINGS_PART of their facts at a time, in spans of the export's order (``sla_facts``
+    # has the month and the customer). Every further statement costs (at 1 M entries, one per
+    # kind took a second more than one for all), so the other kinds stay together. Each part is
+    # stored sorted as the export reads it (month, then customer): a span of the export then
+    # finds its findings together (the scan skips the rest). Spark writes them all in one job,
+    # unsorted.
     spark = on_spark(con)
     order = "" if spark else "ORDER BY f.month, f.customer_id"
-    parts = [kinds] if spark else [
-        part for part in ([k for k in kinds if k.kind not in SLA_KINDS],
-                          [k for k in kinds if k.kind in SLA_KINDS]) if part]
+    parts: list[tuple[list[Kind], str | None, dict | None]] = [(kinds, None, None)]
+    if not spark:
+        sla = [k for k in kinds if k.kind in SLA_KINDS]
+        parts = [(part, None, None) for part in ([k for k in kinds if k.kind not in SLA_KINDS],) if part]
+        if sla:
+            spans = cut_spans(con.execute(counts_sql("sla_facts s", "true")).fetchall(), SLA_FINDINGS_PART)
+            parts += [(sla, span_filter("s.month", "s.customer_id") if len(spans) > 1 else None,
+                       span_params(span) if len(spans) > 1 else None) for span in spans]
     # The union is materialised once: fed straight into the table, its many small pipelines
     # made the ordered insert measurably slower (bench/, 1 M entries). The tickets joined to it
     # are first narrowed to those with a finding: a hash table of a quarter of the tickets
     # instead of all of them (findings −7 % at 1 M entries).
     tickets = ", ".join(f"tc.{c}" for c in TICKET_COLUMNS)
 
-    def statement(part: list[Kind]) -> str:
-        union = "\nUNION ALL\n".join(f"({k.select()})" for k in part)
+    def statement(part: list[Kind], cond: str | None) -> str:
+        union = "\nUNION ALL\n".join(f"({k.select(cond)})" for k in part)
         return f"""
             WITH raw AS MATERIALIZED ({union}),
             ided AS (
@@ -439,4 +454,4 @@ def create_findings(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
             {order}
             """
 
-    write_in_parts(con, "findings", [(statement(part), None) for part in parts])
+    write_in_parts(con, "findings", [(statement(part, cond), params) for part, cond, params in parts])

@@ -256,6 +256,11 @@ def parquet_files(path: str | Path) -> list[Path]:
     return sorted(path.glob("*.parquet")) if path.is_dir() else [path]
 
 
+def parquet_rows(files: list[Path]) -> int:
+    """The rows of the Parquet ``files``, from their footers (nothing else is read)."""
+    return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+
+
 def parquet_schema(path: str | Path) -> pa.Schema:
     """The Arrow schema of a result table's file or dataset (:func:`parquet_files`)."""
     files = parquet_files(path)

@@ -36,7 +36,7 @@ from pathlib import Path
 import polars as pl
 import pyarrow as pa
 
-from audit.outputs import csv_text, write_csv_query
+from audit.outputs import csv_text, parquet_rows, write_csv_query
 from audit.policy.model import SLA_KINDS
 from audit.texts import LANGUAGES as TEXT_LANGUAGES
 from audit.texts import column
@@ -232,7 +232,7 @@ def write_actions_csv(spool: Path, path: Path, run: RunOutputs) -> None:
     texts = run.text_columns("reconciliation.parquet")
     files = sorted(spool.glob(SPOOL_GLOB))
     schema = pq.read_schema(files[0])
-    rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+    rows = parquet_rows(files)
     scan = f"read_parquet('{str(spool / SPOOL_GLOB).replace(chr(39), chr(39) * 2)}')"
     columns = [*CSV_COLUMNS, *(c for c in schema.names if c.startswith("explanation_"))]
     schema = pa.schema([schema.field(c) for c in columns])

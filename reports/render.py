@@ -36,7 +36,13 @@ from jinja2.bccache import Bucket
 from markupsafe import Markup
 
 from audit.errors import UsageError
-from audit.outputs import atomic_path, atomic_write_text
+from audit.outputs import (
+    atomic_path,
+    atomic_write_text,
+    parquet_files,
+    parquet_rows,
+    parquet_schema,
+)
 from audit.policy.model import SEVERITY_ORDER
 from reports.actions import (
     ACTIONS_CHUNK,
@@ -276,29 +282,18 @@ def _downloads(out_dir: Path, actions: Path) -> dict[str, str]:
     return {k: v for k, v in files.items() if len(v) <= DOWNLOAD_LIMIT}
 
 
-def _parquet_rows(files: list[Path]) -> int:
-    import pyarrow.parquet as pq
-
-    return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
-
-
-def _may_download(out_dir: Path, spool: Path) -> bool:
+def _may_download(out_dir: Path, actions_rows: int, actions_columns: int) -> bool:
     """Whether either CSV could be small enough to embed (:func:`_downloads`), judged from the
-    row and column counts of the Parquet files they are written from, before they are
-    written: a CSV has at least a character per column on its header and on each row (a
-    separator or the newline). When neither can fit, the page is built without waiting for
-    them, and what the page holds never depends on which writer finished first."""
-    import pyarrow.parquet as pq
-
-    from audit.outputs import parquet_files
-
-    parts = sorted(spool.glob(SPOOL_GLOB))
-    extra = [c for c in pq.read_schema(parts[0]).names if c.startswith("explanation_")]
-    fewest = (_parquet_rows(parts) + 1) * (len(ACTIONS_CSV_COLUMNS) + len(extra))
+    row and column counts of what they are written from (the action list's spool, and
+    findings.parquet), before they are written: a CSV has at least a character per column on
+    its header and on each row (a separator or the newline). When neither can fit, the page is
+    built without waiting for them, and what the page holds never depends on which writer
+    finished first."""
+    fewest = (actions_rows + 1) * actions_columns
     findings = parquet_files(out_dir / "findings.parquet")  # findings.csv: every column
     if findings and findings[0].exists():
-        columns = len(pq.read_schema(findings[0]).names)
-        fewest = min(fewest, (_parquet_rows(findings) + 1) * columns)
+        columns = len(parquet_schema(out_dir / "findings.parquet").names)
+        fewest = min(fewest, (parquet_rows(findings) + 1) * columns)
     return fewest <= DOWNLOAD_LIMIT
 
 
@@ -331,13 +326,17 @@ def _render(out_dir: Path, actions_path: Path, *, lang: str | None, previous: Pa
                                     run.classifications, timezone=policy.get("timezone") or "UTC",
                                     credit_cap=_credit_cap(run), run=run)
         writing = pool.submit(write_actions_csv, spool, actions_path, run)
-        if _parquet_rows(sorted(spool.glob(SPOOL_GLOB))) > ACTIONS_CHUNK:
+        parts = sorted(spool.glob(SPOOL_GLOB))
+        rows = parquet_rows(parts)
+        columns = len(ACTIONS_CSV_COLUMNS) + sum(  # as write_actions_csv writes them
+            c.startswith("explanation_") for c in parquet_schema(parts[0]).names)
+        if rows > ACTIONS_CHUNK:
             # a long list is written before the page is built: the writer's memory and the
             # page's would add up (10M time entries: 4.5 GiB side by side, 4.0 one after the other)
             writing.result()
         ctx = _context(run, fmt, prev, top_n, when or generated_at(), actions)
         downloads: dict[str, str] = {}
-        if _may_download(out_dir, spool):  # a small run: wait for both files, then read them
+        if _may_download(out_dir, rows, columns):  # a small run: wait for both, then read them
             writing.result()
             if csv_written is not None:
                 csv_written()

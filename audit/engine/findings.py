@@ -26,7 +26,7 @@ import duckdb
 from audit.db import write_in_parts
 from audit.engine.classify import is_late, opened_month_sql, signal_column
 from audit.engine.policy_tables import section_loc, where
-from audit.engine.spans import counts_sql, cut_spans, span_filter, span_params
+from audit.engine.spans import span_parts
 from audit.engine.sql import lit, on_spark
 from audit.policy.model import SLA_KINDS, Bundle
 from audit.texts import Lang, column, localized
@@ -107,7 +107,7 @@ class Kind:
             return self.message(L)
         return self.message
 
-    def select(self, where: str | None = None) -> str:
+    def select(self, where: str = "true") -> str:
         """The SELECT that raises this kind's findings (without message); ``where``: a further
         condition on its source's rows."""
         relation, common = SOURCES[self.source]
@@ -125,7 +125,7 @@ class Kind:
         values["policy_line"] = f"CAST({values['policy_line']} AS BIGINT)"
         return (
             "SELECT " + ", ".join(f"{values[c]} AS {c}" for c in RAW_COLUMNS)
-            + f"\nFROM {relation}\nWHERE {self.where}" + (f" AND {where}" if where else "")
+            + f"\nFROM {relation}\nWHERE {self.where}" + ("" if where == "true" else f" AND {where}")
         )
 
 
@@ -423,21 +423,21 @@ def create_findings(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
     # unsorted.
     spark = on_spark(con)
     order = "" if spark else "ORDER BY f.month, f.customer_id"
-    parts: list[tuple[list[Kind], str | None, dict | None]] = [(kinds, None, None)]
+    parts: list[tuple[list[Kind], str, dict | None]] = [(kinds, "true", None)]
     if not spark:
+        other = [k for k in kinds if k.kind not in SLA_KINDS]
         sla = [k for k in kinds if k.kind in SLA_KINDS]
-        parts = [(part, None, None) for part in ([k for k in kinds if k.kind not in SLA_KINDS],) if part]
+        parts = [(other, "true", None)] if other else []
         if sla:
-            spans = cut_spans(con.execute(counts_sql("sla_facts s", "true")).fetchall(), SLA_FINDINGS_PART)
-            parts += [(sla, span_filter("s.month", "s.customer_id") if len(spans) > 1 else None,
-                       span_params(span) if len(spans) > 1 else None) for span in spans]
+            parts += [(sla, cond, params) for cond, params
+                      in span_parts(con, "sla_facts", "s", "true", SLA_FINDINGS_PART)]
     # The union is materialised once: fed straight into the table, its many small pipelines
     # made the ordered insert measurably slower (bench/, 1 M entries). The tickets joined to it
     # are first narrowed to those with a finding: a hash table of a quarter of the tickets
     # instead of all of them (findings −7 % at 1 M entries).
     tickets = ", ".join(f"tc.{c}" for c in TICKET_COLUMNS)
 
-    def statement(part: list[Kind], cond: str | None) -> str:
+    def statement(part: list[Kind], cond: str) -> str:
         union = "\nUNION ALL\n".join(f"({k.select(cond)})" for k in part)
         return f"""
             WITH raw AS MATERIALIZED ({union}),

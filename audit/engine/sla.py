@@ -35,7 +35,7 @@ import polars as pl
 from audit.contract import PRIORITIES
 from audit.db import write_in_parts
 from audit.engine.policy_tables import where
-from audit.engine.spans import counts_sql, cut_spans, span_filter, span_params
+from audit.engine.spans import span_parts
 from audit.engine.sql import create_values_table, lit, on_spark
 from audit.policy.model import WEEKDAYS, Bundle, frame_minutes
 from audit.texts import Lang, column, languages
@@ -500,11 +500,7 @@ def create_sla_text(con: duckdb.DuckDBPyConnection, bundle: Bundle, period: str 
     # 1.4 kB, and as the parts are stored one after the other, a span of the export finds its
     # messages together (the scan skips the rest by the row groups' minimum and maximum)
     # instead of reading every message. Spark writes them in one job and spills.
-    parts: list[tuple[str, dict | None]] = [(month, None)]
-    if not on_spark(con):
-        counts = con.execute(counts_sql("sla_facts s", month)).fetchall()
-        parts = [(f"{month} AND {span_filter('s.month', 's.customer_id')}", span_params(span))
-                 for span in cut_spans(counts, SLA_TEXT_PART)]
+    parts = [(month, None)] if on_spark(con) else span_parts(con, "sla_facts", "s", month, SLA_TEXT_PART)
     write_in_parts(con, "sla_text", [(_sla_text_sql(facts, langs), params) for facts, params in parts])
 
 

@@ -9,6 +9,8 @@ span's filter finds them stored together.
 
 from __future__ import annotations
 
+from typing import Any
+
 #: A span: the rows one query reads, sorts and hands on — the months ``first`` to ``last``
 #: (``(first, last, None, None)``), or, of a month that alone has more rows than a span may
 #: hold (:func:`cut_spans`), a range of its customers ``(month, month, lo, hi)``: from ``lo``
@@ -78,3 +80,16 @@ ALL_MONTHS: Span = ("0000-01", "9999-12", None, None)
 def span_params(span: Span) -> dict[str, str | None]:
     """The parameters of :func:`span_filter` for ``span``."""
     return dict(zip(("first", "last", "lo", "hi"), span, strict=True))
+
+
+def span_parts(con: Any, table: str, alias: str, where: str,
+               limit: int) -> list[tuple[str, dict[str, str | None] | None]]:
+    """The rows of ``table`` (read as ``alias``) that ``where`` holds, cut into spans of up to
+    ``limit`` rows (:func:`cut_spans`): a condition with its parameters per span, in the
+    tables' order, for a statement to run once per part (:func:`audit.db.write_in_parts`);
+    ``[(where, None)]`` when they fit in one."""
+    spans = cut_spans(con.execute(counts_sql(f"{table} {alias}", where)).fetchall(), limit)
+    if len(spans) == 1:
+        return [(where, None)]
+    condition = f"{where} AND {span_filter(f'{alias}.month', f'{alias}.customer_id')}"
+    return [(condition, span_params(span)) for span in spans]

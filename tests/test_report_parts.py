@@ -126,6 +126,23 @@ def test_action_rows_invoice_credit_waived_and_review(run):
     assert actions["customer_id"].to_list() == sorted(actions["customer_id"].to_list())
 
 
+def test_action_rows_list_finding_and_waiver_ids_sorted_and_once(run):
+    """A ticket-month's finding ids and waiver ids are listed sorted, each waiver once, however
+    the findings come: here T-1008 2026-01's waived finding three times over (ids Z…, A…, M…),
+    two of them under a second waiver W-0 and in reversed row order."""
+    base = run.findings.filter((pl.col("ticket_id") == "T-1008") & (pl.col("month") == "2026-01")
+                               & (pl.col("waiver_id") == "W-2026-001"))
+    assert base.height == 1
+    copies = [base.with_columns(pl.lit(fid).alias("finding_id"), pl.lit(w).alias("waiver_id"))
+              for fid, w in (("F-Z", "W-2026-001"), ("F-A", "W-0"), ("F-M", "W-0"))]
+    others = run.findings.filter(~pl.col("finding_id").is_in(base["finding_id"].implode()))
+    findings = pl.concat([*copies[::-1], others], how="vertical_relaxed")
+    row = action_rows(run.reconciliation, findings).filter(
+        (pl.col("ticket_id") == "T-1008") & (pl.col("month") == "2026-01")).row(0, named=True)
+    assert (row["action"], row["finding_ids"], row["waiver_ids"]) == (
+        "waived", "F-A,F-M,F-Z", "W-0,W-2026-001")
+
+
 def test_action_totals_leave_waived_money_out(run):
     al = action_list(action_rows(run.reconciliation, run.findings), limit=500)
     assert (al.invoice_eur, al.credit_eur, al.waived_eur, al.review) == (

@@ -41,7 +41,7 @@ from audit.policy.model import SLA_KINDS
 from audit.texts import LANGUAGES as TEXT_LANGUAGES
 from audit.texts import column
 from audit.texts.actions import SIGNAL_ACTION, SLA_ACTION, signal_and_sla_rows
-from reports.load import Frame, RunOutputs, with_text
+from reports.load import Frame, RunOutputs, collect, height, names, with_text
 
 CSV_COLUMNS = (
     "customer_id", "customer_name", "ticket_id", "month", "action", "agent", "policy_tier",
@@ -87,20 +87,23 @@ def action_rows(reconciliation: pl.DataFrame, findings: pl.DataFrame,
     return pl.concat(pieces) if len(pieces) > 1 else pieces[0]
 
 
-def action_parts(reconciliation: pl.DataFrame, findings: pl.DataFrame, lang: str,
-                 classifications: pl.DataFrame | None, *, timezone: str,
+def action_parts(reconciliation: Frame, findings: Frame, lang: str,
+                 classifications: Frame | None, *, timezone: str,
                  credit_cap: Decimal | None, run: RunOutputs | None) -> Iterator[pl.DataFrame]:
-    """The rows of :func:`action_rows` in parts, in order: one range of customers each."""
-    parts = max(1, -(-reconciliation.height // PART_ROWS))
+    """The rows of :func:`action_rows` in parts, in order: one range of customers each. The
+    tables are frames, or scans of the run's files (reports.load): a part reads its customers'
+    rows as it is made, so the list of any size is made in the memory of one part."""
+    parts = max(1, -(-height(reconciliation) // PART_ROWS))
     bounds: list[str] = []
     if parts > 1:  # as many customers in each range (a range may hold no rows: harmless)
-        customers = pl.concat([reconciliation.get_column("customer_id"),
-                               findings.get_column("customer_id")]).drop_nulls().unique().sort()
+        customers = collect(pl.concat([reconciliation.lazy().select("customer_id"),
+                                       findings.lazy().select("customer_id")])
+                            .drop_nulls().unique().sort("customer_id"))[0].get_column("customer_id")
         bounds = sorted({customers[i * customers.len() // parts] for i in range(1, parts)}
                         if customers.len() else set())
     customer = pl.col("customer_id")
     codes = [c for c in TEXT_LANGUAGES if c == "en" or column("explanation", c) in (
-        run.text_columns("reconciliation.parquet") if run is not None else reconciliation.columns)]
+        run.text_columns("reconciliation.parquet") if run is not None else names(reconciliation))]
     # the check and SLA credit rows (their texts read once, for all parts)
     others = signal_and_sla_rows(findings, codes, timezone, credit_cap,
                                  texts=run.findings_in_full if run is not None else None)
@@ -114,13 +117,13 @@ def action_parts(reconciliation: pl.DataFrame, findings: pl.DataFrame, lang: str
                 inside = (customer >= lo) | customer.is_null()  # NULL sorts last
             else:
                 inside = (customer >= lo) & (customer < hi)
-            frames = tuple(None if f is None else f.filter(inside) if "customer_id" in f.columns
+            frames = tuple(None if f is None else f.filter(inside) if "customer_id" in names(f)
                            else f for f in (reconciliation, findings, classifications, others))
         yield _action_rows(*frames, lang, run=run)
 
 
-def spool_action_rows(directory: Path, reconciliation: pl.DataFrame, findings: pl.DataFrame,
-                      lang: str, classifications: pl.DataFrame | None, *, timezone: str,
+def spool_action_rows(directory: Path, reconciliation: Frame, findings: Frame,
+                      lang: str, classifications: Frame | None, *, timezone: str,
                       credit_cap: Decimal | None, run: RunOutputs | None) -> pl.LazyFrame:
     """:func:`action_rows` written part by part to Parquet files in ``directory`` (with each
     row's position in ``_pos``; files in name order are the list), returned as a scan of them
@@ -146,8 +149,8 @@ SPOOL_GLOB = "part-*.parquet"
 PART_ROWS = 500_000
 
 
-def _action_rows(reconciliation: pl.DataFrame, findings: pl.DataFrame,
-                 classifications: pl.DataFrame | None, others: pl.DataFrame, lang: str, *,
+def _action_rows(reconciliation: Frame, findings: Frame,
+                 classifications: Frame | None, others: pl.DataFrame, lang: str, *,
                  run: RunOutputs | None) -> pl.DataFrame:
     """:func:`action_rows` of one range of customers (``others``: its check and SLA credit
     rows, :func:`~audit.texts.actions.signal_and_sla_rows`)."""
@@ -177,7 +180,7 @@ def _action_rows(reconciliation: pl.DataFrame, findings: pl.DataFrame,
     extra = [c for c in recon.collect_schema().names() if c.startswith("explanation_")]
     # who should act: the agent with the most time on the ticket (classifications.parquet)
     agents = None
-    if classifications is not None and "agent" in classifications.columns:
+    if classifications is not None and "agent" in names(classifications):
         agents = classifications.lazy().select("ticket_id", "month", "agent").unique(["ticket_id", "month"])
         recon = recon.join(agents, on=["ticket_id", "month"], how="left")
     else:

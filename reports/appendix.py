@@ -18,9 +18,10 @@ from typing import Any
 
 import polars as pl
 
+from audit.outputs import parquet_files
 from audit.texts import localized
 from reports.i18n import Formatter
-from reports.load import RunOutputs
+from reports.load import RunOutputs, collect, names
 
 ZERO = Decimal("0.00")
 
@@ -31,13 +32,8 @@ def _where(item: dict[str, Any]) -> str:
     return f"{item['file']}:{item['line']}" if item.get("line") else str(item["file"])
 
 
-def _rules(run: RunOutputs, fmt: Formatter, tier_names: dict[str, str]) -> list[dict[str, Any]]:
-    decided: dict[str, int] = {}
-    if run.classifications is not None:
-        decided = dict(
-            run.classifications.filter(pl.col("rule_id").is_not_null())
-            .group_by("rule_id").agg(pl.col("ticket_id").n_unique()).iter_rows()
-        )
+def _rules(run: RunOutputs, fmt: Formatter, tier_names: dict[str, str],
+           decided: dict[str, int]) -> list[dict[str, Any]]:
     return [
         {"order": i, "id": r["id"], "clause": r.get("clause") or "–",
          "tier": tier_names.get(r.get("tier", ""), r.get("tier", "")), "when": r.get("when", ""),
@@ -47,14 +43,7 @@ def _rules(run: RunOutputs, fmt: Formatter, tier_names: dict[str, str]) -> list[
     ]
 
 
-def _unclassified(run: RunOutputs) -> int | None:
-    if run.classifications is None:
-        return None
-    return run.classifications.filter(pl.col("policy_tier").is_null())["ticket_id"].n_unique()
-
-
-def _signals(run: RunOutputs, fmt: Formatter) -> list[dict[str, Any]]:
-    raised = dict(run.findings.group_by("rule_id").len().iter_rows())
+def _signals(run: RunOutputs, fmt: Formatter, raised: dict[str, int]) -> list[dict[str, Any]]:
     return [
         {"id": s["id"], "kind": fmt.label("kind", s.get("kind")),
          "severity": fmt.label("severity", s.get("severity")), "when": s.get("when", ""),
@@ -64,19 +53,12 @@ def _signals(run: RunOutputs, fmt: Formatter) -> list[dict[str, Any]]:
     ]
 
 
-def _waivers(run: RunOutputs, fmt: Formatter) -> list[dict[str, Any]]:
-    f = run.findings
+def _waivers(run: RunOutputs, fmt: Formatter, applied: dict[str, tuple[int, Decimal]],
+             expired_matches: tuple[int, ...]) -> list[dict[str, Any]]:
     last_month = max(run.months) if run.months else None
-    waivers = run.policy.get("waivers") or []
-    # findings a waiver matched after it expired: their message says so (one pass over the
-    # messages, read from the file when the run was loaded without them)
-    matched = [pl.col("message").str.contains(f"(waiver {w['id']} expired on", literal=True)
-               .sum().alias(str(i)) for i, w in enumerate(waivers)]
-    source = f.lazy() if "message" in f.columns else pl.scan_parquet(run.root / "findings.parquet")
-    expired_matches = source.select(matched).collect(engine="streaming").row(0) if matched else ()
     out = []
-    for w, expired in zip(waivers, expired_matches, strict=True):
-        applied = f.filter(pl.col("waiver_id") == w["id"])
+    for w, expired in zip(run.policy.get("waivers") or [], expired_matches, strict=True):
+        n, eur = applied.get(w["id"], (0, ZERO))
         expires = str(w.get("expires_on") or "")
         still_covers = last_month is None or not expires or f"{last_month}-01" <= expires
         scope = w.get("scope") or {}
@@ -86,13 +68,45 @@ def _waivers(run: RunOutputs, fmt: Formatter) -> list[dict[str, Any]]:
                       for k, v in sorted(scope.items()) if v],
             "reason": w.get("reason", ""), "approved_by": w.get("approved_by", ""),
             "approved_on": fmt.date(w.get("approved_on")), "expires_on": fmt.date(expires or None),
-            "where": _where(w), "applied": applied.height,
-            "applied_eur": applied["delta_eur"].sum() if applied.height else ZERO,
+            "where": _where(w), "applied": n, "applied_eur": eur if n else ZERO,
             "expired_matches": int(expired or 0),
             "state": fmt.t("waiver.active") if still_covers else fmt.t("waiver.expired"),
             "expired": not still_covers,
         })
     return out
+
+
+def _counts(run: RunOutputs) -> tuple[dict[str, int], int | None, dict[str, int],
+                                      dict[str, tuple[int, Decimal]], tuple[int, ...]]:
+    """What the appendix counts, in one pass over the run's tables (reports.load.collect): the
+    distinct tickets each rule decided, the unclassified tickets, the findings of each rule or
+    signal, each waiver's waived findings and money, and how often a waiver was matched after
+    it had expired (said at the end of the finding's message, which only this reads)."""
+    waivers = (run.policy or {}).get("waivers") or []
+    f = run.findings.lazy()
+    queries = [
+        f.group_by("rule_id").len(),
+        f.filter(pl.col("waiver_id").is_not_null()).group_by("waiver_id")
+        .agg(pl.len(), pl.col("delta_eur").sum()),
+    ]
+    if waivers:
+        source = f if "message" in names(f) else pl.scan_parquet(parquet_files(run.root / "findings.parquet"))
+        queries.append(source.select(
+            pl.col("message").str.contains(f"(waiver {w['id']} expired on", literal=True)
+            .sum().alias(str(i)) for i, w in enumerate(waivers)))
+    if run.classifications is not None:
+        c = run.classifications.lazy()
+        queries += [
+            c.filter(pl.col("rule_id").is_not_null()).group_by("rule_id")
+            .agg(pl.col("ticket_id").n_unique()),
+            c.filter(pl.col("policy_tier").is_null()).select(pl.col("ticket_id").n_unique()),
+        ]
+    raised, applied, *rest = collect(*queries)
+    expired = tuple(rest.pop(0).row(0)) if waivers else ()
+    decided, unclassified = ({}, None) if not rest else (dict(rest[0].iter_rows()),
+                                                        int(rest[1].item()))
+    return (decided, unclassified, dict(raised.iter_rows()),
+            {w: (n, eur) for w, n, eur in applied.iter_rows()}, expired)
 
 
 def _prices(fmt: Formatter, periods: list[dict[str, Any]]) -> list[dict[str, str]]:
@@ -108,6 +122,7 @@ def appendix_view(run: RunOutputs, fmt: Formatter,
     meta = run.policy.get("metadata") or {}
     billing = run.policy.get("billing") or {}
     tier_names = dict(tiers)
+    decided, unclassified, raised, applied, expired = _counts(run)
     return {
         "meta": meta,
         "tiers": [{"id": t["id"], "label": tier_names.get(t["id"], t["id"]),
@@ -122,10 +137,10 @@ def appendix_view(run: RunOutputs, fmt: Formatter,
             "overrides": [{"contract": o.get("contract", ""), "prices": _prices(fmt, o.get("prices") or [])}
                           for o in billing.get("overrides") or []],
         },
-        "rules": _rules(run, fmt, tier_names),
+        "rules": _rules(run, fmt, tier_names, decided),
         "default_tier": run.policy.get("default_tier"),
-        "unclassified": _unclassified(run),
-        "signals": _signals(run, fmt),
-        "waivers": _waivers(run, fmt),
+        "unclassified": unclassified,
+        "signals": _signals(run, fmt, raised),
+        "waivers": _waivers(run, fmt, applied, expired),
         "findings": sorted((run.policy.get("findings") or {}).items()),
     }

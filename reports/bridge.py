@@ -22,18 +22,13 @@ import polars as pl
 from reports.actions import ActionList, billing_money
 from reports.charts import plotly_text
 from reports.i18n import Formatter
+from reports.load import Frame, collect
 
 ZERO = Decimal("0.00")
 
 
 def _dec(value: Any) -> Decimal:
     return ZERO if value is None else Decimal(str(value)).quantize(ZERO)
-
-
-def _sum(frame: pl.DataFrame, col: str) -> Decimal:
-    if frame.height == 0:
-        return ZERO
-    return _dec(frame.get_column(col).drop_nulls().sum())
 
 
 @dataclass(frozen=True)
@@ -69,22 +64,25 @@ def tiles(actions: ActionList, fmt: Formatter) -> list[Tile]:
     ]
 
 
-def bridge(findings: pl.DataFrame, reconciliation: pl.DataFrame, fmt: Formatter) -> list[Step]:
-    """Steps from Σ expected to Σ billed (signed amounts; start + steps = end, to the cent)."""
-    expected = _sum(reconciliation, "expected_eur")
-    billed = _sum(reconciliation, "billed_eur")
-    # SLA credits are no step of this bridge; one aggregation per (status, kind), not a copy
-    sums = {(r["status"], r["kind"]): _dec(r["delta_eur"]) for r in (
-        billing_money(findings.lazy()).group_by("status", "kind").agg(pl.col("delta_eur").sum())
-        .collect().iter_rows(named=True))}
+def bridge(findings: Frame, reconciliation: Frame, fmt: Formatter) -> list[Step]:
+    """Steps from Σ expected to Σ billed (signed amounts; start + steps = end, to the cent).
+    ``findings``/``reconciliation``: frames or scans (reports.load), aggregated as they are read."""
+    review = pl.col("delta_eur").is_null()
+    money = reconciliation.lazy().select(
+        pl.col("expected_eur").sum().alias("expected"), pl.col("billed_eur").sum().alias("billed"),
+        (pl.col("billed_eur").filter(review).sum() - pl.col("expected_eur").filter(review).sum())
+        .alias("unexpected"),
+    )
+    per_kind = billing_money(findings.lazy()).group_by("status", "kind").agg(pl.col("delta_eur").sum())
+    totals, per_kind = collect(money, per_kind)
+    expected, billed, unexpected = (_dec(v) for v in totals.row(0))
+    sums = {(r["status"], r["kind"]): _dec(r["delta_eur"]) for r in per_kind.iter_rows(named=True)}
     steps = [Step("expected", fmt.t("bridge.expected"), expected, "start")]
     for kind in sorted(k for status, k in sums if status == "open"):
         steps.append(Step(kind, fmt.label("kind", kind), -sums["open", kind], "step"))
     waived = sum((v for (status, _), v in sums.items() if status == "waived"), ZERO)
     if waived:
         steps.append(Step("waived", fmt.t("bridge.waived"), -waived, "step"))
-    review = reconciliation.filter(pl.col("delta_eur").is_null())
-    unexpected = _sum(review, "billed_eur") - _sum(review, "expected_eur")
     if unexpected:
         steps.append(Step("review", fmt.t("bridge.review"), unexpected, "step"))
     rest = billed - expected - sum((s.amount for s in steps[1:]), ZERO)

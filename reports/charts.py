@@ -21,6 +21,7 @@ from typing import Any
 import polars as pl
 
 from reports.i18n import Formatter
+from reports.load import Frame, collect
 
 # Okabe & Ito (2008), "Color Universal Design".
 BLUE, VERMILLION, ORANGE, SKY, GREEN, PURPLE, YELLOW, GREY = (
@@ -140,8 +141,8 @@ def _figure(traces: list[dict], layout: dict) -> tuple[dict, int]:
     return {"data": fig["data"], "layout": fig["layout"]}, bars
 
 
-def _money_by_kind(fmt: Formatter, findings: pl.DataFrame) -> Chart:
-    per = (  # lazy: only the three columns are read, nothing of the findings is copied
+def _kind_sums(findings: Frame) -> pl.LazyFrame:
+    return (
         findings.lazy().filter(pl.col("delta_eur").is_not_null())
         .group_by("kind")
         .agg(
@@ -150,10 +151,11 @@ def _money_by_kind(fmt: Formatter, findings: pl.DataFrame) -> Chart:
             (pl.col("status") == "open").sum().alias("open_n"),
             (pl.col("status") == "waived").sum().alias("waived_n"),
         )
-        .collect()
-        .to_dicts()
     )
-    per = [r for r in per if r["open_eur"] != 0 or r["waived_eur"] != 0]
+
+
+def _money_by_kind(fmt: Formatter, sums: pl.DataFrame) -> Chart:
+    per = [r for r in sums.to_dicts() if r["open_eur"] != 0 or r["waived_eur"] != 0]
     per.sort(key=lambda r: (-abs(r["open_eur"] + r["waived_eur"]), r["kind"]))
     cats = [fmt.label("kind", r["kind"]) for r in per]
     opened = [r["open_eur"] for r in per]
@@ -187,9 +189,9 @@ def _money_bars(fmt: Formatter, cats: list[str],
                                    value_title=fmt.t("axis.eur", currency=fmt.currency)))
 
 
-def _top_customers(fmt: Formatter, recon: pl.DataFrame) -> Chart:
+def _customer_sums(recon: Frame) -> pl.LazyFrame:
     delta = pl.col("delta_eur")
-    per = (
+    return (
         recon.lazy().filter(delta.is_not_null() & (delta != 0))
         .group_by("customer_id")
         .agg(
@@ -200,9 +202,11 @@ def _top_customers(fmt: Formatter, recon: pl.DataFrame) -> Chart:
         .with_columns(pl.col("under").fill_null(0), pl.col("over").fill_null(0))
         .sort(pl.col("under") - pl.col("over"), "customer_id", descending=[True, False])
         .head(TOP_CUSTOMERS)
-        .collect()
-        .to_dicts()
     )
+
+
+def _top_customers(fmt: Formatter, top: pl.DataFrame) -> Chart:
+    per = top.to_dicts()
     cats = [plotly_text(f"{r['customer_name']} ({r['customer_id']})", 30) for r in per]
     full = [plotly_text(f"{r['customer_name']} ({r['customer_id']})", 200) for r in per]
     under = [r["under"] for r in per]
@@ -221,12 +225,13 @@ def _top_customers(fmt: Formatter, recon: pl.DataFrame) -> Chart:
                  fmt.t("chart.customers.caption"), figure, table, bars, wide=True)
 
 
-def _tier_mix(fmt: Formatter, classes: pl.DataFrame, months: list[str],
+def _tier_counts(classes: Frame) -> pl.LazyFrame:
+    return classes.lazy().group_by("month", "policy_tier").len()
+
+
+def _tier_mix(fmt: Formatter, counted: pl.DataFrame, months: list[str],
               tiers: list[tuple[str, str]]) -> Chart:
-    counts = {
-        (m, t): n
-        for m, t, n in classes.group_by("month", "policy_tier").len().iter_rows()
-    }
+    counts = {(m, t): n for m, t, n in counted.iter_rows()}
     series = [*tiers, (None, fmt.t("tier.unclassified"))]
     series = [(tid, name) for tid, name in series if any((m, tid) in counts for m in months)]
     cats = [fmt.month_short(m) for m in months]
@@ -251,13 +256,13 @@ def _tier_mix(fmt: Formatter, classes: pl.DataFrame, months: list[str],
                  figure, table, bars)
 
 
-def _units(fmt: Formatter, recon: pl.DataFrame, months: list[str]) -> Chart:
-    per = {
-        m: (e or ZERO, b or ZERO)
-        for m, e, b in recon.group_by("month")
-        .agg(pl.col("expected_units").sum(), pl.col("billed_units").sum())
-        .iter_rows()
-    }
+def _unit_sums(recon: Frame) -> pl.LazyFrame:
+    return recon.lazy().group_by("month").agg(pl.col("expected_units").sum(),
+                                              pl.col("billed_units").sum())
+
+
+def _units(fmt: Formatter, sums: pl.DataFrame, months: list[str]) -> Chart:
+    per = {m: (e or ZERO, b or ZERO) for m, e, b in sums.iter_rows()}
     expected = [per.get(m, (ZERO, ZERO))[0] for m in months]
     billed = [per.get(m, (ZERO, ZERO))[1] for m in months]
     cats = [fmt.month_short(m) for m in months]
@@ -280,19 +285,21 @@ def _units(fmt: Formatter, recon: pl.DataFrame, months: list[str]) -> Chart:
                  figure, table, bars)
 
 
-def _agents(fmt: Formatter, classes: pl.DataFrame) -> Chart:
+def _agent_counts(classes: Frame) -> pl.LazyFrame:
     # Each ticket once, in its first month (classifications has one row per ticket-month).
-    tickets = classes.lazy().filter(
-        (pl.col("month") == pl.col("month").min().over("ticket_id"))
-        & pl.col("agent").is_not_null() & pl.col("policy_tier").is_not_null()
-    )
-    per = (
-        tickets.group_by("agent")
+    classes = classes.lazy()
+    first = classes.group_by("ticket_id").agg(pl.col("month").min())
+    return (
+        classes.join(first, on=["ticket_id", "month"], how="semi")
+        .filter(pl.col("agent").is_not_null() & pl.col("policy_tier").is_not_null())
+        .group_by("agent")
         .agg(pl.len().alias("n"),
              (pl.col("recorded_tier") != pl.col("policy_tier")).sum().alias("wrong"))
-        .collect()
-        .to_dicts()
     )
+
+
+def _agents(fmt: Formatter, counted: pl.DataFrame) -> Chart:
+    per = counted.to_dicts()
     for r in per:
         r["rate"] = Decimal(r["wrong"]) / Decimal(r["n"])
     per.sort(key=lambda r: (-r["rate"], r["agent"]))
@@ -320,14 +327,21 @@ def _agents(fmt: Formatter, classes: pl.DataFrame) -> Chart:
                  figure, table, bars)
 
 
-def build_charts(fmt: Formatter, findings: pl.DataFrame, reconciliation: pl.DataFrame,
-                 classifications: pl.DataFrame | None, months: list[str],
+def build_charts(fmt: Formatter, findings: Frame, reconciliation: Frame,
+                 classifications: Frame | None, months: list[str],
                  tiers: list[tuple[str, str]]) -> list[Chart]:
-    """All charts of section 3, in page order. ``tiers``: (tier id, label) in policy order."""
-    charts = [_money_by_kind(fmt, findings), _top_customers(fmt, reconciliation)]
+    """All charts of section 3, in page order. ``tiers``: (tier id, label) in policy order.
+
+    The tables are frames or scans of the run's files (reports.load): every chart's aggregate
+    is computed in one pass over them (:func:`reports.load.collect`) before any figure is drawn."""
+    queries = [_kind_sums(findings), _customer_sums(reconciliation), _unit_sums(reconciliation)]
     if classifications is not None:
-        charts.append(_tier_mix(fmt, classifications, months, tiers))
-    charts.append(_units(fmt, reconciliation, months))
-    if classifications is not None:
-        charts.append(_agents(fmt, classifications))
+        queries += [_tier_counts(classifications), _agent_counts(classifications)]
+    kinds, customers, units, *classes = collect(*queries)
+    charts = [_money_by_kind(fmt, kinds), _top_customers(fmt, customers)]
+    if classes:
+        charts.append(_tier_mix(fmt, classes[0], months, tiers))
+    charts.append(_units(fmt, units, months))
+    if classes:
+        charts.append(_agents(fmt, classes[1]))
     return charts

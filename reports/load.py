@@ -17,13 +17,33 @@ from typing import Any, TypeVar
 import polars as pl
 
 from audit.errors import DataError, Diagnostic, Location
-from audit.outputs import parquet_schema
+from audit.outputs import parquet_files, parquet_schema
 from audit.texts import column
 
 #: An eager or a lazy polars frame (helpers that work on both return what they were given).
 Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
 
 RERUN = "re-run `support-audit run --out DIR` to write it again"
+
+
+def names(frame: pl.DataFrame | pl.LazyFrame) -> list[str]:
+    """The column names of a frame or a scan (a scan's from its files' schema)."""
+    return frame.collect_schema().names()
+
+
+def collect(*frames: pl.LazyFrame) -> list[pl.DataFrame]:
+    """The queries over the run's tables (frames, or scans of their files) computed together,
+    each file read once for all of them, a batch at a time: an aggregate holds its groups, not
+    the table it reads."""
+    return pl.collect_all(frames, engine="streaming")
+
+
+def height(frame: pl.DataFrame | pl.LazyFrame) -> int:
+    """The rows of a frame or a scan (a Parquet scan counts them from the files' footers)."""
+    if isinstance(frame, pl.DataFrame):
+        return frame.height
+    return int(frame.select(pl.len()).collect().item())
+
 
 REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     "findings.parquet": (
@@ -48,13 +68,14 @@ DECIMAL_FILES = {"findings.parquet", "reconciliation.parquet"}  # decimal(18,2) 
 
 @dataclass(frozen=True)
 class RunOutputs:
-    """Everything one audit run wrote that the report shows."""
+    """Everything one audit run wrote that the report shows. The result tables are frames in
+    memory, or scans of their files when the run was loaded lean (:func:`load_outputs`)."""
 
     root: Path
     summary: dict[str, Any]
-    findings: pl.DataFrame
-    reconciliation: pl.DataFrame
-    classifications: pl.DataFrame | None = None
+    findings: pl.DataFrame | pl.LazyFrame
+    reconciliation: pl.DataFrame | pl.LazyFrame
+    classifications: pl.DataFrame | pl.LazyFrame | None = None
     quarantine: pl.DataFrame | None = None
     policy: dict[str, Any] | None = None
     gx: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -95,7 +116,7 @@ class RunOutputs:
         columns = [c for c in columns if c not in key]
         frame = self.findings if name == "findings.parquet" else self.reconciliation
         rows = rows.drop([c for c in columns if c in rows.columns])
-        if all(c in frame.columns for c in columns):
+        if isinstance(frame, pl.DataFrame) and all(c in frame.columns for c in columns):
             source = frame.lazy()
         else:  # these rows only: a predicate on the first key column is pushed into the scan
             wanted = rows.get_column(key[0]).unique()
@@ -176,7 +197,10 @@ LEAN_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _read_parquet(path: Path, required: bool, lean: bool = False) -> pl.DataFrame | None:
+def _read_parquet(path: Path, required: bool, lean: bool = False) -> Frame | None:
+    """The result table ``path`` (a file, or a dataset's directory of parts), checked against
+    its documented columns and types: read into memory, or with ``lean`` a scan of the lean
+    columns (:data:`LEAN_COLUMNS`, or every column but the texts) that reads nothing yet."""
     if not path.exists():
         if required:
             raise _error(path, "file not found")
@@ -189,16 +213,18 @@ def _read_parquet(path: Path, required: bool, lean: bool = False) -> pl.DataFram
             columns = [c for c in names if c in LEAN_COLUMNS[path.name]]
         elif lean and base is not None:
             columns = [c for c in names if not is_text_column(c, base)]
-        df = pl.read_parquet(path, columns=columns)
+        df: Frame = (pl.scan_parquet(parquet_files(path)).select(columns or names) if lean
+                     else pl.read_parquet(path, columns=columns))
+        schema = df.collect_schema()
     except Exception as e:  # any reader failure means the same to the user
         raise _error(path, f"not a readable Parquet file ({type(e).__name__})") from None
     missing = [c for c in REQUIRED_COLUMNS[path.name] if c not in names]
     if missing:
         raise _error(path, f"missing column(s) {', '.join(missing)}",
                      "the file was written by another version of support-audit; " + RERUN)
-    for col in MONEY_COLUMNS.intersection(df.columns) if path.name in DECIMAL_FILES else ():
-        if not isinstance(df.schema[col], pl.Decimal):
-            raise _error(path, f"column {col} is {df.schema[col]}, not decimal(18,2)",
+    for col in MONEY_COLUMNS.intersection(schema.names()) if path.name in DECIMAL_FILES else ():
+        if not isinstance(schema[col], pl.Decimal):
+            raise _error(path, f"column {col} is {schema[col]}, not decimal(18,2)",
                          "money must be exact decimals; " + RERUN)
     return df
 
@@ -238,9 +264,12 @@ def _read_quality(dq_dir: Path) -> tuple[dict[str, dict], dict[str, list[dict]]]
 def load_outputs(out_dir: Path, *, lean: bool = False) -> RunOutputs:
     """Read one audit output directory. Raises :class:`DataError` when it cannot be used.
 
-    ``lean``: only what the report aggregates over — the findings and classifications in the
-    columns of :data:`LEAN_COLUMNS`, the reconciliation without its explanations (a large
-    run's texts are gigabytes): :meth:`RunOutputs.findings_in_full` and
+    ``lean``: the findings, reconciliation and classifications as scans of their files
+    (``pl.LazyFrame``), of only what the report aggregates over — the findings and
+    classifications in the columns of :data:`LEAN_COLUMNS`, the reconciliation without its
+    explanations (a large run's texts are gigabytes). Each part of the report reads the columns
+    it needs as it aggregates, so no table is ever in memory whole, whatever its size (a
+    Spark run's datasets included); :meth:`RunOutputs.findings_in_full` and
     :meth:`RunOutputs.explanations` read the rest for the rows shown."""
     out_dir = Path(out_dir)
     summary = read_summary(out_dir)

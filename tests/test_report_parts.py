@@ -194,6 +194,29 @@ def test_top_findings_orders_by_absolute_money_then_severity(run):
     assert [r["kind"] for r in tail][-2:] == ["suspected_misclassification", "unclassified_ticket"]
 
 
+def test_top_findings_of_any_size_are_the_head_of_the_whole_order(run, tmp_path):
+    """Whatever ``top_n`` — none, within the findings with money, at ties of the same money,
+    past them into the findings without — the rows are the first of the whole table in the
+    page's order, from the frame or from a scan of the file."""
+    sev = {"error": 2, "warning": 1, "info": 0}
+
+    def last(v):  # NULL after every value, ascending
+        return (v is None, v if v is not None else "")
+
+    def key(r):
+        money = None if r["delta_eur"] is None else -abs(r["delta_eur"])
+        return (last(money), -sev.get(r["severity"], -1),
+                *(last(r[c]) for c in ("month", "customer_id", "ticket_id", "kind", "finding_id")))
+
+    order = [r["finding_id"] for r in sorted(run.findings.to_dicts(), key=key)]
+    with_money = run.findings["delta_eur"].count()
+    assert 0 < with_money < len(order)
+    scan = load_outputs(run.root, lean=True).findings
+    for n in range(len(order) + 2):
+        for findings in (run.findings, scan):
+            assert [r["finding_id"] for r in top_findings(findings, n).rows] == order[:n], n
+
+
 def test_top_findings_is_bounded_for_large_runs(tmp_path):
     big = load_outputs(make_fixture(tmp_path, extra=20_000))
     view = top_findings(big.findings, top_n=500)

@@ -24,7 +24,7 @@ from audit.texts import Lang, column, install
 SIGNAL_ACTION, SLA_ACTION = "check", "sla_credit"
 
 
-def signal_and_sla_rows(findings: pl.DataFrame, codes: list[str], timezone: str,
+def signal_and_sla_rows(findings: pl.DataFrame | pl.LazyFrame, codes: list[str], timezone: str,
                         credit_cap: Decimal | None,
                         texts: Callable[[pl.DataFrame], pl.DataFrame] | None = None) -> pl.DataFrame:
     """The ``check`` rows (open signal findings with money at stake) and the ``sla_credit`` rows
@@ -32,13 +32,16 @@ def signal_and_sla_rows(findings: pl.DataFrame, codes: list[str], timezone: str,
     list (reports.actions) and their texts in each text language of ``codes`` (``explanation``,
     ``explanation_de`` …), in one DuckDB query over the findings. ``texts``: adds the message
     (and any other missing) columns to the findings these rows are made of (``findings`` was
-    read lean, without them)."""
+    read lean, without them). ``findings`` may be a scan of the run's file: only these rows are
+    read into memory."""
     need = {"at_stake_units": pl.Decimal(18, 2), "at_stake_eur": pl.Decimal(18, 2),
             "target_minutes": pl.Int64, "measured_minutes": pl.Decimal(18, 2),
             "due_at": pl.Datetime("us", "UTC")}
-    stake = pl.col("at_stake_eur") if "at_stake_eur" in findings.columns else pl.lit(None, pl.Decimal(18, 2))
-    frame = findings.filter((pl.col("status") == "open") & (
-        (stake > 0) | (pl.col("kind").is_in(list(SLA_KINDS)) & (pl.col("delta_eur") < 0))))
+    has_stake = "at_stake_eur" in findings.collect_schema().names()
+    stake = pl.col("at_stake_eur") if has_stake else pl.lit(None, pl.Decimal(18, 2))
+    frame = findings.lazy().filter((pl.col("status") == "open") & (
+        (stake > 0) | (pl.col("kind").is_in(list(SLA_KINDS)) & (pl.col("delta_eur") < 0)))
+    ).collect(engine="streaming")
     if texts is not None:
         frame = texts(frame)
     frame = frame.with_columns(pl.lit(None, t).alias(c) for c, t in need.items() if c not in frame.columns)

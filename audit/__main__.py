@@ -1,4 +1,4 @@
-from audit.cli import main
+from audit.cli import command_line
 
 if __name__ == "__main__":
-    main()
+    command_line()

@@ -150,6 +150,7 @@ def _engine_options(command):
     return command
 
 
+
 @cli.command()
 @click.option("--policy", "policy", type=click.Path(exists=True, path_type=Path), default=Path("policies"),
               show_default=True, callback=_utf8, help="Policy bundle directory (or one YAML file).")
@@ -538,6 +539,17 @@ def disk_full(e: BaseException) -> str | None:
     return (f"the disk is full: DuckDB could not write a file{where}. Free some space, or write "
             "--out to another file system; what DuckDB spills beyond --memory-limit goes to the "
             "system's temp directory (TMPDIR)")
+
+
+def command_line() -> None:
+    """The ``support-audit`` program (and ``python -m audit``): one command per process, so the
+    Great Expectations worker ends as soon as the command's one ingestion has its results
+    (audit.ingest.load.KEEP_GX_PROCESS) instead of holding its memory to the end. :func:`main`
+    alone, called in a process that goes on (tests, a notebook), keeps it for the next one."""
+    import audit.ingest.load as load
+
+    load.KEEP_GX_PROCESS = False
+    main()
 
 
 def main(argv: list[str] | None = None) -> None:

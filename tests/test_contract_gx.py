@@ -177,3 +177,24 @@ def test_the_gx_worker_process_does_not_import_the_loader():
             f"print(','.join(m for m in {heavy!r} if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == ""
+
+
+def test_a_one_ingestion_process_ends_the_gx_worker_once_its_results_are_in(full, monkeypatch):
+    """``support-audit`` runs one command per process (audit.cli.command_line): the worker ends
+    once it has answered the ingestion's validations, before they are read, instead of holding
+    its memory to the end; a later ingestion starts a new worker and validates the same; by
+    default the worker is kept."""
+    import audit.ingest.load as load
+
+    monkeypatch.setattr(load, "KEEP_GX_PROCESS", False)
+    con, result = run("full")
+    con.close()
+    assert load._GX_PROCESS is None
+    ended = load._ENDED[-1]
+    assert ended.proc.wait(timeout=30) == 0  # it ended on its own, its results not yet read
+    assert result.gx_results == full.gx_results
+    monkeypatch.setattr(load, "KEEP_GX_PROCESS", True)
+    con, again = run("full")
+    con.close()
+    assert again.gx_results == full.gx_results
+    assert load._GX_PROCESS is not None and load._GX_PROCESS.alive()

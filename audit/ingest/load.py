@@ -165,6 +165,8 @@ def load_tables(con: Any, local: duckdb.DuckDBPyConnection, contract: dict[str, 
                 continue
             loader.load(order, table, reader)
             warnings.extend(reader.warnings)
+        if validator is not None:
+            validator.submitted()
         say("quarantine: fetching the raw text of set-aside records")
         with timed(timings, "quarantine"):
             for name, reader in readers.items():
@@ -349,12 +351,20 @@ class _GxProcess:
 #: The worker process, kept for the next ingestion in this interpreter (the GX import is paid
 #: once); each ingestion still gets a fresh GX context.
 _GX_PROCESS: _GxProcess | None = None
+#: False: the worker ends as soon as it has answered an ingestion's validations
+#: (:meth:`_GxWorker.submitted`): a process that ingests once (the ``support-audit`` program,
+#: audit.cli.command_line) does not keep its memory, pandas and GX, to the end.
+KEEP_GX_PROCESS = True
+
+
+#: Workers told to end (:meth:`_GxWorker.submitted`), waited for at exit.
+_ENDED: list[_GxProcess] = []
 
 
 @atexit.register
 def _stop_gx_process() -> None:
-    if _GX_PROCESS is not None:
-        _GX_PROCESS.stop()
+    for process in [*_ENDED, *([_GX_PROCESS] if _GX_PROCESS is not None else [])]:
+        process.stop()
 
 
 class _GxWorker:
@@ -381,6 +391,7 @@ class _GxWorker:
                 self._process.lock.acquire()
                 _GX_PROCESS, self._shared = self._process, True
         self._waiting = 0
+        self._ended = False
         self._start: Callable[[], Any] | None = self._call(("start", dict(os.environ)))
 
     def _call(self, request: tuple) -> Callable[[], Any]:
@@ -410,9 +421,24 @@ class _GxWorker:
 
         return result
 
+    def submitted(self) -> None:
+        """Every validation of the ingestion is submitted. Unless the worker is kept
+        (:data:`KEEP_GX_PROCESS`), it is told to end after answering them: its replies are read
+        as before, and the next ingestion starts a new worker."""
+        global _GX_PROCESS
+        if KEEP_GX_PROCESS or self._ended:
+            return
+        self._process.requests.put(None)
+        self._ended = True
+        if _GX_PROCESS is self._process:
+            _GX_PROCESS = None
+        _ENDED.append(self._process)
+
     def close(self) -> None:
         global _GX_PROCESS
-        if self._waiting:  # an ingestion that failed half-way: replies nobody reads
+        if self._ended:  # it ends by itself once it has answered
+            pass
+        elif self._waiting:  # an ingestion that failed half-way: replies nobody reads
             self._process.stop()
             if _GX_PROCESS is self._process:
                 _GX_PROCESS = None

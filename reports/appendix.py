@@ -78,8 +78,8 @@ def _waivers(run: RunOutputs, fmt: Formatter, applied: dict[str, tuple[int, Deci
 
 def _counts(run: RunOutputs) -> tuple[dict[str, int], int | None, dict[str, int],
                                       dict[str, tuple[int, Decimal]], tuple[int, ...]]:
-    """What the appendix counts, in one pass over the run's tables (reports.load.collect): the
-    distinct tickets each rule decided, the unclassified tickets, the findings of each rule or
+    """What the appendix counts, in one streaming call over the run's tables
+    (:func:`reports.load.collect`): the distinct tickets each rule decided, the unclassified tickets, the findings of each rule or
     signal, each waiver's waived findings and money, and how often a waiver was matched after
     it had expired (said at the end of the finding's message, which only this reads)."""
     waivers = (run.policy or {}).get("waivers") or []
@@ -90,7 +90,8 @@ def _counts(run: RunOutputs) -> tuple[dict[str, int], int | None, dict[str, int]
         .agg(pl.len(), pl.col("delta_eur").sum()),
     ]
     if waivers:
-        source = f if "message" in names(f) else pl.scan_parquet(parquet_files(run.root / "findings.parquet"))
+        source = (f if "message" in names(f)
+                  else pl.scan_parquet(parquet_files(run.root / "findings.parquet")))
         queries.append(source.select(
             pl.col("message").str.contains(f"(waiver {w['id']} expired on", literal=True)
             .sum().alias(str(i)) for i, w in enumerate(waivers)))

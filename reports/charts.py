@@ -333,7 +333,8 @@ def build_charts(fmt: Formatter, findings: Frame, reconciliation: Frame,
     """All charts of section 3, in page order. ``tiers``: (tier id, label) in policy order.
 
     The tables are frames or scans of the run's files (reports.load): every chart's aggregate
-    is computed in one pass over them (:func:`reports.load.collect`) before any figure is drawn."""
+    is computed, streaming, in one call (:func:`reports.load.collect`) before any figure is
+    drawn."""
     queries = [_kind_sums(findings), _customer_sums(reconciliation), _unit_sums(reconciliation)]
     if classifications is not None:
         queries += [_tier_counts(classifications), _agent_counts(classifications)]

@@ -32,9 +32,9 @@ def names(frame: pl.DataFrame | pl.LazyFrame) -> list[str]:
 
 
 def collect(*frames: pl.LazyFrame) -> list[pl.DataFrame]:
-    """The queries over the run's tables (frames, or scans of their files) computed together,
-    each file read once for all of them, a batch at a time: an aggregate holds its groups, not
-    the table it reads."""
+    """The queries over the run's tables (frames, or scans of their files) computed in one call
+    by polars' streaming engine, which reads a scan a batch at a time: an aggregate holds its
+    groups, not the table it reads."""
     return pl.collect_all(frames, engine="streaming")
 
 

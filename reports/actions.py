@@ -62,8 +62,8 @@ def billing_money(findings: Frame) -> Frame:
                            & ~pl.col("kind").is_in(list(SLA_KINDS)))
 
 
-def action_rows(reconciliation: pl.DataFrame, findings: pl.DataFrame,
-                lang: str = "en", classifications: pl.DataFrame | None = None, *,
+def action_rows(reconciliation: Frame, findings: Frame,
+                lang: str = "en", classifications: Frame | None = None, *,
                 timezone: str = "UTC", credit_cap: Decimal | None = None,
                 run: RunOutputs | None = None) -> pl.DataFrame:
     """Ticket-months billing must act on, with their action, then the signal checks and the SLA
@@ -74,7 +74,7 @@ def action_rows(reconciliation: pl.DataFrame, findings: pl.DataFrame,
     no text in that language). ``timezone`` writes the SLA due instants in local time;
     ``credit_cap`` (the policy's monthly cap per customer) is named where a month reaches it.
 
-    ``run``: the frames were loaded lean (``load_outputs(lean=True)``, without texts): the
+    ``run``: the tables are that run's lean scans (``load_outputs(lean=True)``, no texts): the
     billing rows' explanations (and ``text``) stay NULL, to be read for the rows that are shown
     (:func:`explained`) or written (:func:`write_actions_csv`); the check rows' messages are
     read for their findings.

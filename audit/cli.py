@@ -150,7 +150,6 @@ def _engine_options(command):
     return command
 
 
-
 @cli.command()
 @click.option("--policy", "policy", type=click.Path(exists=True, path_type=Path), default=Path("policies"),
               show_default=True, callback=_utf8, help="Policy bundle directory (or one YAML file).")

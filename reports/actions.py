@@ -41,7 +41,7 @@ from audit.policy.model import SLA_KINDS
 from audit.texts import LANGUAGES as TEXT_LANGUAGES
 from audit.texts import column
 from audit.texts.actions import SIGNAL_ACTION, SLA_ACTION, signal_and_sla_rows
-from reports.load import Frame, RunOutputs, collect, height, names, with_text
+from reports.load import Frame, RunOutputs, Table, collect, height, names, with_text
 
 CSV_COLUMNS = (
     "customer_id", "customer_name", "ticket_id", "month", "action", "agent", "policy_tier",
@@ -62,8 +62,8 @@ def billing_money(findings: Frame) -> Frame:
                            & ~pl.col("kind").is_in(list(SLA_KINDS)))
 
 
-def action_rows(reconciliation: Frame, findings: Frame,
-                lang: str = "en", classifications: Frame | None = None, *,
+def action_rows(reconciliation: Table, findings: Table,
+                lang: str = "en", classifications: Table | None = None, *,
                 timezone: str = "UTC", credit_cap: Decimal | None = None,
                 run: RunOutputs | None = None) -> pl.DataFrame:
     """Ticket-months billing must act on, with their action, then the signal checks and the SLA
@@ -87,8 +87,8 @@ def action_rows(reconciliation: Frame, findings: Frame,
     return pl.concat(pieces) if len(pieces) > 1 else pieces[0]
 
 
-def action_parts(reconciliation: Frame, findings: Frame, lang: str,
-                 classifications: Frame | None, *, timezone: str,
+def action_parts(reconciliation: Table, findings: Table, lang: str,
+                 classifications: Table | None, *, timezone: str,
                  credit_cap: Decimal | None, run: RunOutputs | None) -> Iterator[pl.DataFrame]:
     """The rows of :func:`action_rows` in parts, in order: one range of customers each. The
     tables are frames, or scans of the run's files (reports.load): a part reads its customers'
@@ -107,9 +107,11 @@ def action_parts(reconciliation: Frame, findings: Frame, lang: str,
     # the check and SLA credit rows (their texts read once, for all parts)
     others = signal_and_sla_rows(findings, codes, timezone, credit_cap,
                                  texts=run.findings_in_full if run is not None else None)
+    tables = (reconciliation, findings, classifications, others)
+    per_customer = [f is not None and "customer_id" in names(f) for f in tables]
     for lo, hi in zip([None, *bounds], [*bounds, None], strict=True):
         if lo is None and hi is None:
-            frames = (reconciliation, findings, classifications, others)
+            frames = tables
         else:
             if lo is None:
                 inside = customer < hi
@@ -117,13 +119,13 @@ def action_parts(reconciliation: Frame, findings: Frame, lang: str,
                 inside = (customer >= lo) | customer.is_null()  # NULL sorts last
             else:
                 inside = (customer >= lo) & (customer < hi)
-            frames = tuple(None if f is None else f.filter(inside) if "customer_id" in names(f)
-                           else f for f in (reconciliation, findings, classifications, others))
+            frames = tuple(f.filter(inside) if by_customer else f
+                           for f, by_customer in zip(tables, per_customer, strict=True))
         yield _action_rows(*frames, lang, run=run)
 
 
-def spool_action_rows(directory: Path, reconciliation: Frame, findings: Frame,
-                      lang: str, classifications: Frame | None, *, timezone: str,
+def spool_action_rows(directory: Path, reconciliation: Table, findings: Table,
+                      lang: str, classifications: Table | None, *, timezone: str,
                       credit_cap: Decimal | None, run: RunOutputs | None) -> pl.LazyFrame:
     """:func:`action_rows` written part by part to Parquet files in ``directory`` (with each
     row's position in ``_pos``; files in name order are the list), returned as a scan of them
@@ -149,8 +151,8 @@ SPOOL_GLOB = "part-*.parquet"
 PART_ROWS = 500_000
 
 
-def _action_rows(reconciliation: Frame, findings: Frame,
-                 classifications: Frame | None, others: pl.DataFrame, lang: str, *,
+def _action_rows(reconciliation: Table, findings: Table,
+                 classifications: Table | None, others: pl.DataFrame, lang: str, *,
                  run: RunOutputs | None) -> pl.DataFrame:
     """:func:`action_rows` of one range of customers (``others``: its check and SLA credit
     rows, :func:`~audit.texts.actions.signal_and_sla_rows`)."""
@@ -298,7 +300,7 @@ class ActionList:
     check_eur: Decimal = Decimal("0.00")
 
 
-def _sums(frame: pl.DataFrame | pl.LazyFrame, *by: str) -> pl.DataFrame:
+def _sums(frame: Table, *by: str) -> pl.DataFrame:
     """Row count, invoice/credit/waived sums and review count (per ``by``, or overall)."""
     delta, action = pl.col("delta_eur"), pl.col("action")
 
@@ -318,7 +320,7 @@ def _dec(value) -> Decimal:
     return ZERO if value is None else Decimal(value).quantize(ZERO)
 
 
-def action_list(actions: pl.DataFrame | pl.LazyFrame, limit: int,
+def action_list(actions: Table, limit: int,
                 fill: Callable[[pl.DataFrame], pl.DataFrame] | None = None) -> ActionList:
     """Group by customer, biggest money first (invoice + |credit| + |SLA credits| + the signal
     checks' money at stake: every row's money ranks), at most ``limit`` rows shown.

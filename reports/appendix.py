@@ -18,7 +18,6 @@ from typing import Any
 
 import polars as pl
 
-from audit.outputs import parquet_files
 from audit.texts import localized
 from reports.i18n import Formatter
 from reports.load import RunOutputs, collect, names
@@ -79,9 +78,10 @@ def _waivers(run: RunOutputs, fmt: Formatter, applied: dict[str, tuple[int, Deci
 def _counts(run: RunOutputs) -> tuple[dict[str, int], int | None, dict[str, int],
                                       dict[str, tuple[int, Decimal]], tuple[int, ...]]:
     """What the appendix counts, in one streaming call over the run's tables
-    (:func:`reports.load.collect`): the distinct tickets each rule decided, the unclassified tickets, the findings of each rule or
-    signal, each waiver's waived findings and money, and how often a waiver was matched after
-    it had expired (said at the end of the finding's message, which only this reads)."""
+    (:func:`reports.load.collect`): the distinct tickets each rule decided, the unclassified
+    tickets, the findings of each rule or signal, each waiver's waived findings and money, and
+    how often a waiver was matched after it had expired (said at the end of the finding's
+    message, which only this reads)."""
     waivers = (run.policy or {}).get("waivers") or []
     f = run.findings.lazy()
     queries = [
@@ -90,8 +90,7 @@ def _counts(run: RunOutputs) -> tuple[dict[str, int], int | None, dict[str, int]
         .agg(pl.len(), pl.col("delta_eur").sum()),
     ]
     if waivers:
-        source = (f if "message" in names(f)
-                  else pl.scan_parquet(parquet_files(run.root / "findings.parquet")))
+        source = f if "message" in names(f) else run.scan("findings.parquet")
         queries.append(source.select(
             pl.col("message").str.contains(f"(waiver {w['id']} expired on", literal=True)
             .sum().alias(str(i)) for i, w in enumerate(waivers)))

@@ -22,7 +22,7 @@ import polars as pl
 from reports.actions import ActionList, billing_money
 from reports.charts import plotly_text
 from reports.i18n import Formatter
-from reports.load import Frame, collect
+from reports.load import Table, collect
 
 ZERO = Decimal("0.00")
 
@@ -64,7 +64,7 @@ def tiles(actions: ActionList, fmt: Formatter) -> list[Tile]:
     ]
 
 
-def bridge(findings: Frame, reconciliation: Frame, fmt: Formatter) -> list[Step]:
+def bridge(findings: Table, reconciliation: Table, fmt: Formatter) -> list[Step]:
     """Steps from Σ expected to Σ billed (signed amounts; start + steps = end, to the cent).
     ``findings``/``reconciliation``: frames or scans (reports.load), aggregated as they are read."""
     review = pl.col("delta_eur").is_null()

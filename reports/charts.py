@@ -21,7 +21,7 @@ from typing import Any
 import polars as pl
 
 from reports.i18n import Formatter
-from reports.load import Frame, collect
+from reports.load import Table, collect
 
 # Okabe & Ito (2008), "Color Universal Design".
 BLUE, VERMILLION, ORANGE, SKY, GREEN, PURPLE, YELLOW, GREY = (
@@ -141,7 +141,7 @@ def _figure(traces: list[dict], layout: dict) -> tuple[dict, int]:
     return {"data": fig["data"], "layout": fig["layout"]}, bars
 
 
-def _kind_sums(findings: Frame) -> pl.LazyFrame:
+def _kind_sums(findings: Table) -> pl.LazyFrame:
     return (
         findings.lazy().filter(pl.col("delta_eur").is_not_null())
         .group_by("kind")
@@ -189,7 +189,7 @@ def _money_bars(fmt: Formatter, cats: list[str],
                                    value_title=fmt.t("axis.eur", currency=fmt.currency)))
 
 
-def _customer_sums(recon: Frame) -> pl.LazyFrame:
+def _customer_sums(recon: Table) -> pl.LazyFrame:
     delta = pl.col("delta_eur")
     return (
         recon.lazy().filter(delta.is_not_null() & (delta != 0))
@@ -225,7 +225,7 @@ def _top_customers(fmt: Formatter, top: pl.DataFrame) -> Chart:
                  fmt.t("chart.customers.caption"), figure, table, bars, wide=True)
 
 
-def _tier_counts(classes: Frame) -> pl.LazyFrame:
+def _tier_counts(classes: Table) -> pl.LazyFrame:
     return classes.lazy().group_by("month", "policy_tier").len()
 
 
@@ -256,7 +256,7 @@ def _tier_mix(fmt: Formatter, counted: pl.DataFrame, months: list[str],
                  figure, table, bars)
 
 
-def _unit_sums(recon: Frame) -> pl.LazyFrame:
+def _unit_sums(recon: Table) -> pl.LazyFrame:
     return recon.lazy().group_by("month").agg(pl.col("expected_units").sum(),
                                               pl.col("billed_units").sum())
 
@@ -285,7 +285,7 @@ def _units(fmt: Formatter, sums: pl.DataFrame, months: list[str]) -> Chart:
                  figure, table, bars)
 
 
-def _agent_counts(classes: Frame) -> pl.LazyFrame:
+def _agent_counts(classes: Table) -> pl.LazyFrame:
     # Each ticket once, in its first month (classifications has one row per ticket-month).
     classes = classes.lazy()
     first = classes.group_by("ticket_id").agg(pl.col("month").min())
@@ -327,8 +327,8 @@ def _agents(fmt: Formatter, counted: pl.DataFrame) -> Chart:
                  figure, table, bars)
 
 
-def build_charts(fmt: Formatter, findings: Frame, reconciliation: Frame,
-                 classifications: Frame | None, months: list[str],
+def build_charts(fmt: Formatter, findings: Table, reconciliation: Table,
+                 classifications: Table | None, months: list[str],
                  tiers: list[tuple[str, str]]) -> list[Chart]:
     """All charts of section 3, in page order. ``tiers``: (tier id, label) in policy order.
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from audit.policy.model import SEVERITY_ORDER
-from reports.load import Frame, collect
+from reports.load import Table, collect
 
 SORT_KEYS = ("_abs", "_sev", "month", "customer_id", "ticket_id", "kind", "finding_id")
 
@@ -33,7 +33,7 @@ class FindingsView:
         return self.total - len(self.rows)
 
 
-def top_findings(findings: Frame, top_n: int,
+def top_findings(findings: Table, top_n: int,
                  fill: Callable[[pl.DataFrame], pl.DataFrame] | None = None) -> FindingsView:
     """The ``top_n`` findings by ``|delta_eur|`` desc (NULL last), severity desc, then identity.
 

@@ -22,11 +22,13 @@ from audit.texts import column
 
 #: An eager or a lazy polars frame (helpers that work on both return what they were given).
 Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
+#: A result table in memory, or a scan of its file (:func:`load_outputs` ``lean=True``).
+Table = pl.DataFrame | pl.LazyFrame
 
 RERUN = "re-run `support-audit run --out DIR` to write it again"
 
 
-def names(frame: pl.DataFrame | pl.LazyFrame) -> list[str]:
+def names(frame: Table) -> list[str]:
     """The column names of a frame or a scan (a scan's from its files' schema)."""
     return frame.collect_schema().names()
 
@@ -38,11 +40,16 @@ def collect(*frames: pl.LazyFrame) -> list[pl.DataFrame]:
     return pl.collect_all(frames, engine="streaming")
 
 
-def height(frame: pl.DataFrame | pl.LazyFrame) -> int:
+def height(frame: Table) -> int:
     """The rows of a frame or a scan (a Parquet scan counts them from the files' footers)."""
     if isinstance(frame, pl.DataFrame):
         return frame.height
     return int(frame.select(pl.len()).collect().item())
+
+
+def scan_table(path: Path) -> pl.LazyFrame:
+    """A scan of the result table ``path``: its file, or a dataset's part files in order."""
+    return pl.scan_parquet(parquet_files(path))
 
 
 REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -73,9 +80,9 @@ class RunOutputs:
 
     root: Path
     summary: dict[str, Any]
-    findings: pl.DataFrame | pl.LazyFrame
-    reconciliation: pl.DataFrame | pl.LazyFrame
-    classifications: pl.DataFrame | pl.LazyFrame | None = None
+    findings: Table
+    reconciliation: Table
+    classifications: Table | None = None
     quarantine: pl.DataFrame | None = None
     policy: dict[str, Any] | None = None
     gx: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -120,10 +127,14 @@ class RunOutputs:
             source = frame.lazy()
         else:  # these rows only: a predicate on the first key column is pushed into the scan
             wanted = rows.get_column(key[0]).unique()
-            source = pl.scan_parquet(self.root / name).filter(pl.col(key[0]).is_in(wanted.implode()))
+            source = self.scan(name).filter(pl.col(key[0]).is_in(wanted.implode()))
         found = source.select(*key, *columns).join(rows.lazy().select(key).unique(), on=key,
                                                    how="semi").collect()
         return rows.join(found, on=key, how="left", maintain_order="left")
+
+    def scan(self, name: str) -> pl.LazyFrame:
+        """A scan of the run's result table ``name`` (``findings.parquet`` …), every column."""
+        return scan_table(self.root / name)
 
     @property
     def months(self) -> list[str]:
@@ -197,7 +208,7 @@ LEAN_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _read_parquet(path: Path, required: bool, lean: bool = False) -> Frame | None:
+def _read_parquet(path: Path, required: bool, lean: bool = False) -> Table | None:
     """The result table ``path`` (a file, or a dataset's directory of parts), checked against
     its documented columns and types: read into memory, or with ``lean`` a scan of the lean
     columns (:data:`LEAN_COLUMNS`, or every column but the texts) that reads nothing yet."""
@@ -206,19 +217,19 @@ def _read_parquet(path: Path, required: bool, lean: bool = False) -> Frame | Non
             raise _error(path, "file not found")
         return None
     try:
-        names = parquet_schema(path).names
+        stored = parquet_schema(path).names
         base = TEXT_BASES.get(path.name)
         columns = None
         if lean and path.name in LEAN_COLUMNS:
-            columns = [c for c in names if c in LEAN_COLUMNS[path.name]]
+            columns = [c for c in stored if c in LEAN_COLUMNS[path.name]]
         elif lean and base is not None:
-            columns = [c for c in names if not is_text_column(c, base)]
-        df: Frame = (pl.scan_parquet(parquet_files(path)).select(columns or names) if lean
+            columns = [c for c in stored if not is_text_column(c, base)]
+        df: Table = (scan_table(path).select(columns or stored) if lean
                      else pl.read_parquet(path, columns=columns))
         schema = df.collect_schema()
     except Exception as e:  # any reader failure means the same to the user
         raise _error(path, f"not a readable Parquet file ({type(e).__name__})") from None
-    missing = [c for c in REQUIRED_COLUMNS[path.name] if c not in names]
+    missing = [c for c in REQUIRED_COLUMNS[path.name] if c not in stored]
     if missing:
         raise _error(path, f"missing column(s) {', '.join(missing)}",
                      "the file was written by another version of support-audit; " + RERUN)

@@ -381,9 +381,9 @@ def run_audit(
             if tables_dir is not None:
                 from audit.outputs import table_sink
 
-                sink = table_sink(con, tables_dir)
-            # with a sink the tables go to Parquet as they are read out (on local Spark, Spark
-            # writes them), and nothing of them stays in memory
+                sink = table_sink(con, tables_dir, progress)
+            # with a sink the tables go to Parquet as they are read out (where Spark's executors
+            # write the output directory, Spark writes them), and nothing of them stays in memory
             tables = EngineResult(**export(con, period, drop=True, languages=languages,
                                            sink=sink, texts_read=texts_read))
             drop_relations(con)

@@ -238,14 +238,26 @@ class ParquetSink:
         self.files[name] = path
 
 
-def table_sink(con: Any, out_dir: str | Path) -> Any:
+def table_sink(con: Any, out_dir: str | Path,
+               progress: Callable[[str], None] | None = None) -> Any:
     """Where ``run_audit`` streams its result tables (:class:`~audit.engine.render.Sink`):
-    local Spark writes them as Parquet datasets itself (:class:`audit.spark.outputs.DatasetSink`);
-    otherwise they are read out of the engine and written here (:class:`ParquetSink`)."""
-    if getattr(con, "local_files", False):
-        from audit.spark.outputs import DatasetSink
+    Spark writes them as Parquet datasets itself (:class:`audit.spark.outputs.DatasetSink`)
+    when its executors write ``out_dir``: local Spark always; a cluster or a Spark Connect
+    server when the directory is shared with them, which a probe finds out
+    (:func:`audit.spark.outputs.executors_write_here`). Otherwise they are read out of the
+    engine span by span and written here (:class:`ParquetSink`)."""
+    if getattr(con, "dialect", "duckdb") == "spark":
+        from audit.spark.outputs import DatasetSink, executors_write_here
 
-        return DatasetSink(out_dir)
+        if con.local_files:
+            return DatasetSink(out_dir)
+        say = progress or (lambda _msg: None)
+        say("checking whether Spark's executors can write the output directory")
+        if executors_write_here(con.spark, out_dir):
+            say("Spark's executors write the result tables into the output directory")
+            return DatasetSink(out_dir)
+        say("Spark's executors do not see the output directory (not shared with them): the "
+            "result tables come back here span by span")
     return ParquetSink(out_dir)
 
 

@@ -10,6 +10,7 @@ warning (docs/scale-out.md).
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import time
@@ -30,22 +31,27 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """``sc://127.0.0.1:PORT`` of a Spark Connect server running for this module."""
+def _serve(tmp_path_factory, *, own_tmp: bool = False):
+    """``sc://127.0.0.1:PORT`` of a Spark Connect server running while the generator is open.
+    ``own_tmp``: the server sees a /tmp of its own (an empty file system mounted over it in a
+    mount namespace of its own), as a cluster's machines see their own disks at the paths of
+    this one's: it writes /tmp/… where this process never sees it."""
     require_spark(connect=True)
     import pyspark
 
     home = Path(pyspark.__file__).parent
     port = _free_port()
     log = tmp_path_factory.mktemp("connect") / "server.log"
+    argv = [str(home / "bin" / "spark-submit"), "--class", SERVER, "--name", "test-connect",
+            "--master", "local[2]", "--driver-memory", "2g",
+            "--conf", f"spark.connect.grpc.binding.port={port}",
+            "--conf", "spark.ui.enabled=false", "spark-internal"]
+    if own_tmp:
+        argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                'mount -t tmpfs tmpfs /tmp && exec "$@"', "sh", *argv]
     with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [str(home / "bin" / "spark-submit"), "--class", SERVER, "--name", "test-connect",
-             "--master", "local[2]", "--driver-memory", "2g",
-             "--conf", f"spark.connect.grpc.binding.port={port}",
-             "--conf", "spark.ui.enabled=false", "spark-internal"],
-            stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "SPARK_HOME": str(home)})
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
+                                env={**os.environ, "SPARK_HOME": str(home)})
     try:
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
@@ -67,6 +73,21 @@ def server(tmp_path_factory):
             proc.wait()
 
 
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A Spark Connect server on this machine: it sees this machine's files."""
+    yield from _serve(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def server_apart(tmp_path_factory):
+    """A Spark Connect server that does not see this machine's /tmp (``_serve(own_tmp=True)``).
+    Needs root and ``unshare`` (util-linux) for the mount namespace."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("a server with a /tmp of its own needs root and unshare")
+    yield from _serve(tmp_path_factory, own_tmp=True)
+
+
 def test_the_sample_audit_over_spark_connect_is_the_duckdb_audit(server, tmp_path):
     spark, duck = tmp_path / "spark", tmp_path / "duck"
     done = cli("run", "--engine", "spark", "--spark-remote", server,
@@ -75,10 +96,30 @@ def test_the_sample_audit_over_spark_connect_is_the_duckdb_audit(server, tmp_pat
     foreign = [ln for ln in done.stderr.splitlines() if not TOOL_LINE.match(ln)]
     assert foreign == [], "lines on stderr that are not the tool's:\n" + "\n".join(foreign)
     assert any(ln.endswith(f"starting Spark (remote {server})") for ln in done.stderr.splitlines())
+    # the server sees the output directory: it writes the result tables there itself
+    assert "Spark's executors write the result tables into the output directory" in done.stderr
+    for name in ("findings", "classifications", "reconciliation"):
+        assert (spark / f"{name}.parquet").is_dir(), name
     assert cli("run", "--gx", "off", "--out", str(duck)).returncode == 1
     for name in ("findings.csv", "quarantine.csv", "actions.csv", "summary.json"):
         assert (spark / name).read_bytes() == (duck / name).read_bytes(), name
     assert (spark / "report.html").is_file()
+
+
+def test_a_server_that_does_not_see_the_output_directory_sends_the_tables_back(server_apart, tmp_path):
+    """The server writes /tmp/… on a disk of its own, as a cluster without a shared file system
+    would: the probe finds nothing of its write here, so the tables come back span by span and
+    are written here, and the results are DuckDB's."""
+    spark, duck = tmp_path / "spark", tmp_path / "duck"
+    done = cli("run", "--engine", "spark", "--spark-remote", server_apart, "--no-report",
+                "--gx", "off", "--out", str(spark))
+    assert done.returncode == 1, done.stderr
+    assert "do not see the output directory (not shared with them)" in done.stderr
+    for name in ("findings", "classifications", "reconciliation"):
+        assert (spark / f"{name}.parquet").is_file(), name
+    assert cli("run", "--no-report", "--gx", "off", "--out", str(duck)).returncode == 1
+    for name in ("findings.csv", "findings.parquet", "reconciliation.parquet", "summary.json"):
+        assert (spark / name).read_bytes() == (duck / name).read_bytes(), name
 
 
 def test_a_setting_the_server_fixes_at_start_is_refused(server, tmp_path):

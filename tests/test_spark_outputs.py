@@ -17,7 +17,8 @@ import pyarrow.parquet as pq
 import pytest
 from spark_support import require_spark
 
-from audit.spark.outputs import finish_dataset
+from audit.outputs import ParquetSink, table_sink
+from audit.spark.outputs import DatasetSink, executors_write_here, finish_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLES = ("findings", "classifications", "reconciliation")
@@ -41,6 +42,83 @@ def test_a_spark_output_directory_becomes_part_files_in_partition_order(tmp_path
     assert sorted(p.name for p in path.iterdir()) == [
         "part-00000.parquet", "part-00001.parquet", "part-00002.parquet"]
     assert [(path / f"part-{i:05d}.parquet").read_bytes() for i in range(3)] == [b"p0", b"p2", b"p11"]
+
+
+class _ProbeSpark:
+    """Stands for a SparkSession in the probe of whether the executors write this machine's
+    directory: ``range(...).write.parquet(uri)`` writes as the executors of ``kind`` would be
+    seen from here: ``shared`` every part, ``apart`` only Spark's ``_SUCCESS`` (the job
+    committed on the driver, the parts stayed on the executors' disks), ``some`` half the
+    parts, ``failing`` an error of the write."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self.written: list[Path] = []
+
+    def range(self, start, end, step, parts):
+        assert (start, step) == (0, 1) and parts > 1
+        spark = self
+
+        class _Write:
+            def parquet(self, uri: str) -> None:
+                from urllib.parse import unquote, urlparse
+
+                import pyarrow as pa
+
+                if spark.kind == "failing":
+                    raise RuntimeError("java.io.IOException: Mkdirs failed to create file:/nowhere")
+                path = Path(unquote(urlparse(uri).path))
+                path.mkdir(parents=True)
+                (path / "_SUCCESS").write_bytes(b"")
+                spark.written.append(path)
+                chunks = [list(range(end))[i::parts] for i in range(parts)]
+                if spark.kind == "some":
+                    chunks = chunks[: parts // 2]
+                if spark.kind == "apart":
+                    chunks = []
+                for i, chunk in enumerate(chunks):
+                    pq.write_table(pa.table({"id": pa.array(chunk, pa.int64())}),
+                                   path / f"part-{i:05d}-x-c000.zstd.parquet")
+
+        class _Frame:
+            write = _Write()
+
+        return _Frame()
+
+
+@pytest.mark.parametrize(("kind", "shared"), [("shared", True), ("apart", False),
+                                              ("some", False), ("failing", False)])
+def test_the_probe_trusts_the_directory_only_when_every_row_arrives_here(tmp_path, kind, shared):
+    spark = _ProbeSpark(kind)
+    assert executors_write_here(spark, tmp_path) is shared
+    assert list(tmp_path.iterdir()) == []  # the probe is removed either way
+    assert kind == "failing" or spark.written[0].parent == tmp_path
+
+
+@pytest.mark.parametrize(("kind", "sink"), [("shared", DatasetSink), ("apart", ParquetSink)])
+def test_a_cluster_writes_the_tables_itself_only_where_its_executors_write_here(tmp_path, kind, sink):
+    """Not local Spark (a cluster master or Spark Connect): the probe decides, and says so."""
+
+    class _Connection:
+        dialect = "spark"
+        local_files = False
+        spark = _ProbeSpark(kind)
+
+    said: list[str] = []
+    assert type(table_sink(_Connection(), tmp_path, said.append)) is sink
+    assert said[0] == "checking whether Spark's executors can write the output directory"
+    assert ("come back here" in said[1]) is (sink is ParquetSink)
+
+
+def test_local_spark_writes_the_tables_without_a_probe(tmp_path):
+    class _Connection:
+        dialect = "spark"
+        local_files = True
+        spark = None  # a probe would fail on it
+
+    said: list[str] = []
+    assert type(table_sink(_Connection(), tmp_path, said.append)) is DatasetSink
+    assert said == []
 
 
 @pytest.fixture(scope="module")

@@ -125,8 +125,8 @@ class SparkConnection:
     def __init__(self, spark, cleanup=None, *, local_files: bool = False) -> None:
         self.spark = spark
         self._cleanup = cleanup
-        #: whether Spark's executors read and write this machine's files (local Spark): then
-        #: they write the result tables into the output set themselves (audit.spark.outputs)
+        #: whether Spark's executors surely read and write this machine's files (local Spark);
+        #: elsewhere a probe asks before they write the output set (audit.outputs.table_sink)
         self.local_files = local_files
         self.macros = Macros()
         #: temp views this connection created (only these are dropped or listed)

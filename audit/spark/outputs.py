@@ -1,8 +1,10 @@
 """Result tables written by Spark: ``findings.parquet/``, ``classifications.parquet/`` and
 ``reconciliation.parquet/`` as Parquet datasets (docs/scale-out.md, "Outputs on Spark").
 
-On local Spark the executors write each table into the output set's staging directory
-themselves: nothing of it is collected to the driver. The table's SQL sorts it by its
+The executors write each table into the output set's staging directory themselves: nothing of
+it is collected to the driver. Local Spark always can; a cluster's executors or a Spark Connect
+server can when the directory is shared with them (a network file system mounted at the same
+path), which :func:`executors_write_here` finds out by trying, before the export. The table's SQL sorts it by its
 documented keys (a range-partitioned sort), so part ``n`` holds the rows after part ``n-1``; the
 part files are renamed ``part-00000.parquet``, ``part-00001.parquet`` … in that order (Spark's
 names carry a job id) and Spark's bookkeeping files are removed, so that reading the parts in
@@ -17,6 +19,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 from typing import Any
+
+import pyarrow.parquet as pq
 
 #: Spark's Parquet writer settings for result tables: instants as the standard microsecond
 #: type (Spark's default INT96 is deprecated and read as a different type).
@@ -48,9 +52,40 @@ def finish_dataset(tmp: Path, path: Path) -> Path:
     return path
 
 
+#: The probe of :func:`executors_write_here`: its rows, and the parts they are written in (so
+#: that a cluster spreads the tasks over its executors, as it will the result tables).
+PROBE_ROWS, PROBE_PARTS = 64, 8
+
+
+def executors_write_here(spark: Any, directory: str | Path) -> bool:
+    """Whether what Spark's executors write into ``directory`` (as the ``file://`` URI of this
+    machine's path) arrives here whole: Spark writes a small dataset (:data:`PROBE_ROWS` numbers
+    in :data:`PROBE_PARTS` tasks) into a hidden subdirectory, and this process reads it back.
+
+    True on local Spark, and on a cluster or a Spark Connect server that shares the directory
+    with this machine (the same network file system at the same path). Otherwise the write
+    fails, or Spark commits parts this machine never sees (each executor wrote to its own disk),
+    or some of them: False, and the result tables come back to this process instead
+    (:func:`audit.outputs.table_sink`). The probe is removed here; on executors that do not
+    share the directory, what they wrote stays on their disks (a few empty directories and
+    at most :data:`PROBE_PARTS` files of a few hundred bytes, under the same path)."""
+    probe = Path(directory) / ".spark-probe.writing"  # hidden: no output set lists it
+    shutil.rmtree(probe, ignore_errors=True)
+    try:
+        spark.range(0, PROBE_ROWS, 1, PROBE_PARTS).write.parquet(probe.resolve().as_uri())
+        parts = sorted(probe.glob("part-*.parquet"))
+        got = sorted(n for part in parts for n in pq.read_table(part).column(0).to_pylist())
+        return got == list(range(PROBE_ROWS))
+    except Exception:  # noqa: BLE001 - any failure to write there or to read it here: not shared
+        return False
+    finally:
+        shutil.rmtree(probe, ignore_errors=True)
+
+
 class DatasetSink:
-    """A :class:`~audit.engine.render.Sink` for local Spark: each result table is written by
-    Spark as the Parquet dataset ``out_dir/<name>.parquet/``; ``files`` lists the datasets."""
+    """A :class:`~audit.engine.render.Sink` for Spark whose executors write the output set's
+    directory (:func:`executors_write_here`): each result table is written by Spark as the
+    Parquet dataset ``out_dir/<name>.parquet/``; ``files`` lists the datasets."""
 
     def __init__(self, out_dir: str | Path):
         self.out = Path(out_dir)

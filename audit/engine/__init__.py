@@ -43,7 +43,7 @@ RELATIONS = (
     "policy_tiers", "policy_rules", "policy_prices", "policy_waivers", "ticket_facts",
     "ticket_class", "entry_facts", "line_facts", "recon", *SLA_RELATIONS,
     "signal_ticket", "signal_month", "findings", "tm_text", "recon_inv", "recon_full",
-    "sla_text", "ticket_texts", "ticket_info", "finding_messages", "classifications",
+    "sla_text", "ticket_texts", "ticket_info", "line_texts", "finding_messages", "classifications",
 )
 _VIEWS = {"ticket_facts", "ticket_info", "entry_facts", "line_facts", "recon_full", "sla_clock",
           "finding_messages"}
@@ -122,7 +122,8 @@ def release_inputs(con: duckdb.DuckDBPyConnection, tables: tuple[str, ...]) -> N
 #: Relations only the findings' messages read: a one-shot run drops them once the findings are
 #: exported (``ticket_class`` lives on until the reconciliation is exported: it has the
 #: ticket's tiers).
-TEXT_ONLY = ("finding_messages", "sla_text", "ticket_info", "ticket_texts", "line_facts")
+TEXT_ONLY = ("finding_messages", "sla_text", "ticket_info", "ticket_texts", "line_texts",
+             "line_facts")
 
 
 def _drop(con: duckdb.DuckDBPyConnection, names: tuple[str, ...]) -> None:

@@ -306,6 +306,38 @@ def test_amount_mismatch_per_line(tmp_path):
     assert one(res.reconciliation, ticket_id="T-1")["delta_eur"] == D("-10.00")
 
 
+def test_line_messages_are_those_of_their_own_lines_in_every_export_span(tmp_path, monkeypatch):
+    """The line kinds' messages read the lines with findings from ``line_texts``, joined on the
+    line and its month: with one export span per month and customer, each message still names
+    its own line, date and prices, whichever span it is written in."""
+    import audit.engine.render as render
+
+    monkeypatch.setattr(render, "SPAN_ROWS", 1)
+    res = audit(
+        tmp_path,
+        tickets=[ticket("T-1", WEB, "extended"), ticket("T-2", WEB, "extended", customer_id="K-2")],
+        entries=[entry("E-1", "T-1", "2026-03-10 10:00", minutes=47),
+                 entry("E-2", "T-1", "2026-04-10 10:00", minutes=47),
+                 entry("E-3", "T-2", "2026-03-11 10:00", minutes=47)],
+        lines=[line("L-1", "R-1", "T-1", "2026-03-31", "4", "15.00"),
+               line("L-2", "R-2", "T-1", "2026-04-30", "4", "16.00"),
+               line("L-3", "R-3", "T-2", "2026-03-31", "4", "17.50", amount="80.00", customer="K-2")],
+    )
+    found = {f["line_id"]: (f["kind"], f["month"], f["message"])
+             for f in res.findings.iter_rows(named=True) if f["line_id"]}
+    assert found == {
+        "L-1": ("price_mismatch", "2026-03",
+                "line L-1 (R-1, 2026-03-31): 4 units × 15.00 € invoiced, price list "
+                "billing.prices@2020-01-01 says 17.50 €: 4 units × 2.50 € = 10.00 €; under-billed 10.00 €"),
+        "L-2": ("price_mismatch", "2026-04",
+                "line L-2 (R-2, 2026-04-30): 4 units × 16.00 € invoiced, price list "
+                "billing.prices@2020-01-01 says 17.50 €: 4 units × 1.50 € = 6.00 €; under-billed 6.00 €"),
+        "L-3": ("amount_mismatch", "2026-03",
+                "line L-3 (R-3): 4 units × 17.50 € = 70.00 €, but the line amount is 80.00 €; "
+                "over-billed 10.00 €"),
+    }
+
+
 def test_duplicate_invoices(tmp_path):
     res = audit(
         tmp_path,

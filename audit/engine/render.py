@@ -312,7 +312,7 @@ def create_line_texts(con: duckdb.DuckDBPyConnection, period: str | None) -> Non
     Stored, like ``ticket_texts``, and on DuckDB sorted by month: an export span's messages read
     the lines of its own months. Over the ``line_facts`` view every span read every invoice
     line of the run and built its join on them again (at 10 M entries 1.25 M lines in each of
-    38 spans, most of a span's time)."""
+    38 spans, about a quarter of a span's time)."""
     order = "" if on_spark(con) else "ORDER BY l.month, l.line_id"
     con.execute(
         f"""

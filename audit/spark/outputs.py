@@ -4,14 +4,16 @@
 The executors write each table into the output set's staging directory themselves: nothing of
 it is collected to the driver. Local Spark always can; a cluster's executors or a Spark Connect
 server can when the directory is shared with them (a network file system mounted at the same
-path), which :func:`executors_write_here` finds out by trying, before the export. The table's SQL sorts it by its
-documented keys (a range-partitioned sort), so part ``n`` holds the rows after part ``n-1``; the
-part files are renamed ``part-00000.parquet``, ``part-00001.parquet`` … in that order (Spark's
-names carry a job id) and Spark's bookkeeping files are removed, so that reading the parts in
-name order gives the table in order, as ``findings.parquet`` written by DuckDB would be. The
-column types are those of the DuckDB-written file (integers 64-bit, instants as microseconds in
-UTC, money as ``DECIMAL(18, 2)``), so every reader (the report, the CSV writer, ``report
---from``, polars, DuckDB, pandas) reads either the same way.
+path), which :func:`executors_write_here` finds out by trying, before the export.
+
+The table's SQL sorts it by its documented keys (a range-partitioned sort), so part ``n`` holds
+the rows after part ``n-1``; the part files are renamed ``part-00000.parquet``,
+``part-00001.parquet`` … in that order (Spark's names carry a job id) and Spark's bookkeeping
+files are removed, so that reading the parts in name order gives the table in order, as
+``findings.parquet`` written by DuckDB would be. The column types are those of the
+DuckDB-written file (integers 64-bit, instants as microseconds in UTC, money as
+``DECIMAL(18, 2)``), so every reader (the report, the CSV writer, ``report --from``, polars,
+DuckDB, pandas) reads either the same way.
 """
 
 from __future__ import annotations

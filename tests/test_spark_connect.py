@@ -31,11 +31,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _serve(tmp_path_factory, *, own_tmp: bool = False):
+def _serve(tmp_path_factory, *, hide: Path | None = None):
     """``sc://127.0.0.1:PORT`` of a Spark Connect server running while the generator is open.
-    ``own_tmp``: the server sees a /tmp of its own (an empty file system mounted over it in a
-    mount namespace of its own), as a cluster's machines see their own disks at the paths of
-    this one's: it writes /tmp/… where this process never sees it."""
+    ``hide``: the server sees an empty directory of its own there (a file system mounted over it
+    in a mount namespace of its own), as a cluster's machines see their own disks at the paths
+    of this one's: it writes under ``hide`` where this process never sees it."""
     require_spark(connect=True)
     import pyspark
 
@@ -46,9 +46,9 @@ def _serve(tmp_path_factory, *, own_tmp: bool = False):
             "--master", "local[2]", "--driver-memory", "2g",
             "--conf", f"spark.connect.grpc.binding.port={port}",
             "--conf", "spark.ui.enabled=false", "spark-internal"]
-    if own_tmp:
+    if hide is not None:
         argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
-                'mount -t tmpfs tmpfs /tmp && exec "$@"', "sh", *argv]
+                'mount -t tmpfs tmpfs "$0" && exec "$@"', str(hide), *argv]
     with log.open("wb") as out:
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
                                 env={**os.environ, "SPARK_HOME": str(home)})
@@ -81,11 +81,13 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server_apart(tmp_path_factory):
-    """A Spark Connect server that does not see this machine's /tmp (``_serve(own_tmp=True)``).
-    Needs root and ``unshare`` (util-linux) for the mount namespace."""
+    """A Spark Connect server that does not see this test run's temporary directories (pytest's
+    base temp, where every test's output directory is), though it sees the rest of the machine
+    (the project, its .venv, /tmp). Needs root and ``unshare`` (util-linux) for the mount
+    namespace."""
     if os.geteuid() != 0 or shutil.which("unshare") is None:
-        pytest.skip("a server with a /tmp of its own needs root and unshare")
-    yield from _serve(tmp_path_factory, own_tmp=True)
+        pytest.skip("a server with a directory of its own needs root and unshare")
+    yield from _serve(tmp_path_factory, hide=tmp_path_factory.getbasetemp())
 
 
 def test_the_sample_audit_over_spark_connect_is_the_duckdb_audit(server, tmp_path):
@@ -107,9 +109,9 @@ def test_the_sample_audit_over_spark_connect_is_the_duckdb_audit(server, tmp_pat
 
 
 def test_a_server_that_does_not_see_the_output_directory_sends_the_tables_back(server_apart, tmp_path):
-    """The server writes /tmp/… on a disk of its own, as a cluster without a shared file system
-    would: the probe finds nothing of its write here, so the tables come back span by span and
-    are written here, and the results are DuckDB's."""
+    """The server writes the output directory's path on a disk of its own, as a cluster without
+    a shared file system would: the probe finds nothing of its write here, so the tables come
+    back span by span and are written here, and the results are DuckDB's."""
     spark, duck = tmp_path / "spark", tmp_path / "duck"
     done = cli("run", "--engine", "spark", "--spark-remote", server_apart, "--no-report",
                 "--gx", "off", "--out", str(spark))

@@ -369,10 +369,9 @@ def run_audit(
             say("writing explanations and messages")
             render_texts(con, bundle, period, release=release, languages=languages)
             compact()
-
-            def texts_read() -> None:  # the findings' messages are written
-                release(("tickets", "invoice_lines"))
-                release_text_inputs(con)
+            # once the findings' messages are written, what only they read goes (the tickets
+            # and invoice lines went in render_texts, their texts kept in ticket_/line_texts)
+            texts_read = partial(release_text_inputs, con)
 
             # summary.json and the exit code from aggregates the engine computes where the
             # rows are, before the export frees them: no result table is held for them

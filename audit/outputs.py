@@ -246,7 +246,9 @@ def table_sink(con: Any, out_dir: str | Path,
     server when the directory is shared with them, which a probe finds out
     (:func:`audit.spark.outputs.executors_write_here`). Otherwise they are read out of the
     engine span by span and written here (:class:`ParquetSink`)."""
-    if getattr(con, "dialect", "duckdb") == "spark":
+    from audit.engine.sql import on_spark  # (the engine is loaded: it made ``con``)
+
+    if on_spark(con):
         from audit.spark.outputs import DatasetSink, executors_write_here
 
         if con.local_files:

@@ -122,8 +122,7 @@ def release_inputs(con: duckdb.DuckDBPyConnection, tables: tuple[str, ...]) -> N
 #: Relations only the findings' messages read: a one-shot run drops them once the findings are
 #: exported (``ticket_class`` lives on until the reconciliation is exported: it has the
 #: ticket's tiers).
-TEXT_ONLY = ("finding_messages", "sla_text", "ticket_info", "ticket_texts", "line_texts",
-             "line_facts")
+TEXT_ONLY = ("finding_messages", "sla_text", "ticket_info", "ticket_texts", "line_texts")
 
 
 def _drop(con: duckdb.DuckDBPyConnection, names: tuple[str, ...]) -> None:

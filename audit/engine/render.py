@@ -437,6 +437,8 @@ def render_texts(con: duckdb.DuckDBPyConnection, bundle: Bundle, period: str | N
     if release is not None:
         release(("tickets",))  # its category is in ticket_texts now
     create_line_texts(con, period)
+    if release is not None:
+        release(("invoice_lines",))  # what the messages say of a line is in line_texts now
     create_finding_messages(con, bundle, period, langs)
 
 
